@@ -1,0 +1,5 @@
+"""``python -m scolpass``."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,69 @@
+"""The embedded fonts, and the check that every printed character has a glyph.
+
+DejaVu covers Latin, Greek and Cyrillic. A character no shipped font covers
+would print as a blank box: it is reported before rendering instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+
+from reportlab.lib.fonts import addMapping
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+
+from .errors import Problem
+from .resources import data_dir
+from .student import Student
+
+SANS = "ScolSans"
+SANS_BOLD = "ScolSans-Bold"
+MONO = "ScolMono"
+MONO_BOLD = "ScolMono-Bold"
+
+_FILES = {
+    SANS: "DejaVuSans.ttf",
+    SANS_BOLD: "DejaVuSans-Bold.ttf",
+    MONO: "DejaVuSansMono.ttf",
+    MONO_BOLD: "DejaVuSansMono-Bold.ttf",
+}
+
+
+@cache
+def register_fonts() -> frozenset[int]:
+    """Register the fonts with ReportLab (once) and return the code points they all cover."""
+    covered: frozenset[int] | None = None
+    for name, filename in _FILES.items():
+        font = TTFont(name, str(data_dir("fonts") / filename))
+        pdfmetrics.registerFont(font)
+        if name in (SANS, SANS_BOLD):
+            points = frozenset(font.face.charToGlyph)
+            covered = points if covered is None else covered & points
+    # Paragraph markup <b> switches to the bold face of the family.
+    addMapping(SANS, 0, 0, SANS)
+    addMapping(SANS, 1, 0, SANS_BOLD)
+    addMapping(SANS, 0, 1, SANS)
+    addMapping(SANS, 1, 1, SANS_BOLD)
+    assert covered is not None
+    return covered
+
+
+def uncovered(text: str) -> list[str]:
+    """The characters of ``text`` that the sheet's fonts cannot draw."""
+    covered = register_fonts()
+    return sorted({c for c in text if ord(c) not in covered and not c.isspace()})
+
+
+def font_problems(students: Iterable[Student], source: str) -> list[Problem]:
+    """Students with a character no shipped font covers, named with the field and character."""
+    problems = []
+    for student in students:
+        for column, value in student.printed_fields().items():
+            missing = uncovered(value)
+            if missing:
+                names = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing)
+                problems.append(
+                    Problem(source, student.line, column, value, f"holds {names}, which no shipped font can print")
+                )
+    return problems

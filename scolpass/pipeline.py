@@ -1,0 +1,236 @@
+"""The whole run: enrolment file in; sheets, credential files and manifest out.
+
+Everything that can be wrong with the input or the configuration is checked
+before anything is written. Writing happens inside one registry transaction:
+if any file fails, the folder is removed and the registry is left as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from anyascii import anyascii
+
+from . import __version__
+from .academic_year import AcademicYear, resolve_academic_year
+from .enrolment import Enrolment, read_enrolment
+from .errors import InputError, StateError
+from .exports import Credential, write_csv, write_ldif
+from .fonts import font_problems
+from .identifiers import assign_identifiers, identifier_problems
+from .passwords import Choice, generate_passwords, hash_password
+from .registry import DEFAULT_REGISTRY, Registry, open_registry
+from .settings import Settings, email_of
+from .sheet import Sheet, SheetRenderer, activation_link
+from .student import Student
+from .wording import load_wording
+
+SHEETS_PDF = "sheets.pdf"
+CREDENTIALS_CSV = "credentials.csv"
+CREDENTIALS_LDIF = "credentials.ldif"
+MANIFEST = "manifest.json"
+OUTPUT_ROOT = "scolpass-output"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run did for one student (a manifest entry)."""
+
+    student_number: str
+    identifier: str
+    email: str
+    status: str  # "new" or "returning"
+    pdf: str | None
+    page: int | None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run wrote, and where."""
+
+    out_dir: Path
+    year: AcademicYear
+    outcomes: tuple[Outcome, ...]
+    files: tuple[str, ...]
+    registry_path: Path
+    registry_created: bool
+    registry_size: int
+
+    def count(self, status: str) -> int:
+        """How many students got ``status``."""
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+def registry_location(settings: Settings, override: str | Path | None) -> Path:
+    """``--registry``, else ``[registry] path`` (relative to the config file), else ``./scolpass.sqlite3``."""
+    if override is not None:
+        return Path(override)
+    if settings.registry.path:
+        path = Path(settings.registry.path).expanduser()
+        if not path.is_absolute() and settings.source is not None:
+            path = settings.source.parent / path
+        return path
+    return Path(DEFAULT_REGISTRY)
+
+
+def output_folder(requested: str | Path | None, year: AcademicYear, now: datetime) -> Path:
+    """The run's own folder: ``requested`` if absent or empty, else a new dated one."""
+    if requested is not None:
+        path = Path(requested)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise StateError(
+                f"{path}: the output folder must not exist or be empty (an earlier run's files would be mixed in)"
+            )
+        return path
+    base = Path(OUTPUT_ROOT) / year.slug / now.strftime("%Y-%m-%d_%H%M%S")
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def sort_key(student: Student) -> tuple[str, str, str]:
+    """Alphabetical by usual name then first name, as sheets are handed out."""
+    return (anyascii(student.last_name).casefold(), anyascii(student.first_name).casefold(), student.student_number)
+
+
+def check_enrolment(enrolment: Enrolment, settings: Settings) -> None:
+    """Problems that would stop a student's sheet or login, all at once."""
+    problems = identifier_problems(enrolment.students, enrolment.source, settings.identifiers.max_length)
+    problems += font_problems(enrolment.students, enrolment.source)
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0, p.column or ""))
+        raise InputError(problems)
+
+
+def generate(
+    enrolment: str | Path | Enrolment,
+    settings: Settings,
+    *,
+    year: int | None = None,
+    out_dir: str | Path | None = None,
+    registry: str | Path | None = None,
+    now: datetime | None = None,
+    choice: Choice = secrets.choice,
+) -> RunResult:
+    """Issue accounts and sheets for the students of ``enrolment`` not yet issued.
+
+    ``choice`` is the random source of passwords (``secrets.choice``; tests pass a seeded one).
+    """
+    now = now or datetime.now().astimezone()
+    if not isinstance(enrolment, Enrolment):
+        enrolment = read_enrolment(enrolment)
+    check_enrolment(enrolment, settings)
+    academic_year = resolve_academic_year(year, enrolment, now.date())
+    renderer = SheetRenderer(settings, load_wording(settings, academic_year.label))
+    target = output_folder(out_dir, academic_year, now)
+    reg = open_registry(registry_location(settings, registry))
+    created_target = not target.exists()
+    try:
+        with reg.transaction():
+            result = _issue(enrolment, settings, academic_year, renderer, reg, target, now, choice)
+            reg.record(
+                ((o.student_number, o.identifier) for o in result.outcomes if o.status == "new"),
+                academic_year.start,
+                now,
+            )
+        size = reg.count()
+    except BaseException:
+        reg.close()
+        if created_target:
+            shutil.rmtree(target, ignore_errors=True)
+        elif target.is_dir():
+            for child in target.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        if reg.created:
+            reg.path.unlink(missing_ok=True)
+        raise
+    reg.close()
+    return RunResult(target, academic_year, result.outcomes, result.files, reg.path, reg.created, size)
+
+
+@dataclass(frozen=True)
+class _Issued:
+    outcomes: tuple[Outcome, ...]
+    files: tuple[str, ...]
+
+
+def _issue(
+    enrolment: Enrolment,
+    settings: Settings,
+    year: AcademicYear,
+    renderer: SheetRenderer,
+    reg: Registry,
+    target: Path,
+    now: datetime,
+    choice: Choice,
+) -> _Issued:
+    domain = settings.university.email_domain
+    issued = reg.issued(s.student_number for s in enrolment.students)
+    new = sorted((s for s in enrolment.students if s.student_number not in issued), key=sort_key)
+    returning = sorted((s for s in enrolment.students if s.student_number in issued), key=sort_key)
+    taken = reg.taken_identifiers()
+    identifiers = assign_identifiers(new, taken.__contains__, settings.identifiers.max_length)
+    passwords = generate_passwords(len(new), settings.password, choice)
+
+    target.mkdir(parents=True, exist_ok=True)
+    files: list[str] = []
+    outcomes: list[Outcome] = []
+    if new:
+        sheets = []
+        credentials = []
+        for student, password in zip(new, passwords, strict=True):
+            identifier = identifiers[student.student_number]
+            email = email_of(identifier, domain)
+            link = activation_link(settings.university.activation_url, identifier, email)
+            sheets.append(Sheet(student, email, settings.login_of(identifier), password, link))
+            credentials.append(Credential(student, identifier, email, hash_password(password, settings.password.hash)))
+        renderer.render(sheets, target / SHEETS_PDF, f"SCOL'PASS {year.label}")
+        write_csv(credentials, settings.ldap.people_dn, target / CREDENTIALS_CSV)
+        write_ldif(credentials, settings.ldap.people_dn, target / CREDENTIALS_LDIF)
+        files += [SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF]
+        outcomes += [
+            Outcome(c.student.student_number, c.identifier, c.email, "new", SHEETS_PDF, page)
+            for page, c in enumerate(credentials, start=1)
+        ]
+    for student in returning:
+        identifier = issued[student.student_number].identifier
+        outcomes.append(
+            Outcome(student.student_number, identifier, email_of(identifier, domain), "returning", None, None)
+        )
+    _write_manifest(target, enrolment, year, now, reg.path, files, outcomes)
+    return _Issued(tuple(outcomes), (*files, MANIFEST))
+
+
+def _write_manifest(
+    target: Path,
+    enrolment: Enrolment,
+    year: AcademicYear,
+    now: datetime,
+    registry_path: Path,
+    files: Sequence[str],
+    outcomes: Sequence[Outcome],
+) -> None:
+    manifest = {
+        "scolpass_version": __version__,
+        "academic_year": year.label,
+        "academic_year_start": year.start,
+        "generated_at": now.isoformat(timespec="seconds"),
+        "enrolment": enrolment.source,
+        "registry": str(registry_path.resolve()),
+        "counts": {status: sum(1 for o in outcomes if o.status == status) for status in ("new", "returning")},
+        "files": [{"path": name, "sha256": hashlib.sha256((target / name).read_bytes()).hexdigest()} for name in files],
+        "students": [o.__dict__ for o in outcomes],
+    }
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,123 @@
+"""The registry: the SQLite record of every identifier ever issued.
+
+It is what keeps an identifier from being given to someone else by a later
+run. It never holds a password, not even hashed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .errors import StateError
+
+DEFAULT_REGISTRY = "scolpass.sqlite3"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    student_number TEXT PRIMARY KEY,
+    identifier TEXT NOT NULL UNIQUE,
+    first_year INTEGER NOT NULL,
+    issued_at TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class IssuedAccount:
+    """What the registry remembers of one student."""
+
+    student_number: str
+    identifier: str
+    first_year: int
+
+
+class Registry:
+    """An open registry file. Use :func:`open_registry`."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection, created: bool) -> None:
+        self.path = path
+        self.created = created
+        self._db = connection
+
+    def close(self) -> None:
+        """Close the file."""
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One run's changes, all or nothing.
+
+        ``BEGIN IMMEDIATE`` takes the write lock at once, so two offices
+        running at the same time cannot hand out the same identifier.
+        """
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StateError(f"{self.path}: the registry is busy (another run?): {exc}") from None
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def issued(self, student_numbers: Iterable[str]) -> dict[str, IssuedAccount]:
+        """The accounts already issued to these students."""
+        found: dict[str, IssuedAccount] = {}
+        numbers = list(student_numbers)
+        for start in range(0, len(numbers), 500):
+            chunk = numbers[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            # Only "?" marks are formatted in; the values are bound.
+            query = f"SELECT student_number, identifier, first_year FROM accounts WHERE student_number IN ({marks})"  # noqa: S608
+            for number, identifier, year in self._db.execute(query, chunk):
+                found[number] = IssuedAccount(number, identifier, year)
+        return found
+
+    def taken_identifiers(self) -> set[str]:
+        """Every identifier ever issued."""
+        return {row[0] for row in self._db.execute("SELECT identifier FROM accounts")}
+
+    def record(self, accounts: Iterable[tuple[str, str]], year: int, when: datetime) -> None:
+        """Remember new ``(student_number, identifier)`` pairs (inside :meth:`transaction`)."""
+        try:
+            self._db.executemany(
+                "INSERT INTO accounts (student_number, identifier, first_year, issued_at) VALUES (?, ?, ?, ?)",
+                [(number, identifier, year, when.isoformat(timespec="seconds")) for number, identifier in accounts],
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StateError(f"{self.path}: an identifier or student was recorded twice: {exc}") from None
+
+    def count(self) -> int:
+        """How many accounts the registry holds."""
+        return int(self._db.execute("SELECT count(*) FROM accounts").fetchone()[0])
+
+
+def open_registry(path: str | Path) -> Registry:
+    """Open the registry file, creating it (and saying so in ``Registry.created``) when absent."""
+    path = Path(path)
+    created = not path.exists()
+    if created and not path.parent.is_dir():
+        raise StateError(f"{path}: cannot create the registry: folder {path.parent} does not exist")
+    try:
+        db = sqlite3.connect(path, isolation_level=None, timeout=10)
+        db.execute("PRAGMA foreign_keys = ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if created or version == 0:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version > SCHEMA_VERSION:
+            db.close()
+            raise StateError(
+                f"{path}: the registry was written by a newer scolpass (schema {version}); upgrade scolpass"
+            )
+    except sqlite3.DatabaseError as exc:
+        raise StateError(f"{path}: not a scolpass registry: {exc}") from None
+    return Registry(path, db, created)

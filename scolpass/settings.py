@@ -1,0 +1,281 @@
+"""Settings: frozen dataclasses, filled from defaults then a TOML file.
+
+A configuration is mandatory: a forgotten file must never print another
+university's addresses, so there is no built-in university.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "scolpass.toml"
+
+# Look-alike characters (0 O o 1 l I) are left out: the password is copied from paper.
+DEFAULT_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+MIN_ENTROPY_BITS = 64.0
+HASH_SCHEMES = ("sha512_crypt", "ssha")
+LOGIN_DISPLAYS = ("email", "identifier")
+LANGUAGES = ("fr",)
+URL_PLACEHOLDERS = ("identifier", "email")
+
+
+@dataclass(frozen=True)
+class University:
+    """Who issues the sheets, and where students go."""
+
+    name: str
+    ent_url: str
+    activation_url: str
+    email_domain: str
+    short_name: str = ""
+
+    @property
+    def label(self) -> str:
+        """The short name used in running text ("votre mail UM")."""
+        return self.short_name or self.name
+
+
+@dataclass(frozen=True)
+class Ldap:
+    """Where the accounts live in the directory."""
+
+    people_dn: str
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """The registry file; ``None`` means ``./scolpass.sqlite3``."""
+
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class SheetSettings:
+    """How the sheet reads."""
+
+    language: str = "fr"
+    # What the "Identifiant" line shows: what the student types to log in.
+    login_display: str = "email"
+    color: str = "#1f4e8c"
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """The provisional password scolpass generates."""
+
+    length: int = 15
+    alphabet: str = DEFAULT_ALPHABET
+    hash: str = "sha512_crypt"
+
+    @property
+    def entropy_bits(self) -> float:
+        """Entropy of a password drawn uniformly among those with a lower, an upper and a digit."""
+        return math.log2(max(count_valid_passwords(self.alphabet, self.length), 1))
+
+
+@dataclass(frozen=True)
+class PasswordRules:
+    """The university's rules for the password the student chooses (printed on the sheet)."""
+
+    min_length: int = 8
+    recommended_length: int = 12
+    forbidden_characters: str = "<>\"'$"
+
+
+@dataclass(frozen=True)
+class IdentifierSettings:
+    """How logins are made."""
+
+    max_length: int = 64
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs besides its input."""
+
+    university: University
+    ldap: Ldap
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    sheet: SheetSettings = field(default_factory=SheetSettings)
+    password: PasswordPolicy = field(default_factory=PasswordPolicy)
+    password_rules: PasswordRules = field(default_factory=PasswordRules)
+    identifiers: IdentifierSettings = field(default_factory=IdentifierSettings)
+    source: Path | None = None
+
+    def login_of(self, identifier: str) -> str:
+        """What the student types to log in."""
+        if self.sheet.login_display == "email":
+            return email_of(identifier, self.university.email_domain)
+        return identifier
+
+
+def email_of(identifier: str, domain: str) -> str:
+    """The student's address."""
+    return f"{identifier}@{domain}"
+
+
+_CLASSES = ("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789")
+
+
+def count_valid_passwords(alphabet: str, length: int) -> int:
+    """How many passwords hold at least one lower case, one upper case and one digit.
+
+    Inclusion-exclusion over the classes that are missing; exact, so that the
+    entropy shown is the real one after redrawing.
+    """
+    sizes = [sum(1 for c in set(alphabet) if c in cls) for cls in _CLASSES]
+    total = 0
+    n = len(set(alphabet))
+    for mask in range(8):
+        missing = sum(sizes[i] for i in range(3) if mask >> i & 1)
+        sign = -1 if bin(mask).count("1") % 2 else 1
+        total += sign * (n - missing) ** length
+    return total
+
+
+_SECTIONS: dict[str, type] = {
+    "university": University,
+    "ldap": Ldap,
+    "registry": RegistrySettings,
+    "sheet": SheetSettings,
+    "password": PasswordPolicy,
+    "password_rules": PasswordRules,
+    "identifiers": IdentifierSettings,
+}
+
+
+def _nearest(word: str, choices: typing.Iterable[str]) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _build(name: str, cls: type, table: Any, where: str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in fields:
+            raise ConfigError(f"{where}: unknown key [{name}] {key}{_nearest(key, fields)}")
+        expected = hints[key]
+        accepted = typing.get_args(expected) or (expected,)
+        if not isinstance(value, accepted) or isinstance(value, bool) != (bool in accepted):
+            kind = " or ".join(t.__name__ for t in accepted if t is not type(None))
+            raise ConfigError(f"{where}: [{name}] {key} = {value!r} must be {kind}")
+        values[key] = value
+    missing = [
+        f.name
+        for f in fields.values()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in values
+    ]
+    if missing:
+        raise ConfigError(f"{where}: [{name}] needs {', '.join(missing)}")
+    return cls(**values)
+
+
+def settings_from_dict(data: dict[str, Any], where: str = "configuration") -> Settings:
+    """Build and check settings from a parsed TOML document."""
+    for section in data:
+        if section not in _SECTIONS:
+            raise ConfigError(f"{where}: unknown table [{section}]{_nearest(section, _SECTIONS)}")
+    for required in ("university", "ldap"):
+        if required not in data:
+            raise ConfigError(f"{where}: the [{required}] table is missing")
+    parts = {name: _build(name, cls, data[name], where) for name, cls in _SECTIONS.items() if name in data}
+    settings = Settings(**parts)
+    check_settings(settings, where)
+    return settings
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read the configuration: ``path``, else ``./scolpass.toml``, else fail with a hint."""
+    if path is None:
+        candidate = Path(DEFAULT_CONFIG_NAME)
+        if not candidate.is_file():
+            raise ConfigError(
+                f"no configuration: pass --config FILE, or run 'scolpass init' to write "
+                f"a commented {DEFAULT_CONFIG_NAME} to fill in"
+            )
+        path = candidate
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    settings = settings_from_dict(data, str(path))
+    return dataclasses.replace(settings, source=path)
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_URL = re.compile(r"^https?://[^\s<>\"']+$")
+_DN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*=[^,=+]+(,[A-Za-z][A-Za-z0-9-]*=[^,=+]+)*$")
+_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+
+
+def check_settings(s: Settings, where: str = "configuration") -> None:
+    """Refuse values that would print a wrong sheet or an unloadable export."""
+
+    def fail(message: str) -> typing.NoReturn:
+        raise ConfigError(f"{where}: {message}")
+
+    u = s.university
+    for key in ("name", "ent_url", "activation_url", "email_domain"):
+        if not getattr(u, key).strip():
+            fail(f"[university] {key} is empty: fill it in")
+    if not _DOMAIN.match(u.email_domain):
+        fail(f"[university] email_domain = {u.email_domain!r} is not a domain name in lower case")
+    for key in ("ent_url", "activation_url"):
+        if not _URL.match(getattr(u, key)):
+            fail(f"[university] {key} = {getattr(u, key)!r} is not an http(s) URL")
+    for placeholder in re.findall(r"{([^{}]*)}", u.activation_url):
+        if placeholder not in URL_PLACEHOLDERS:
+            fail(
+                f"[university] activation_url: unknown placeholder {{{placeholder}}}; "
+                f"known: {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)}"
+            )
+    if not _DN.match(s.ldap.people_dn):
+        fail(f"[ldap] people_dn = {s.ldap.people_dn!r} is not a DN like 'ou=people,dc=example,dc=fr'")
+    if s.sheet.language not in LANGUAGES:
+        fail(f"[sheet] language = {s.sheet.language!r}: known languages are {', '.join(LANGUAGES)}")
+    if s.sheet.login_display not in LOGIN_DISPLAYS:
+        fail(f"[sheet] login_display = {s.sheet.login_display!r} must be one of {', '.join(LOGIN_DISPLAYS)}")
+    if not _COLOR.match(s.sheet.color):
+        fail(f"[sheet] color = {s.sheet.color!r} must be written #RRGGBB")
+    p, r = s.password, s.password_rules
+    if p.hash not in HASH_SCHEMES:
+        fail(f"[password] hash = {p.hash!r} must be one of {', '.join(HASH_SCHEMES)}")
+    if len(set(p.alphabet)) != len(p.alphabet) or not p.alphabet.isascii() or not p.alphabet.isprintable():
+        fail("[password] alphabet must be printable ASCII characters, each once")
+    if " " in p.alphabet:
+        fail("[password] alphabet must not hold a space: it cannot be seen on paper")
+    if p.entropy_bits < MIN_ENTROPY_BITS:
+        fail(
+            f"[password] length {p.length} over {len(p.alphabet)} symbols gives "
+            f"{p.entropy_bits:.0f} bits of entropy; at least {MIN_ENTROPY_BITS:.0f} are needed"
+        )
+    # The provisional password must itself obey the rules printed beside it.
+    clash = sorted(set(p.alphabet) & set(r.forbidden_characters))
+    if clash:
+        fail(f"[password] alphabet holds {''.join(clash)!r}, forbidden by [password_rules]")
+    if p.length < r.min_length:
+        fail(f"[password] length {p.length} is shorter than [password_rules] min_length {r.min_length}")
+    if r.recommended_length < r.min_length:
+        fail("[password_rules] recommended_length is shorter than min_length")
+    if s.identifiers.max_length < 8:
+        fail("[identifiers] max_length must be at least 8")

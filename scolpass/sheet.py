@@ -1,0 +1,344 @@
+"""Rendering SCOL'PASS sheets: one A4 page per student.
+
+Everything that is the same on every page (header, frame, labels of the
+credentials, the body text, rules and help) is drawn once into a PDF form
+XObject and reused; a page then only adds the student's own values. Student
+data is drawn with ``drawString``: it is never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Paragraph
+
+from .errors import ConfigError, ScolpassError
+from .fonts import MONO_BOLD, SANS, SANS_BOLD, register_fonts
+from .qr import draw_qr
+from .settings import Settings
+from .student import Student
+from .wording import Wording
+
+PAGE_W, PAGE_H = A4
+MARGIN = 34.0  # 12 mm: inside what office laser printers can print
+WIDTH = PAGE_W - 2 * MARGIN
+TOP = PAGE_H - MARGIN
+FORM = "scolpass-static"
+
+# Frame geometry (points from the page's bottom).
+FRAME_TOP = TOP - 78
+TITLE_H = 24.0
+FRAME_H = 318.0
+FRAME_BOTTOM = FRAME_TOP - FRAME_H
+PAD = 10.0
+CRED_H = 122.0
+CRED_TOP = FRAME_BOTTOM + PAD + CRED_H
+DATA_TOP = FRAME_TOP - TITLE_H - PAD
+DATA_W = 318.0
+NOTICE_X = MARGIN + PAD + DATA_W + 14
+QR_SIZE = 86.0
+QR_X = MARGIN + WIDTH - PAD - 12 - QR_SIZE
+CRED_VALUE_W = QR_X - 16 - (MARGIN + PAD + 10)
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """What one page shows."""
+
+    student: Student
+    email: str
+    login: str
+    password: str = field(repr=False)
+    activation_url: str
+
+
+def activation_link(template: str, identifier: str, email: str) -> str:
+    """``activation_url`` with ``{identifier}`` and ``{email}`` filled in, URL-quoted."""
+    return template.replace("{identifier}", quote(identifier)).replace("{email}", quote(email, safe="@"))
+
+
+def _tint(hex_color: str, amount: float) -> colors.Color:
+    base = colors.HexColor(hex_color)
+    return colors.Color(*(c + (1 - c) * amount for c in (base.red, base.green, base.blue)))
+
+
+_STEP = re.compile(r"^(\d+\))\s+(.*)$")
+
+
+def body_blocks(markup: str) -> list[tuple[str, str, str]]:
+    """Split a text piece into ``(kind, bullet, text)`` blocks by its line marks."""
+    blocks: list[tuple[str, str, str]] = []
+    open_block = False
+    for raw in markup.splitlines():
+        line = raw.strip()
+        if not line:
+            open_block = False
+            continue
+        step = _STEP.match(line)
+        if line.startswith("## "):
+            blocks.append(("heading", "", line[3:]))
+            open_block = False
+            continue
+        if line.startswith("- "):
+            blocks.append(("bullet", "\u2022", line[2:]))
+        elif line.startswith("=> "):
+            blocks.append(("substep", "\u21d2", line[3:]))
+        elif step:
+            blocks.append(("step", step.group(1), step.group(2)))
+        elif open_block:
+            kind, bullet, text = blocks[-1]
+            blocks[-1] = (kind, bullet, f"{text} {line}")
+        else:
+            blocks.append(("para", "", line))
+        open_block = True
+    return blocks
+
+
+class _Styles:
+    def __init__(self, color: colors.Color, size: float = 8.6) -> None:
+        leading = size * 1.25
+        base = ParagraphStyle("body", fontName=SANS, fontSize=size, leading=leading, spaceAfter=3.2)
+        self.by_kind = {
+            "para": base,
+            "heading": ParagraphStyle(
+                "heading", parent=base, fontName=SANS_BOLD, fontSize=size + 2.4, leading=leading + 3,
+                textColor=color, spaceBefore=3, spaceAfter=3,
+            ),
+            "bullet": ParagraphStyle("bullet", parent=base, leftIndent=14, bulletIndent=4, spaceAfter=1.5),
+            "step": ParagraphStyle("step", parent=base, leftIndent=16, bulletIndent=2, spaceAfter=1.5),
+            "substep": ParagraphStyle(
+                "substep", parent=base, leftIndent=30, bulletIndent=17, spaceAfter=1.5, bulletFontName=SANS
+            ),
+        }  # fmt: skip
+        self.small = ParagraphStyle("small", parent=base, fontSize=7.4, leading=9.2, spaceAfter=2.5)
+
+
+def _paragraph(text: str, style: ParagraphStyle, bullet: str = "") -> Paragraph:
+    try:
+        return Paragraph(text, style, bulletText=bullet or None)
+    except ValueError as exc:
+        raise ConfigError(f"sheet template: markup that cannot be drawn: {exc}") from None
+
+
+def _draw_flow(canvas: Canvas, blocks: Sequence[Paragraph], x: float, y: float, width: float) -> float:
+    """Draw paragraphs downward from ``y``; return the ``y`` below them."""
+    for para in blocks:
+        _, height = para.wrapOn(canvas, width, PAGE_H)
+        y -= para.style.spaceBefore
+        para.drawOn(canvas, x, y - height)
+        y -= height + para.style.spaceAfter
+    return y
+
+
+class SheetRenderer:
+    """Draws sheets for one university, language and academic year."""
+
+    def __init__(self, settings: Settings, wording: Wording) -> None:
+        register_fonts()
+        self.settings = settings
+        self.words = wording
+        self.color = colors.HexColor(settings.sheet.color)
+        self.tint = _tint(settings.sheet.color, 0.9)
+        self.styles = _Styles(self.color)
+        url = settings.university.activation_url
+        self.qr_is_static = "{" not in url
+
+    # -- the part every page shares ---------------------------------------
+    def _draw_static(self, c: Canvas) -> None:
+        w = self.words
+        c.setFillColor(self.color)
+        c.rect(MARGIN, TOP - 4, WIDTH, 4, stroke=0, fill=1)
+        c.setFont(SANS_BOLD, 15)
+        c.drawString(MARGIN, TOP - 22, _fit_plain(w.text("header_title"), SANS_BOLD, 15, WIDTH * 0.62)[0])
+        c.setFont(SANS_BOLD, 10)
+        c.drawRightString(MARGIN + WIDTH, TOP - 21, w.text("header_url"))
+        c.setFillColor(colors.black)
+        c.setFont(SANS, 8.6)
+        c.drawString(MARGIN, TOP - 35, w.text("header_subtitle"))
+        _draw_flow(c, [_paragraph(w.para("intro"), self.styles.by_kind["para"])], MARGIN, TOP - 44, WIDTH)
+
+        # The SCOL'PASS frame and its title band.
+        c.setStrokeColor(self.color)
+        c.setLineWidth(1.4)
+        c.roundRect(MARGIN, FRAME_BOTTOM, WIDTH, FRAME_H, 6, stroke=1, fill=0)
+        c.setFillColor(self.color)
+        c.roundRect(MARGIN, FRAME_TOP - TITLE_H, WIDTH, TITLE_H, 6, stroke=0, fill=1)
+        c.rect(MARGIN, FRAME_TOP - TITLE_H, WIDTH, TITLE_H / 2, stroke=0, fill=1)
+        c.setFillColor(colors.white)
+        c.setFont(SANS_BOLD, 13)
+        c.drawString(MARGIN + PAD, FRAME_TOP - 17, w.text("frame_title"))
+        c.setFillColor(colors.black)
+        notice = [
+            _paragraph(text, self.styles.small, bullet) for _, bullet, text in body_blocks(w.para("frame_notice"))
+        ]
+        _draw_flow(c, notice, NOTICE_X, DATA_TOP, MARGIN + WIDTH - PAD - NOTICE_X)
+
+        # The credentials box: labels here, values per page.
+        c.setFillColor(self.tint)
+        c.roundRect(MARGIN + PAD, FRAME_BOTTOM + PAD, WIDTH - 2 * PAD, CRED_H, 4, stroke=0, fill=1)
+        c.setFillColor(colors.HexColor("#444444"))
+        c.setFont(SANS, 7.6)
+        for label, top in zip(("label_email", "label_login", "label_password"), self._cred_rows(), strict=True):
+            c.drawString(MARGIN + PAD + 10, top, w.text(label))
+        c.setFont(SANS, 7.2)
+        c.drawString(MARGIN + PAD + 10, FRAME_BOTTOM + PAD + 7, w.text("password_hint"))
+        c.setFillColor(colors.black)
+        c.setFont(SANS_BOLD, 7.6)
+        c.drawCentredString(QR_X + QR_SIZE / 2, FRAME_BOTTOM + PAD + 7, w.text("qr_caption"))
+        if self.qr_is_static:
+            draw_qr(c, self.settings.university.activation_url, QR_X, FRAME_BOTTOM + PAD + 20, QR_SIZE)
+
+        # Below the frame: body text, the rules box, the help line.
+        paragraphs = [
+            _paragraph(text, self.styles.by_kind[kind], bullet) for kind, bullet, text in body_blocks(w.para("body"))
+        ]
+        y = _draw_flow(c, paragraphs, MARGIN, FRAME_BOTTOM - 10, WIDTH)
+        rules = _paragraph(w.para("rules"), self.styles.by_kind["para"])
+        _, rules_h = rules.wrapOn(c, WIDTH - 2 * PAD, PAGE_H)
+        help_para = _paragraph(w.para("help"), self.styles.by_kind["para"])
+        _, help_h = help_para.wrapOn(c, WIDTH, PAGE_H)
+        box_h = rules_h + 26
+        box_top = y - 4
+        if box_top - box_h - help_h - 8 < MARGIN:
+            raise ConfigError("sheet template: the text below the frame does not fit on the page; shorten it")
+        c.setStrokeColor(self.color)
+        c.setLineWidth(0.8)
+        c.roundRect(MARGIN, box_top - box_h, WIDTH, box_h, 4, stroke=1, fill=0)
+        c.setFillColor(self.color)
+        c.setFont(SANS_BOLD, 9.5)
+        c.drawString(MARGIN + PAD, box_top - 14, w.text("rules_title"))
+        c.setFillColor(colors.black)
+        rules.drawOn(c, MARGIN + PAD, box_top - 20 - rules_h)
+        help_para.drawOn(c, MARGIN, MARGIN)
+
+    @staticmethod
+    def _cred_rows() -> tuple[float, float, float]:
+        """Baselines of the three credential labels; each value sits below its label."""
+        top = CRED_TOP - 14
+        return top, top - 32, top - 64
+
+    # -- the part that is the student's -------------------------------------
+    def _draw_student(self, c: Canvas, sheet: Sheet) -> None:
+        w, s = self.words, sheet.student
+        rows: list[tuple[str, str]] = []
+        birth = f"{s.civility} {s.birth_name}".strip()
+        rows.append((w.text("label_birth_name"), birth))
+        if s.usual_name and s.usual_name != s.birth_name:
+            rows.append((w.text("label_usual_name"), s.usual_name))
+        rows.append((w.text("label_first_name"), s.first_name))
+        born = s.birth_date.strftime("%d/%m/%Y")
+        if s.birth_place:
+            born = f"{born} {w.text('label_born_at')} {s.birth_place}"
+        rows.append((w.text("label_born"), born))
+        rows.append((w.text("label_faculty"), s.faculty))
+        steps = [" ".join(p for p in (st.code, st.label) if p) for st in s.steps]
+        rows.append((w.text("label_steps"), steps[0]))
+        rows.extend(("", step) for step in steps[1:])
+        rows.append((w.text("label_status"), w.text("status_value")))
+        _draw_rows(c, rows, MARGIN + PAD, DATA_TOP, DATA_W, CRED_TOP + 6)
+
+        value_x = MARGIN + PAD + 10
+        for value, top, size in zip(
+            (sheet.email, sheet.login, sheet.password), self._cred_rows(), (12.5, 12.5, 17), strict=True
+        ):
+            _draw_fitted(c, value, MONO_BOLD, size, value_x, top - size - 2, CRED_VALUE_W)
+        if not self.qr_is_static:
+            draw_qr(c, sheet.activation_url, QR_X, FRAME_BOTTOM + PAD + 20, QR_SIZE)
+
+    def render(self, sheets: Sequence[Sheet], path: Path, title: str) -> None:
+        """Write ``sheets`` to ``path``, page ``i + 1`` for ``sheets[i]``."""
+        c = Canvas(str(path), pagesize=A4, pageCompression=1)
+        c.setTitle(title)
+        c.setAuthor(self.settings.university.name)
+        c.setCreator("scolpass")
+        c.beginForm(FORM)
+        self._draw_static(c)
+        c.endForm()
+        for sheet in sheets:
+            c.doForm(FORM)
+            self._draw_student(c, sheet)
+            c.showPage()
+        c.save()
+
+
+def _fit_plain(text: str, font: str, size: float, width: float) -> tuple[str, float]:
+    while stringWidth(text, font, size) > width and size > 6:
+        size -= 0.5
+    return text, size
+
+
+def _split(text: str, font: str, size: float, width: float) -> list[str]:
+    """Break ``text`` into lines no wider than ``width``: at spaces, else anywhere."""
+    lines: list[str] = []
+    for line in simpleSplit(text, font, size, width):
+        while stringWidth(line, font, size) > width:
+            cut = len(line) - 1
+            while cut > 1 and stringWidth(line[:cut], font, size) > width:
+                cut -= 1
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return lines
+
+
+MIN_SIZE = 6.5
+
+
+def _draw_fitted(c: Canvas, text: str, font: str, size: float, x: float, y: float, width: float) -> float:
+    """Draw one value in full: shrunk to fit ``width``, wrapped below ``y`` when even that fails.
+
+    Returns the height used below the first baseline.
+    """
+    fitted = size
+    while stringWidth(text, font, fitted) > width and fitted > MIN_SIZE:
+        fitted = max(MIN_SIZE, fitted - 0.5)
+    lines = [text] if stringWidth(text, font, fitted) <= width else _split(text, font, fitted, width)
+    c.setFont(font, fitted)
+    for i, line in enumerate(lines):
+        c.drawString(x, y - i * fitted * 1.15, line)
+    return (len(lines) - 1) * fitted * 1.15
+
+
+def _draw_rows(c: Canvas, rows: Sequence[tuple[str, str]], x: float, top: float, width: float, bottom: float) -> None:
+    """Label/value rows, shrunk together until they fit between ``top`` and ``bottom``."""
+    label_size, value_size, gap = 9.0, 10.5, 5.0
+    while True:
+        label_w = max((stringWidth(f"{label} :", SANS, label_size) for label, _ in rows if label), default=0.0)
+        value_x = x + label_w + 5
+        heights = []
+        for label, value in rows:
+            lines = _value_lines(value, value_size, x + width - value_x)
+            heights.append(len(lines) * value_size * 1.15 + (gap if label else 1.5))
+        if top - sum(heights) >= bottom or value_size <= MIN_SIZE:
+            break
+        label_size, value_size, gap = label_size * 0.93, max(MIN_SIZE, value_size * 0.93), gap * 0.85
+    if top - sum(heights) < bottom:
+        raise ScolpassError("a student's data does not fit in the SCOL'PASS frame even at the smallest size")
+    y = top - value_size
+    for (label, value), height in zip(rows, heights, strict=True):
+        if label:
+            c.setFont(SANS, label_size)
+            c.setFillColor(colors.HexColor("#333333"))
+            c.drawString(x, y, f"{label} :")
+            c.setFillColor(colors.black)
+        lines = _value_lines(value, value_size, x + width - value_x)
+        c.setFont(SANS_BOLD, value_size)
+        for i, line in enumerate(lines):
+            c.drawString(value_x, y - i * value_size * 1.15, line)
+        y -= height
+
+
+def _value_lines(value: str, size: float, width: float) -> list[str]:
+    if stringWidth(value, SANS_BOLD, size) <= width:
+        return [value]
+    return _split(value, SANS_BOLD, size, width)

@@ -1,0 +1,57 @@
+"""The student as scolpass sees them: one person, one or more programme steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Step:
+    """One programme step ("étape") a student is enrolled in."""
+
+    code: str
+    version: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Student:
+    """A student of the enrolment file, every value as the registrar typed it."""
+
+    student_number: str
+    birth_name: str
+    first_name: str
+    birth_date: date
+    faculty: str
+    steps: tuple[Step, ...]
+    usual_name: str = ""
+    birth_place: str = ""
+    sex: str = ""
+    ine: str = ""
+    faculty_code: str = ""
+    line: int = 0  # first line of the student in the enrolment file
+
+    @property
+    def last_name(self) -> str:
+        """The usual name, falling back to the birth name."""
+        return self.usual_name or self.birth_name
+
+    @property
+    def civility(self) -> str:
+        """ "M." or "Mme" when the file gives the sex, else nothing."""
+        return {"M": "M.", "F": "Mme"}.get(self.sex, "")
+
+    def printed_fields(self) -> dict[str, str]:
+        """Every value of the student that is printed, by column name (for font checks)."""
+        fields = {
+            "birth_name": self.birth_name,
+            "usual_name": self.usual_name,
+            "first_name": self.first_name,
+            "birth_place": self.birth_place,
+            "faculty": self.faculty,
+        }
+        for step in self.steps:
+            fields[f"step_code ({step.code})"] = step.code
+            fields[f"step_label ({step.code})"] = step.label
+        return fields

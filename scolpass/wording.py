@@ -1,0 +1,86 @@
+"""The sheet's words, from the Jinja2 templates in ``templates/``."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from .errors import ConfigError
+from .resources import data_dir
+from .settings import Settings
+
+PIECES = (
+    "header_title", "header_subtitle", "header_url", "intro", "frame_title",
+    "label_birth_name", "label_usual_name", "label_first_name", "label_born", "label_born_at",
+    "label_faculty", "label_steps", "label_status", "status_value", "label_email", "label_login",
+    "label_password", "password_hint", "qr_caption", "frame_notice", "body", "rules_title", "rules", "help",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The rendered pieces of one language's template: markup for paragraphs, plain text for labels."""
+
+    markup: dict[str, str]
+
+    def text(self, piece: str) -> str:
+        """A piece as plain text (labels drawn beside student data)."""
+        # The piece is the template's own escaped output, not outside input.
+        return Markup(self.markup[piece]).striptags()  # noqa: S704
+
+    def para(self, piece: str) -> str:
+        """A piece as paragraph markup."""
+        return self.markup[piece].strip()
+
+
+def load_wording(settings: Settings, year_label: str, folder: Path | None = None) -> Wording:
+    """Render the template of ``[sheet] language`` for this university and year.
+
+    Errors name the template file and line.
+    """
+    folder = folder or data_dir("templates")
+    name = f"sheet.{settings.sheet.language}.j2"
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
+    u, r = settings.university, settings.password_rules
+    context = {
+        "university": {
+            "name": u.name,
+            "label": u.label,
+            "ent_url": u.ent_url,
+            "activation_url": u.activation_url,
+            "email_domain": u.email_domain,
+        },
+        "year": year_label,
+        "password_rules": {
+            "min_length": r.min_length,
+            "recommended_length": r.recommended_length,
+            "forbidden": ", ".join(r.forbidden_characters),
+        },
+    }
+    path = folder / name
+    try:
+        template = env.get_template(name)
+    except jinja2.TemplateNotFound:
+        raise ConfigError(f"{path}: template not found for language {settings.sheet.language!r}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"{exc.filename or path}:{exc.lineno}: template error: {exc.message}") from None
+    try:
+        module = template.make_module(context)
+    except jinja2.TemplateError as exc:
+        # The failing frame runs the compiled template; map its line back to the source.
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == template.filename]
+        line = template.get_corresponding_lineno(frames[-1].lineno or 0) if frames else "?"
+        raise ConfigError(f"{path}:{line}: template error: {exc}") from None
+    missing = [piece for piece in PIECES if not hasattr(module, piece)]
+    if missing:
+        raise ConfigError(f"{path}: the template does not set {', '.join(missing)}")
+    return Wording({piece: str(getattr(module, piece)) for piece in PIECES})
