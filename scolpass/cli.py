@@ -16,8 +16,7 @@ import click
 from . import __version__
 from .errors import ScolpassError, StateError
 from .pipeline import generate as run_generate
-from .resources import _PACKAGE
-from .settings import DEFAULT_CONFIG_NAME, load_settings
+from .settings import DEFAULT_CONFIG_NAME, config_template, load_settings
 
 _EPILOG_MAIN = """\b
 Example:
@@ -97,7 +96,7 @@ def init(path: Path) -> None:
     """
     if path.exists():
         raise StateError(f"{path}: already exists; scolpass init never overwrites a configuration")
-    path.write_text((_PACKAGE / "config_template.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    path.write_text(config_template(), encoding="utf-8")
     click.echo(
         f"Wrote {path}: fill in [university] and [ldap], then run 'scolpass generate ENROLMENT.csv --config {path}'"
     )

@@ -198,6 +198,11 @@ def settings_from_dict(data: dict[str, Any], where: str = "configuration") -> Se
     return settings
 
 
+def config_template() -> str:
+    """The commented configuration ``scolpass init`` writes."""
+    return (Path(__file__).resolve().parent / "config_template.toml").read_text(encoding="utf-8")
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
     """Read the configuration: ``path``, else ``./scolpass.toml``, else fail with a hint."""
     if path is None:

@@ -17,7 +17,6 @@ from urllib.parse import quote
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
@@ -105,7 +104,7 @@ def body_blocks(markup: str) -> list[tuple[str, str, str]]:
 
 
 class _Styles:
-    def __init__(self, color: colors.Color, size: float = 8.6) -> None:
+    def __init__(self, color: colors.Color, size: float = 9.0) -> None:
         leading = size * 1.25
         base = ParagraphStyle("body", fontName=SANS, fontSize=size, leading=leading, spaceAfter=3.2)
         self.by_kind = {
@@ -278,16 +277,23 @@ def _fit_plain(text: str, font: str, size: float, width: float) -> tuple[str, fl
 
 
 def _split(text: str, font: str, size: float, width: float) -> list[str]:
-    """Break ``text`` into lines no wider than ``width``: at spaces, else anywhere."""
+    """Break ``text`` into lines no wider than ``width``.
+
+    Breaks after a space or a hyphen where one fits (compound names break at
+    their hyphens), anywhere else only when a part is wider than a line.
+    """
     lines: list[str] = []
-    for line in simpleSplit(text, font, size, width):
-        while stringWidth(line, font, size) > width:
-            cut = len(line) - 1
-            while cut > 1 and stringWidth(line[:cut], font, size) > width:
-                cut -= 1
-            lines.append(line[:cut])
-            line = line[cut:]
-        lines.append(line)
+    rest = text
+    while stringWidth(rest, font, size) > width:
+        cut = len(rest) - 1
+        while cut > 1 and stringWidth(rest[:cut], font, size) > width:
+            cut -= 1
+        soft = max(rest.rfind(" ", 0, cut + 1), rest.rfind("-", 0, cut))
+        if soft > 0:
+            cut = soft + 1
+        lines.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    lines.append(rest)
     return lines
 
 

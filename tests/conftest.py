@@ -1,0 +1,131 @@
+"""Shared fixtures: sample settings, CSV builders, PDF readers, system tools."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import random
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from scolpass import Settings, load_settings
+from scolpass.settings import DEFAULT_ALPHABET
+
+from .slapd import Slapd
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+SYSTEM_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+PASSWORD_PATTERN = rf"^[{DEFAULT_ALPHABET}]{{15}}$"
+
+HEADER = (
+    "student_number", "birth_name", "usual_name", "first_name", "birth_date", "birth_place", "sex",
+    "faculty", "step_code", "step_label",
+)  # fmt: skip
+
+
+def row(number: str = "00000001", **values: str) -> dict[str, str]:
+    """One enrolment row in scolpass's own columns, with plausible defaults."""
+    base = {
+        "student_number": number,
+        "birth_name": "MARTIN",
+        "usual_name": "",
+        "first_name": "Jean",
+        "birth_date": "17/04/2007",
+        "birth_place": "MONTPELLIER",
+        "sex": "M",
+        "faculty": "ECONOMIE",
+        "step_code": "EE1",
+        "step_label": "L1 Economie",
+    }
+    base.update(values)
+    return base
+
+
+def csv_text(rows: list[dict[str, str]], separator: str = ";", header: tuple[str, ...] = HEADER) -> str:
+    """Rows as CSV text with ``header``."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(header), delimiter=separator, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    """Write rows to ``tmp_path/enrolment.csv`` (or a given name) and return the path."""
+
+    def write(rows: list[dict[str, str]], name: str = "enrolment.csv", **kwargs: object) -> Path:
+        path = tmp_path / name
+        path.write_text(csv_text(rows, **kwargs), encoding="utf-8")  # type: ignore[arg-type]
+        return path
+
+    return write
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """The sample university's settings."""
+    return load_settings(SAMPLES / "scolpass.toml")
+
+
+@pytest.fixture
+def seeded_choice() -> Callable[[str], str]:
+    """A reproducible stand-in for ``secrets.choice``."""
+    return random.Random(20260701).choice
+
+
+def require(binary: str, package: str) -> str:
+    """The path of a system tool; skip the test naming its Debian package, or fail under CI=true."""
+    found = shutil.which(binary, path=SYSTEM_PATH)
+    if found:
+        return found
+    message = f"{binary} not found: install the Debian package {package!r} (bash tests/system-packages.sh as root)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true: a skip is a failure: {message}")
+    pytest.skip(message)
+
+
+def page_texts(pdf: Path) -> list[str]:
+    """The text of each page, as a PDF reader extracts it."""
+    return [page.extract_text() for page in PdfReader(pdf).pages]
+
+
+def render_page(pdf: Path, page: int, out: Path, dpi: int = 150) -> Image.Image:
+    """Page ``page`` (1-based) rendered by poppler, as a person's viewer would show it."""
+    pdftoppm = require("pdftoppm", "poppler-utils")
+    prefix = out / f"page{page}"
+    subprocess.run(
+        [pdftoppm, "-png", "-r", str(dpi), "-f", str(page), "-l", str(page), "-singlefile", str(pdf), str(prefix)],
+        check=True,
+    )
+    return Image.open(prefix.with_suffix(".png"))
+
+
+@pytest.fixture
+def slapd(tmp_path: Path) -> Iterator[Slapd]:
+    """A throwaway OpenLDAP server on 127.0.0.1 holding the sample university's tree."""
+    server = Slapd(
+        tmp_path / "slapd",
+        suffix="dc=umontpellier,dc=fr",
+        slapd=require("slapd", "slapd"),
+        ldapadd=require("ldapadd", "ldap-utils"),
+        ldapwhoami=require("ldapwhoami", "ldap-utils"),
+        ldapsearch=require("ldapsearch", "ldap-utils"),
+    )
+    server.start()
+    try:
+        server.add_ldif(
+            "dn: dc=umontpellier,dc=fr\nobjectClass: dcObject\nobjectClass: organization\no: UM\ndc: umontpellier\n\n"
+            "dn: ou=people,dc=umontpellier,dc=fr\nobjectClass: organizationalUnit\nou: people\n"
+        )
+        yield server
+    finally:
+        server.stop()

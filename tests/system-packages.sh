@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use (slapd, ldap-utils, poppler-utils)
+# when they are missing and we run as root, as CI does. Elsewhere it only says
+# what is missing: those tests then skip, naming the package (or fail if CI=true).
+set -euo pipefail
+
+need=()
+PATH="$PATH:/usr/sbin:/sbin"
+command -v slapd >/dev/null || need+=(slapd)
+command -v ldapadd >/dev/null || need+=(ldap-utils)
+command -v pdftoppm >/dev/null || need+=(poppler-utils)
+((${#need[@]})) || exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+  echo "system-packages: missing ${need[*]}; install them as root (apt-get install ${need[*]}) or their tests skip" >&2
+  exit 0
+fi
+
+# slapd's install would start a system-wide daemon; the tests start their own
+# on a free port, so keep the package scripts from starting services.
+created_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  created_policy=1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if ((created_policy)); then rm -f /usr/sbin/policy-rc.d; fi
+echo "system-packages: installed ${need[*]}"

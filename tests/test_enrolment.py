@@ -1,0 +1,192 @@
+"""Reading enrolment files: every value as text, every problem located."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scolpass import InputError, read_enrolment, students_from_dataframe
+
+from .conftest import HEADER, SAMPLES, csv_text, row
+
+
+def test_sample_file_reads_with_apogee_headers() -> None:
+    enrolment = read_enrolment(SAMPLES / "enrolment.csv")
+    students = {s.student_number: s for s in enrolment.students}
+    assert len(students) == 11
+    assert enrolment.academic_years == {2026: 2}
+    le_goff = students["00012349"]
+    assert le_goff.birth_name == "LE GOFF"
+    assert le_goff.usual_name == "KERGUELEN"
+    assert le_goff.last_name == "KERGUELEN"
+    assert [s.code for s in le_goff.steps] == ["MBI", "DUB"]
+    assert le_goff.ine == "0523456789E"
+    assert le_goff.birth_date == date(2004, 7, 14)
+    assert le_goff.line == 6
+
+
+def test_values_stay_text(write_csv: Callable[..., Path]) -> None:
+    # pandas' defaults would make NA a missing value and 00012345 the number 12345.
+    path = write_csv([row("00012345", birth_name="NA", first_name="Null", birth_place="None")])
+    (student,) = read_enrolment(path).students
+    assert student.student_number == "00012345"
+    assert (student.birth_name, student.first_name, student.birth_place) == ("NA", "Null", "None")
+
+
+@pytest.mark.parametrize("separator", [";", ","])
+@pytest.mark.parametrize("bom", [True, False], ids=["bom", "no-bom"])
+def test_separators_and_bom(tmp_path: Path, separator: str, bom: bool) -> None:
+    path = tmp_path / "e.csv"
+    text = csv_text([row(birth_place="PARIS, 14E")], separator=separator)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    (student,) = read_enrolment(path).students
+    assert student.birth_place == "PARIS, 14E"
+    assert student.student_number == "00000001"
+
+
+def test_header_matching_ignores_case_accents_and_spaces(tmp_path: Path) -> None:
+    header = tuple(f"  {h.upper()} " for h in HEADER)
+    path = tmp_path / "e.csv"
+    values = row()
+    path.write_text(";".join(header) + "\n" + ";".join(values[h] for h in HEADER) + "\n", encoding="utf-8")
+    assert read_enrolment(path).students[0].first_name == "Jean"
+
+
+def test_rows_of_one_student_become_steps(write_csv: Callable[..., Path]) -> None:
+    path = write_csv([row(step_code="EE1", step_label="L1 Eco"), row(step_code="DUX", step_label="DU X")])
+    (student,) = read_enrolment(path).students
+    assert [(s.code, s.label) for s in student.steps] == [("EE1", "L1 Eco"), ("DUX", "DU X")]
+
+
+def test_blank_lines_are_not_data(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(csv_text([row()]) + "\r\n;;;;;;;;;\r\n\r\n", encoding="utf-8")
+    assert len(read_enrolment(path).students) == 1
+
+
+def test_line_numbers_count_quoted_line_breaks(tmp_path: Path) -> None:
+    # Line 2 holds a quoted value over two lines: the bad date is on line 4 of the file.
+    path = tmp_path / "e.csv"
+    text = csv_text([row("1", birth_place="A\nB"), row("2", birth_date="31/02/2008")])
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path)
+    problems = {(p.line, p.column) for p in caught.value.problems}
+    assert (2, "birth_place") in problems  # a line break inside a name is refused
+    assert (4, "birth_date") in problems
+
+
+@pytest.mark.parametrize(
+    ("values", "column", "reason"),
+    [
+        ({"birth_date": "31/02/2008"}, "birth_date", "is not a valid date"),
+        ({"birth_date": "2008"}, "birth_date", "is not a valid date"),
+        ({"first_name": ""}, "first_name", "is empty"),
+        ({"student_number": "12 34"}, "student_number", "is not a student number"),
+        ({"sex": "X"}, "sex", "is not M or F"),
+        ({"birth_name": "MAR\u200bTIN"}, "birth_name", "invisible control character"),
+    ],
+    ids=["impossible-date", "year-only", "empty-first-name", "space-in-number", "bad-sex", "zero-width-space"],
+)
+def test_bad_values_are_located(
+    write_csv: Callable[..., Path], values: dict[str, str], column: str, reason: str
+) -> None:
+    path = write_csv([row("1"), row("2", **values)])
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path)
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.line, problem.column) == ("enrolment.csv", 3, column)
+    assert reason in problem.reason
+    assert f"enrolment.csv:3: column {column!r}" in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once(write_csv: Callable[..., Path]) -> None:
+    path = write_csv([row("1", birth_date="x"), row("2"), row("3", first_name=""), row("4", sex="?")])
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path)
+    assert [p.line for p in caught.value.problems] == [2, 4, 5]
+    assert str(caught.value).startswith("3 problems in the input; nothing was written:")
+
+
+def test_conflicting_rows_of_one_student(write_csv: Callable[..., Path]) -> None:
+    path = write_csv([row("7"), row("7", first_name="Jeanne", step_code="DL1")])
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column, problem.value) == (3, "first_name", "Jeanne")
+    assert "on line 2" in problem.reason
+
+
+def test_repeated_enrolment_row(write_csv: Callable[..., Path]) -> None:
+    path = write_csv([row("7"), row("7")])
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path)
+    assert caught.value.problems[0].reason == "repeats the enrolment of line 2"
+
+
+def test_missing_column_named_with_closest_header(tmp_path: Path) -> None:
+    header = tuple("birth_nam" if h == "birth_name" else h for h in HEADER)
+    path = tmp_path / "e.csv"
+    path.write_text(csv_text([], header=header), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path)
+    (problem,) = caught.value.problems
+    assert "'birth_name' or 'LIB_NOM_PAT_IND' is missing" in problem.reason
+    assert "closest header found: 'birth_nam'" in problem.reason
+
+
+def test_duplicated_header(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(csv_text([row()], header=(*HEADER, "first_name")), encoding="utf-8")
+    with pytest.raises(InputError, match="duplicated header"):
+        read_enrolment(path)
+
+
+def test_short_row_is_refused_not_padded(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(csv_text([row()]) + "00000002;MARTIN\r\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path)
+    (problem,) = caught.value.problems
+    assert problem.line == 3
+    assert "has 2 fields where the header has 10" in problem.reason
+
+
+def test_not_utf8_gives_byte_offset(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes(csv_text([row(first_name="Hélène")]).encode("cp1252"))
+    with pytest.raises(InputError, match=r"byte offset \d+: not UTF-8") as caught:
+        read_enrolment(path)
+    assert caught.value.problems[0].line == 2
+
+
+def test_binary_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "e.xlsx"
+    path.write_bytes(b"PK\x03\x04\x00\x00binary")
+    with pytest.raises(InputError, match="not a text file"):
+        read_enrolment(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot be read"):
+        read_enrolment(tmp_path / "nope.csv")
+
+
+def test_dataframe_goes_through_the_same_checks() -> None:
+    frame = pd.DataFrame([row("00000001"), row("00000002", birth_date="bad")], dtype=str)
+    with pytest.raises(InputError) as caught:
+        students_from_dataframe(frame, source="sql")
+    assert [(p.file, p.line, p.column) for p in caught.value.problems] == [("sql", 3, "birth_date")]
+    good = students_from_dataframe(frame.iloc[:1])
+    assert good.students[0].student_number == "00000001"
+
+
+def test_dataframe_with_missing_values_is_refused() -> None:
+    frame = pd.DataFrame([row()])
+    frame.loc[0, "birth_place"] = None
+    with pytest.raises(InputError, match="is not text"):
+        students_from_dataframe(frame)

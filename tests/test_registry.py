@@ -1,0 +1,75 @@
+"""The registry file: identifiers remembered across runs, all or nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from scolpass import StateError, open_registry
+
+WHEN = datetime(2026, 9, 1, 10, 0)
+
+
+def test_created_then_reopened(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    reg = open_registry(path)
+    assert reg.created
+    with reg.transaction():
+        reg.record([("00000001", "jean.martin")], 2026, WHEN)
+    reg.close()
+    again = open_registry(path)
+    assert not again.created
+    assert again.taken_identifiers() == {"jean.martin"}
+    assert again.issued(["00000001", "00000002"])["00000001"].identifier == "jean.martin"
+    assert again.count() == 1
+    again.close()
+
+
+def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
+    reg = open_registry(tmp_path / "r.sqlite3")
+    with pytest.raises(RuntimeError), reg.transaction():
+        reg.record([("00000001", "jean.martin")], 2026, WHEN)
+        raise RuntimeError("disk full")
+    assert reg.count() == 0
+    reg.close()
+
+
+def test_identifier_is_never_recorded_twice(tmp_path: Path) -> None:
+    reg = open_registry(tmp_path / "r.sqlite3")
+    with reg.transaction():
+        reg.record([("1", "jean.martin")], 2026, WHEN)
+    with pytest.raises(StateError, match="recorded twice"), reg.transaction():
+        reg.record([("2", "jean.martin")], 2026, WHEN)
+    reg.close()
+
+
+def test_second_writer_waits_then_reports_busy(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    first = open_registry(path)
+    second = open_registry(path)
+    second._db.execute("PRAGMA busy_timeout = 100")
+    with first.transaction(), pytest.raises(StateError, match="busy"), second.transaction():
+        pass
+    first.close()
+    second.close()
+
+
+def test_not_a_registry(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    path.write_text("hello, I am a text file" * 100)
+    with pytest.raises(StateError, match="not a scolpass registry"):
+        open_registry(path)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match="does not exist"):
+        open_registry(tmp_path / "nope" / "r.sqlite3")
+
+
+def test_registry_holds_no_password_column(tmp_path: Path) -> None:
+    reg = open_registry(tmp_path / "r.sqlite3")
+    columns = {row[1] for row in reg._db.execute("PRAGMA table_info(accounts)")}
+    assert columns == {"student_number", "identifier", "first_year", "issued_at"}
+    reg.close()

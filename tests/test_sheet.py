@@ -1,0 +1,160 @@
+"""The printed sheet, checked by what it says and shows."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from pathlib import Path
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from scolpass import InputError, Settings, Student
+from scolpass.fonts import font_problems
+from scolpass.sheet import MARGIN, Sheet, SheetRenderer, activation_link, body_blocks
+from scolpass.student import Step
+from scolpass.wording import load_wording
+
+from .conftest import page_texts, render_page
+
+
+def make_student(number: str = "00000001", **values: object) -> Student:
+    base: dict[str, object] = {
+        "student_number": number,
+        "birth_name": "MARTIN",
+        "first_name": "Jean",
+        "birth_date": date(2007, 4, 17),
+        "faculty": "ECONOMIE",
+        "steps": (Step("EE1", "101", "L1 Economie"),),
+        "birth_place": "MONTPELLIER",
+        "sex": "M",
+    }
+    base.update(values)
+    return Student(**base)  # type: ignore[arg-type]
+
+
+def make_sheet(student: Student, identifier: str = "jean.martin", password: str = "Xk7pQ2mZr9TnWc4") -> Sheet:
+    email = f"{identifier}@etu.umontpellier.fr"
+    return Sheet(student, email, email, password, activation_link("https://ent.umontpellier.fr", identifier, email))
+
+
+def render(settings: Settings, sheets: list[Sheet], path: Path) -> Path:
+    SheetRenderer(settings, load_wording(settings, "2026/2027")).render(sheets, path, "SCOL'PASS 2026/2027")
+    return path
+
+
+def test_one_page_per_student_with_its_own_data(settings: Settings, tmp_path: Path) -> None:
+    sheets = [
+        make_sheet(make_student("1"), "jean.martin", "Xk7pQ2mZr9TnWc4"),
+        make_sheet(
+            make_student("2", birth_name="LE GOFF", usual_name="KERGUELEN", first_name="Anne-Sophie", sex="F",
+                         steps=(Step("MBI", "", "M1 Biologie"), Step("DUB", "", "DU Bioinformatique"))),
+            "anne-sophie.kerguelen", "Rt8vWq3nYp6ZbKe",
+        ),
+    ]  # fmt: skip
+    texts = page_texts(render(settings, sheets, tmp_path / "s.pdf"))
+    assert len(texts) == 2
+    first, second = texts
+    for needle in ("M. MARTIN", "Jean", "17/04/2007 à MONTPELLIER", "ECONOMIE", "EE1 L1 Economie",
+                   "jean.martin@etu.umontpellier.fr", "Xk7pQ2mZr9TnWc4", "SCOL'PASS 2026/2027"):  # fmt: skip
+        assert needle in first, needle
+    for needle in ("Mme LE GOFF", "KERGUELEN", "Anne-Sophie", "MBI M1 Biologie", "DUB DU Bioinformatique",
+                   "anne-sophie.kerguelen@etu.umontpellier.fr", "Rt8vWq3nYp6ZbKe"):  # fmt: skip
+        assert needle in second, needle
+    assert "Xk7pQ2mZr9TnWc4" not in second
+    assert "Rt8vWq3nYp6ZbKe" not in first
+
+
+def test_every_element_of_the_seed_is_on_the_sheet(settings: Settings, tmp_path: Path) -> None:
+    (text,) = page_texts(render(settings, [make_sheet(make_student())], tmp_path / "s.pdf"))
+    flat = " ".join(text.split())
+    for needle in (
+        "Université de Montpellier", "https://ent.umontpellier.fr", "environnement numérique de travail",
+        "Nom patr.", "Prénom", "Né(e) le", "Composante d'inscription", "Inscription aux étapes", "Statut",
+        "Étudiant", "Adresse électronique", "Identifiant de connexion", "Mot de passe provisoire",
+        "usage personnel", "perte ou de vol", "carte multiservices", "emploi du temps",
+        "Consultez régulièrement votre mail UM", "Activez votre compte informatique",
+        "dès le lendemain de votre inscription", "1re connexion", "mail de secours", "J'accepte la charte",
+        "8 caractères minimum, mais 12 recommandés", "au moins 1 chiffre et 1 lettre",
+        "(sauf <, >, \", ', $)", "mot du dictionnaire", "ne doit être connu que de vous-même",
+        "Vous rencontrez une difficulté ?", "« Problème de connexion »",
+    ):  # fmt: skip
+        assert needle in flat, needle
+    assert "vosre" not in flat
+
+
+def test_student_data_prints_literally(settings: Settings, tmp_path: Path) -> None:
+    student = make_student(birth_name="DUPONT & FILS <b>", first_name="O'Brien {{ x }}", faculty="A&amp;B")
+    (text,) = page_texts(render(settings, [make_sheet(student)], tmp_path / "s.pdf"))
+    assert "DUPONT & FILS <b>" in text
+    assert "O'Brien {{ x }}" in text
+    assert "A&amp;B" in text
+
+
+def _ink_outside_margins(image: Image.Image, dpi: int) -> bool:
+    gray = image.convert("L")
+    margin_px = int(MARGIN / 72 * dpi) - 2
+    width, height = gray.size
+    strips = [(0, 0, margin_px, height), (width - margin_px, 0, width, height)]
+    return any(gray.crop(box).getextrema()[0] < 200 for box in strips)
+
+
+def test_long_values_shrink_or_wrap_but_print_in_full(settings: Settings, tmp_path: Path) -> None:
+    long_name = "DE LA FONTAINE-" + "-".join(["MONTMORENCY-LAVAL"] * 5)
+    long_place = "SAINT-REMY-EN-BOUZEMONT-SAINT-GENEST-ET-ISSON (MARNE) " * 2
+    steps = tuple(Step(f"S{i}", "", f"Licence professionnelle métiers de l'étape numéro {i}") for i in range(6))
+    student = make_student(birth_name=long_name, first_name="Marie-" * 8 + "Anne", birth_place=long_place, steps=steps)
+    identifier = ("marie-" * 8 + "anne.de-la-fontaine")[:61]
+    pdf = render(settings, [make_sheet(student, identifier)], tmp_path / "s.pdf")
+    (text,) = page_texts(pdf)
+    flat = "".join(text.split())
+    for value in (long_name, long_place.strip(), f"{identifier}@etu.umontpellier.fr", "S5 Licence"):
+        assert "".join(value.split()) in flat, value
+    assert not _ink_outside_margins(render_page(pdf, 1, tmp_path, dpi=100), 100)
+
+
+def test_qr_code_opens_activation_url_and_never_holds_the_password(settings: Settings, tmp_path: Path) -> None:
+    pdf = render(settings, [make_sheet(make_student())], tmp_path / "s.pdf")
+    codes = zxingcpp.read_barcodes(render_page(pdf, 1, tmp_path))
+    assert [c.text for c in codes] == ["https://ent.umontpellier.fr"]
+
+
+def test_qr_code_per_student_when_the_url_names_them(settings: Settings, tmp_path: Path) -> None:
+    university = dataclasses.replace(settings.university, activation_url="https://ent.um.fr/activer?login={identifier}")
+    settings = dataclasses.replace(settings, university=university)
+    sheets = [make_sheet(make_student("1"), "jean.martin"), make_sheet(make_student("2"), "jean.martin2")]
+    pdf = render(settings, [
+        Sheet(s.student, s.email, s.login, s.password, activation_link(university.activation_url, i, s.email))
+        for s, i in zip(sheets, ("jean.martin", "jean.martin2"), strict=True)
+    ], tmp_path / "s.pdf")  # fmt: skip
+    for page, identifier in ((1, "jean.martin"), (2, "jean.martin2")):
+        (code,) = zxingcpp.read_barcodes(render_page(pdf, page, tmp_path))
+        assert code.text == f"https://ent.um.fr/activer?login={identifier}"
+
+
+def test_greek_and_cyrillic_print(settings: Settings, tmp_path: Path) -> None:
+    student = make_student(birth_name="ΠΑΠΑΔΟΠΟΥΛΟΥ", first_name="Анастасия", birth_place="Łódź")
+    (text,) = page_texts(render(settings, [make_sheet(student)], tmp_path / "s.pdf"))
+    assert "ΠΑΠΑΔΟΠΟΥΛΟΥ" in text
+    assert "Анастасия" in text
+    assert "Łódź" in text
+
+
+def test_uncovered_character_is_named_before_rendering() -> None:
+    problems = font_problems([make_student(first_name="中文", line=7)], "e.csv")  # type: ignore[call-arg]
+    assert [(p.line, p.column) for p in problems] == [(7, "first_name")]
+    assert "'中' (U+4E2D)" in problems[0].reason
+    with pytest.raises(InputError):
+        raise InputError(problems)
+
+
+def test_body_blocks() -> None:
+    markup = "Intro\ncontinued\n\n## Title\n- one\ntwo\n1) step\n=> sub"
+    assert body_blocks(markup) == [
+        ("para", "", "Intro continued"),
+        ("heading", "", "Title"),
+        ("bullet", "\u2022", "one two"),
+        ("step", "1)", "step"),
+        ("substep", "\u21d2", "sub"),
+    ]
