@@ -51,10 +51,10 @@ access to * by * read
         (self.folder / "db").mkdir(parents=True)
         conf = self.folder / "slapd.conf"
         conf.write_text(self._config())
-        log = (self.folder / "slapd.log").open("wb")
-        self._process = subprocess.Popen(
-            [self.tools["slapd"], "-f", str(conf), "-h", self.uri, "-d", "0"], stdout=log, stderr=log
-        )
+        with (self.folder / "slapd.log").open("wb") as log:
+            self._process = subprocess.Popen(
+                [self.tools["slapd"], "-f", str(conf), "-h", self.uri, "-d", "0"], stdout=log, stderr=log
+            )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

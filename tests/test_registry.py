@@ -29,9 +29,14 @@ def test_created_then_reopened(tmp_path: Path) -> None:
 
 def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
     reg = open_registry(tmp_path / "r.sqlite3")
-    with pytest.raises(RuntimeError), reg.transaction():
-        reg.record([("00000001", "jean.martin")], 2026, WHEN)
-        raise RuntimeError("disk full")
+
+    def run_that_fails() -> None:
+        with reg.transaction():
+            reg.record([("00000001", "jean.martin")], 2026, WHEN)
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        run_that_fails()
     assert reg.count() == 0
     reg.close()
 

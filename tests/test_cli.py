@@ -1,0 +1,112 @@
+"""The command line: thin, explicit, exit codes 0, 1 and 2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scolpass.cli import cli, main
+
+from .conftest import SAMPLES, row
+
+CONFIG = str(SAMPLES / "scolpass.toml")
+ENROLMENT = str(SAMPLES / "enrolment.csv")
+
+
+def test_generate_reports_and_announces_a_new_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["generate", ENROLMENT, "--config", CONFIG, "--registry", str(tmp_path / "r.sqlite3")]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    out, err = capsys.readouterr()
+    assert "SCOL'PASS 2026/2027: 11 new, 0 returning" in out
+    assert f"Output folder: {tmp_path / 'a'}" in out
+    assert "11 accounts" in out
+    assert f"created a new registry at {tmp_path / 'r.sqlite3'}" in err
+
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    out, err = capsys.readouterr()
+    assert "0 new, 11 returning" in out
+    assert "created a new registry" not in err
+
+
+def test_bad_input_exits_1_with_located_message_and_writes_nothing(
+    tmp_path: Path, write_csv: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write_csv([row("1"), row("2", birth_date="31/02/2008")])
+    code = main(
+        ["generate", str(bad), "--config", CONFIG, "--out", str(tmp_path / "o"), "--registry", str(tmp_path / "r")]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert err == "Error: enrolment.csv:3: column 'birth_date': '31/02/2008' is not a valid date (DD/MM/YYYY)\n"
+    assert out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["enrolment.csv"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["generate", "missing.csv", "--config", CONFIG], "missing.csv: cannot be read"),
+        (["generate", ENROLMENT, "--config", "missing.toml"], "missing.toml: configuration file not found"),
+        (["generate", ENROLMENT, "--config", CONFIG, "--year", "2025"], "contradicts --year 2025"),
+    ],
+    ids=["missing-enrolment", "missing-config", "year-contradicts-file"],
+)
+def test_errors_exit_1_without_traceback(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.startswith("Error: ")
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_config_hints_at_init(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", ENROLMENT]) == 1
+    assert "run 'scolpass init'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["generate"],
+        ["generate", ENROLMENT, "--year", "soon"],
+        ["generate", ENROLMENT, "--colour", "red"],
+        ["frobnicate"],
+    ],
+    ids=["no-file", "bad-year", "unknown-option", "unknown-command"],
+)
+def test_usage_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(args) == 2
+    assert "Usage:" in capsys.readouterr().err
+
+
+def test_init_writes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    assert "[university]" in (tmp_path / "scolpass.toml").read_text()
+    assert main(["init"]) == 1
+    assert "never overwrites" in capsys.readouterr().err
+    # The unedited template is refused, naming what to fill in.
+    assert main(["generate", ENROLMENT]) == 1
+    assert "[university] name is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], *[[name] for name in cli.commands]])
+def test_every_command_explains_itself_with_an_example(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Example:" in out
+    assert "scolpass" in out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("scolpass, version ")

@@ -1,0 +1,64 @@
+"""Credential files reload to the same data; the LDIF is RFC 2849."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+from ldif import LDIFParser  # type: ignore[import-untyped]
+
+from scolpass import Student
+from scolpass.exports import CSV_FIELDS, Credential, dn_of, write_csv, write_ldif
+from scolpass.student import Step
+
+PEOPLE = "ou=people,dc=umontpellier,dc=fr"
+
+
+def credentials() -> list[Credential]:
+    hélène = Student(
+        "00012347", "DE LA FONTAINE", "Marie-Hélène", date(2005, 1, 30), "LETTRES", (Step("LM3", "", "L3"),),
+        ine="0323456789C", line=2,
+    )  # fmt: skip
+    greek = Student("00012351", "ΠΑΠΑΔΟΠΟΥΛΟΥ", "Ελένη", date(2006, 5, 5), "LETTRES", (Step("LA1", "", "L1"),), line=3)
+    return [
+        Credential(hélène, "marie-helene.de-la-fontaine", "marie-helene.de-la-fontaine@etu.umontpellier.fr",
+                   "{CRYPT}$6$abcdefgh$" + "x" * 86),
+        Credential(greek, "eleni.papadopoulou", "eleni.papadopoulou@etu.umontpellier.fr", "{SSHA}c2FsdHNhbHQ="),
+    ]  # fmt: skip
+
+
+def test_ldif_reloads_to_the_same_entries(tmp_path: Path) -> None:
+    path = tmp_path / "c.ldif"
+    assert write_ldif(credentials(), PEOPLE, path) == 2
+    raw = path.read_bytes()
+    assert raw.startswith(b"version: 1\n")
+    assert raw.isascii()  # non-ASCII values are base64, as RFC 2849 requires
+    assert all(len(line) <= 76 for line in raw.splitlines())
+    with path.open("rb") as handle:
+        handle.readline()  # the parser does not take the version line
+        entries = list(LDIFParser(handle).parse())
+    assert [dn for dn, _ in entries] == [dn_of(c.identifier, PEOPLE) for c in credentials()]
+    _, first = entries[0]
+    assert first["givenName"] == ["Marie-Hélène"]
+    assert first["sn"] == ["DE LA FONTAINE"]
+    assert first["cn"] == ["Marie-Hélène DE LA FONTAINE"]
+    assert first["employeeNumber"] == ["00012347"]
+    assert first["userPassword"] == ["{CRYPT}$6$abcdefgh$" + "x" * 86]
+    assert "inetOrgPerson" in first["objectClass"]
+    assert "shadowLastChange" not in first
+    assert entries[1][1]["sn"] == ["ΠΑΠΑΔΟΠΟΥΛΟΥ"]
+
+
+def test_csv_reloads_to_the_same_data(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    write_csv(credentials(), PEOPLE, path)
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == CSV_FIELDS
+    assert rows[0]["student_number"] == "00012347"
+    assert rows[0]["first_name"] == "Marie-Hélène"
+    assert rows[0]["ine"] == "0323456789C"
+    assert rows[0]["dn"] == "uid=marie-helene.de-la-fontaine,ou=people,dc=umontpellier,dc=fr"
+    assert rows[1]["last_name"] == "ΠΑΠΑΔΟΠΟΥΛΟΥ"
+    assert rows[1]["password_hash"] == "{SSHA}c2FsdHNhbHQ="

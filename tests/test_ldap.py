@@ -1,0 +1,71 @@
+"""The exported LDIF loads into a real OpenLDAP, and every sheet's password opens its account."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scolpass import Settings, generate
+
+from .conftest import PASSWORD_PATTERN, SAMPLES, page_texts
+from .slapd import Slapd
+
+pytestmark = pytest.mark.slow
+
+
+def password_on_page(text: str) -> str:
+    (password,) = re.findall(PASSWORD_PATTERN, text, flags=re.MULTILINE)
+    return password
+
+
+@pytest.mark.parametrize("scheme", ["sha512_crypt", "ssha"])
+def test_every_student_binds_with_the_password_on_their_sheet(
+    slapd: Slapd, settings: Settings, tmp_path: Path, scheme: str
+) -> None:
+    settings = dataclasses.replace(settings, password=dataclasses.replace(settings.password, hash=scheme))
+    result = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "out", registry=tmp_path / "r.sqlite3")
+    loaded = slapd.add(result.out_dir / "credentials.ldif")
+    assert loaded.returncode == 0, loaded.stderr
+
+    texts = page_texts(result.out_dir / "sheets.pdf")
+    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    assert len(manifest["students"]) == 11
+    for student in manifest["students"]:
+        dn = f"uid={student['identifier']},{settings.ldap.people_dn}"
+        password = password_on_page(texts[student["page"] - 1])
+        assert slapd.bind(dn, password), (student["identifier"], scheme)
+        assert not slapd.bind(dn, password[:-1] + ("a" if password[-1] != "a" else "b"))
+
+    greek = next(s for s in manifest["students"] if s["student_number"] == "00012351")
+    entry = slapd.search(f"uid={greek['identifier']},{settings.ldap.people_dn}", "sn", "mail", "employeeNumber")
+    assert f"mail: {greek['email']}" in entry
+    assert "employeeNumber: 00012351" in entry
+    assert "sn:: " in entry  # ΠΑΠΑΔΟΠΟΥΛΟΥ, base64 as LDIF requires
+    assert "shadowLastChange" not in slapd.search(settings.ldap.people_dn, "shadowLastChange")
+
+
+def test_accounts_of_two_runs_coexist(
+    slapd: Slapd, settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    from .conftest import row
+
+    registry = tmp_path / "r.sqlite3"
+    first = generate(
+        write_csv([row("1")], name="a.csv"), settings, year=2026, out_dir=tmp_path / "a", registry=registry
+    )
+    second = generate(
+        write_csv([row("2")], name="b.csv"), settings, year=2026, out_dir=tmp_path / "b", registry=registry
+    )
+    for result in (first, second):
+        loaded = slapd.add(result.out_dir / "credentials.ldif")
+        assert loaded.returncode == 0, loaded.stderr
+    (a,) = first.outcomes
+    (b,) = second.outcomes
+    assert (a.identifier, b.identifier) == ("jean.martin", "jean.martin2")
+    password = password_on_page(page_texts(second.out_dir / "sheets.pdf")[0])
+    assert slapd.bind(f"uid=jean.martin2,{settings.ldap.people_dn}", password)

@@ -1,0 +1,186 @@
+"""A whole run through the library: files, manifest, registry, and nothing written on failure."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from scolpass import InputError, Settings, StateError, generate
+from scolpass import pipeline as pipeline_module
+
+from .conftest import HEADER, PASSWORD_PATTERN, SAMPLES, page_texts, row
+
+NOW = datetime(2026, 9, 1, 9, 30, 0)
+
+
+def run(
+    settings: Settings, tmp_path: Path, enrolment: Path = SAMPLES / "enrolment.csv", out: str = "out", **kw: object
+):  # type: ignore[no-untyped-def]
+    return generate(enrolment, settings, out_dir=tmp_path / out, registry=tmp_path / "r.sqlite3", now=NOW, **kw)  # type: ignore[arg-type]
+
+
+def test_sample_run_writes_everything(settings: Settings, tmp_path: Path, seeded_choice: Callable[[str], str]) -> None:
+    result = run(settings, tmp_path, choice=seeded_choice)
+    assert result.registry_created
+    assert result.year.label == "2026/2027"
+    assert sorted(p.name for p in result.out_dir.iterdir()) == [
+        "credentials.csv", "credentials.ldif", "manifest.json", "sheets.pdf",
+    ]  # fmt: skip
+    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    assert manifest["academic_year"] == "2026/2027"
+    assert manifest["counts"] == {"new": 11, "returning": 0}
+    for entry in manifest["files"]:
+        assert hashlib.sha256((result.out_dir / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+
+    texts = page_texts(result.out_dir / "sheets.pdf")
+    assert len(texts) == 11
+    students = manifest["students"]
+    assert {s["student_number"] for s in students} == {f"000123{n}" for n in range(45, 56)}
+    assert sorted(s["page"] for s in students) == list(range(1, 12))
+    for s in students:
+        assert s["status"] == "new"
+        assert s["pdf"] == "sheets.pdf"
+        assert s["email"] == f"{s['identifier']}@etu.umontpellier.fr"
+        assert s["email"] in texts[s["page"] - 1]
+    ids = {s["student_number"]: s["identifier"] for s in students}
+    assert ids["00012345"] == "jean.martin"
+    assert ids["00012346"] == "jean.martin2"
+    assert ids["00012349"] == "anne-sophie.kerguelen"
+    assert ids["00012350"] == "lukasz.walesa"
+    assert ids["00012352"] == "sean.obrien"
+    assert ids["00012348"] == "aissatou.ndiaye"
+    # Sheets come in the order they are handed out: usual name, then first name.
+    by_page = [s["identifier"] for s in sorted(students, key=lambda s: s["page"])]
+    assert by_page[:3] == ["marie-helene.de-la-fontaine", "oedipe.dupont-fils", "anastasiya.ivanova"]
+
+
+def test_no_plaintext_password_outside_the_sheets(settings: Settings, tmp_path: Path) -> None:
+    result = run(settings, tmp_path)
+    passwords = [
+        re.findall(PASSWORD_PATTERN, t, flags=re.MULTILINE)[0] for t in page_texts(result.out_dir / "sheets.pdf")
+    ]
+    assert len(set(passwords)) == 11
+    others = [result.out_dir / n for n in ("credentials.csv", "credentials.ldif", "manifest.json")]
+    blobs = [p.read_bytes() for p in [*others, tmp_path / "r.sqlite3"]]
+    for password in passwords:
+        assert not any(password.encode() in blob for blob in blobs)
+
+
+def test_second_run_keeps_identifiers_and_issues_only_new_students(
+    settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    first = run(settings, tmp_path)
+    again = run(settings, tmp_path, out="again")
+    assert not again.registry_created
+    assert again.count("new") == 0
+    assert again.count("returning") == 11
+    assert {o.student_number: o.identifier for o in again.outcomes} == {
+        o.student_number: o.identifier for o in first.outcomes
+    }
+    assert all(o.pdf is None and o.page is None for o in again.outcomes)
+    assert sorted(p.name for p in again.out_dir.iterdir()) == ["manifest.json"]
+
+    # A third Jean Martin gets the next free identifier, never a taken one.
+    newcomer = write_csv([row("00099999", academic_year="2026")], header=(*HEADER, "academic_year"))
+    third = run(settings, tmp_path, enrolment=newcomer, out="third")
+    (outcome,) = third.outcomes
+    assert (outcome.identifier, outcome.status) == ("jean.martin3", "new")
+    assert third.registry_size == 12
+
+
+def test_bad_input_writes_nothing(settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]) -> None:
+    bad = write_csv([row("1"), row("2", birth_date="31/02/2008"), row("3", first_name="---")])
+    with pytest.raises(InputError) as caught:
+        run(settings, tmp_path, enrolment=bad)
+    assert [(p.line, p.column) for p in caught.value.problems] == [(3, "birth_date")]
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "r.sqlite3").exists()
+
+
+def test_name_problems_are_reported_together(
+    settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    bad = write_csv([row("1", first_name="---"), row("2", birth_name="王")])
+    with pytest.raises(InputError) as caught:
+        run(settings, tmp_path, enrolment=bad)
+    assert [(p.line, p.column) for p in caught.value.problems] == [(2, "first_name"), (3, "birth_name")]
+    assert "'王' (U+738B)" in str(caught.value)
+    assert not (tmp_path / "r.sqlite3").exists()
+
+
+def test_non_empty_output_folder_is_refused(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "credentials.ldif").write_text("not yet loaded")
+    with pytest.raises(StateError, match="must not exist or be empty"):
+        run(settings, tmp_path)
+    assert (tmp_path / "out" / "credentials.ldif").read_text() == "not yet loaded"
+    assert not (tmp_path / "r.sqlite3").exists()
+
+
+def test_empty_output_folder_is_used(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    assert run(settings, tmp_path).count("new") == 11
+
+
+def test_failure_while_writing_rolls_everything_back(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(settings, tmp_path, enrolment=SAMPLES / "enrolment.csv", out="first")
+    registry_before = (tmp_path / "r.sqlite3").read_bytes()
+
+    def disk_full(*_: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pipeline_module, "write_ldif", disk_full)
+    newcomer = tmp_path / "new.csv"
+    newcomer.write_text((SAMPLES / "enrolment.csv").read_text(encoding="utf-8-sig").replace("00012345", "00077777"))
+    with pytest.raises(OSError, match="No space left"):
+        run(settings, tmp_path, enrolment=newcomer, out="second")
+    assert not (tmp_path / "second").exists()
+    reopened = pipeline_module.open_registry(tmp_path / "r.sqlite3")
+    assert reopened.count() == 11
+    reopened.close()
+    assert (tmp_path / "r.sqlite3").read_bytes() == registry_before
+
+
+def test_failure_on_a_new_registry_removes_it(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> int:
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(pipeline_module, "write_csv", broken)
+    with pytest.raises(OSError, match="I/O error"):
+        run(settings, tmp_path)
+    assert not (tmp_path / "r.sqlite3").exists()
+    assert not (tmp_path / "out").exists()
+
+
+def test_default_output_folder_and_registry(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    first = generate(SAMPLES / "enrolment.csv", settings, now=NOW)
+    second = generate(SAMPLES / "enrolment.csv", settings, now=NOW)
+    assert first.out_dir == Path("scolpass-output/2026-2027/2026-09-01_093000")
+    assert second.out_dir == Path("scolpass-output/2026-2027/2026-09-01_093000-2")
+    assert first.registry_path == Path("scolpass.sqlite3")
+    assert (tmp_path / "scolpass.sqlite3").is_file()
+
+
+def test_registry_path_from_config_is_relative_to_the_config(settings: Settings, tmp_path: Path) -> None:
+    config_dir = tmp_path / "conf"
+    config_dir.mkdir()
+    settings = dataclasses.replace(
+        settings, registry=dataclasses.replace(settings.registry, path="um.sqlite3"), source=config_dir / "um.toml"
+    )
+    result = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "out", now=NOW)
+    assert result.registry_path == config_dir / "um.sqlite3"
+    assert (config_dir / "um.sqlite3").is_file()
