@@ -218,6 +218,9 @@ class SheetRenderer:
         c.drawString(MARGIN + PAD, box_top - 14, w.text("rules_title"))
         c.setFillColor(colors.black)
         rules.drawOn(c, MARGIN + PAD, box_top - 20 - rules_h)
+        c.setStrokeColor(colors.HexColor("#999999"))
+        c.setLineWidth(0.5)
+        c.line(MARGIN, MARGIN + help_h + 5, MARGIN + WIDTH, MARGIN + help_h + 5)
         help_para.drawOn(c, MARGIN, MARGIN)
 
     @staticmethod
