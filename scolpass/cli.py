@@ -69,6 +69,8 @@ def generate(enrolment: Path, year: int | None, config: Path | None, out: Path |
     """
     settings = load_settings(config)
     result = run_generate(enrolment, settings, year=year, out_dir=out, registry=registry)
+    if result.ignored_columns:
+        click.echo(f"scolpass: columns not used: {', '.join(result.ignored_columns)}", err=True)
     if result.registry_created:
         click.echo(f"scolpass: created a new registry at {result.registry_path.resolve()}", err=True)
     new, returning = result.count("new"), result.count("returning")

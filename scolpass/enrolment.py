@@ -81,6 +81,8 @@ class Enrolment:
     students: tuple[Student, ...]
     # COD_ANU values with the first line that carries each.
     academic_years: dict[int, int]
+    # Headers of the file that scolpass does not use (a misspelt optional column shows here).
+    ignored_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,9 @@ def _build(name: str, header: Sequence[str], body: Iterable[tuple[int, Sequence[
         raise InputError(problems)
     if not students:
         raise InputError([Problem(name, None, None, None, "holds no enrolment row")])
-    return Enrolment(name, tuple(students), years)
+    used = set(columns.values())
+    ignored = tuple(title for index, title in enumerate(header) if index not in used and title.strip())
+    return Enrolment(name, tuple(students), years, ignored)
 
 
 def _parse_date(value: str) -> date | None:

@@ -62,6 +62,7 @@ class RunResult:
     registry_path: Path
     registry_created: bool
     registry_size: int
+    ignored_columns: tuple[str, ...] = ()
 
     def count(self, status: str) -> int:
         """How many students got ``status``."""
@@ -136,12 +137,13 @@ def generate(
     created_target = not target.exists()
     try:
         with reg.transaction():
-            result = _issue(enrolment, settings, academic_year, renderer, reg, target, now, choice)
-            reg.record(
-                ((o.student_number, o.identifier) for o in result.outcomes if o.status == "new"),
-                academic_year.start,
-                now,
-            )
+            try:
+                result = _issue(enrolment, settings, academic_year, renderer, reg, target, now, choice)
+            except OSError as exc:
+                # A full disk or a folder that cannot be written: the registrar's to fix, not a bug.
+                raise StateError(f"{exc.filename or target}: cannot write the output: {exc.strerror or exc}") from exc
+            new = ((o.student_number, o.identifier) for o in result.outcomes if o.status == "new")
+            reg.record(new, academic_year.start, now)
         size = reg.count()
     except BaseException:
         reg.close()
@@ -156,8 +158,11 @@ def generate(
         if reg.created:
             reg.path.unlink(missing_ok=True)
         raise
-    reg.close()
-    return RunResult(target, academic_year, result.outcomes, result.files, reg.path, reg.created, size)
+    finally:
+        reg.close()
+    return RunResult(
+        target, academic_year, result.outcomes, result.files, reg.path, reg.created, size, enrolment.ignored_columns
+    )
 
 
 @dataclass(frozen=True)

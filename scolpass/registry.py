@@ -119,5 +119,7 @@ def open_registry(path: str | Path) -> Registry:
                 f"{path}: the registry was written by a newer scolpass (schema {version}); upgrade scolpass"
             )
     except sqlite3.DatabaseError as exc:
+        if created:
+            raise StateError(f"{path}: cannot create the registry: {exc}") from None
         raise StateError(f"{path}: not a scolpass registry: {exc}") from None
     return Registry(path, db, created)

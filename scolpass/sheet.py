@@ -238,6 +238,7 @@ class SheetRenderer:
         if s.usual_name and s.usual_name != s.birth_name:
             rows.append((w.text("label_usual_name"), s.usual_name))
         rows.append((w.text("label_first_name"), s.first_name))
+        rows.append((w.text("label_student_number"), s.student_number))
         born = s.birth_date.strftime("%d/%m/%Y")
         if s.birth_place:
             born = f"{born} {w.text('label_born_at')} {s.birth_place}"

@@ -15,7 +15,7 @@ from .settings import Settings
 
 PIECES = (
     "header_title", "header_subtitle", "header_url", "intro", "frame_title",
-    "label_birth_name", "label_usual_name", "label_first_name", "label_born", "label_born_at",
+    "label_birth_name", "label_usual_name", "label_first_name", "label_student_number", "label_born", "label_born_at",
     "label_faculty", "label_steps", "label_status", "status_value", "label_email", "label_login",
     "label_password", "password_hint", "qr_caption", "frame_notice", "body", "rules_title", "rules", "help",
 )  # fmt: skip

@@ -110,3 +110,24 @@ def test_every_command_explains_itself_with_an_example(command: list[str], capsy
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("scolpass, version ")
+
+
+def test_unwritable_output_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("")
+    args = ["generate", ENROLMENT, "--config", CONFIG, "--out", str(tmp_path / "file" / "out")]
+    assert main([*args, "--registry", str(tmp_path / "r.sqlite3")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the output" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_unused_columns_are_named(
+    tmp_path: Path, write_csv: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from .conftest import HEADER
+
+    path = write_csv([{**row(), "LIB_NOM_USU": "DURAND"}], header=(*HEADER, "LIB_NOM_USU"))
+    args = ["generate", str(path), "--config", CONFIG, "--year", "2026", "--out", str(tmp_path / "o")]
+    assert main([*args, "--registry", str(tmp_path / "r.sqlite3")]) == 0
+    assert "columns not used: LIB_NOM_USU" in capsys.readouterr().err

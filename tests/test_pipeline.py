@@ -141,7 +141,7 @@ def test_failure_while_writing_rolls_everything_back(
     monkeypatch.setattr(pipeline_module, "write_ldif", disk_full)
     newcomer = tmp_path / "new.csv"
     newcomer.write_text((SAMPLES / "enrolment.csv").read_text(encoding="utf-8-sig").replace("00012345", "00077777"))
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StateError, match="cannot write the output: No space left on device"):
         run(settings, tmp_path, enrolment=newcomer, out="second")
     assert not (tmp_path / "second").exists()
     reopened = pipeline_module.open_registry(tmp_path / "r.sqlite3")
@@ -157,7 +157,7 @@ def test_failure_on_a_new_registry_removes_it(
         raise OSError(5, "I/O error")
 
     monkeypatch.setattr(pipeline_module, "write_csv", broken)
-    with pytest.raises(OSError, match="I/O error"):
+    with pytest.raises(StateError, match="I/O error"):
         run(settings, tmp_path)
     assert not (tmp_path / "r.sqlite3").exists()
     assert not (tmp_path / "out").exists()

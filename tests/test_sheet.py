@@ -56,7 +56,7 @@ def test_one_page_per_student_with_its_own_data(settings: Settings, tmp_path: Pa
     texts = page_texts(render(settings, sheets, tmp_path / "s.pdf"))
     assert len(texts) == 2
     first, second = texts
-    for needle in ("M. MARTIN", "Jean", "17/04/2007 à MONTPELLIER", "ECONOMIE", "EE1 L1 Economie",
+    for needle in ("M. MARTIN", "Jean", "N° étudiant", "17/04/2007 à MONTPELLIER", "ECONOMIE", "EE1 L1 Economie",
                    "jean.martin@etu.umontpellier.fr", "Xk7pQ2mZr9TnWc4", "SCOL'PASS 2026/2027"):  # fmt: skip
         assert needle in first, needle
     for needle in ("Mme LE GOFF", "KERGUELEN", "Anne-Sophie", "MBI M1 Biologie", "DUB DU Bioinformatique",
