@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from scolpass import generate_passwords, hash_password, load_settings, read_enrolment
+from scolpass import generate_passwords, hash_password, load_settings
 from scolpass import pipeline as pl
 from scolpass.sheet import Sheet, SheetRenderer
 from scolpass.wording import load_wording
@@ -58,8 +58,7 @@ def main() -> None:
         csv_path = folder / "enrolment.csv"
         write_enrolment(csv_path, count)
         with stage("read and check CSV", count):
-            enrolment = read_enrolment(csv_path)
-            pl.check_enrolment(enrolment, settings)
+            enrolment = pl.load_checked(csv_path)
         passwords = generate_passwords(count, settings.password)
         with stage("hash passwords", count):
             for password in passwords:

@@ -57,6 +57,19 @@ def resolve_academic_year(requested: int | None, enrolment: Enrolment, today: da
                 )
             ]
         )
+    if years and enrolment.missing_year_line is not None:
+        (year, line), *_ = sorted(years.items(), key=lambda item: item[1])
+        raise InputError(
+            [
+                Problem(
+                    enrolment.source,
+                    enrolment.missing_year_line,
+                    "academic_year",
+                    None,
+                    f"is empty while line {line} gives {year}; give it on every row or on none",
+                )
+            ]
+        )
     if requested is not None:
         if years and requested not in years:
             ((year, line),) = years.items()

@@ -79,7 +79,8 @@ def generate(enrolment: Path, year: int | None, config: Path | None, out: Path |
     for name in result.files:
         click.echo(f"  {name}")
     size_kb = result.registry_path.stat().st_size / 1024
-    click.echo(f"Registry: {result.registry_path} ({result.registry_size} accounts, {size_kb:.0f} KB)")
+    accounts = f"{result.registry_size} account{'s' if result.registry_size != 1 else ''}"
+    click.echo(f"Registry: {result.registry_path} ({accounts}, {size_kb:.0f} KB)")
 
 
 @cli.command(
@@ -98,7 +99,10 @@ def init(path: Path) -> None:
     """
     if path.exists():
         raise StateError(f"{path}: already exists; scolpass init never overwrites a configuration")
-    path.write_text(config_template(), encoding="utf-8")
+    try:
+        path.write_text(config_template(), encoding="utf-8")
+    except OSError as exc:
+        raise StateError(f"{path}: cannot write the configuration: {exc.strerror}") from None
     click.echo(
         f"Wrote {path}: fill in [university] and [ldap], then run 'scolpass generate ENROLMENT.csv --config {path}'"
     )

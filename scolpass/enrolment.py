@@ -14,7 +14,7 @@ import difflib
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -58,6 +58,12 @@ PERSON_FIELDS = (
     "faculty_code",
 )
 SEPARATORS = (";", ",")
+# Apogée's longest label is 60 characters; anything far longer is a broken export.
+MAX_VALUE_LENGTH = 200
+
+# A check of one row's values (column to text) beyond the file's own rules, such as
+# "this name gives a login" or "the fonts can print this"; it yields (column, reason).
+RowCheck = Callable[[Mapping[str, str]], Iterable[tuple[str, str]]]
 
 _STUDENT_NUMBER = re.compile(r"^[A-Za-z0-9]{1,20}$")
 _INE = re.compile(r"^[A-Za-z0-9]{11}$")
@@ -83,6 +89,8 @@ class Enrolment:
     academic_years: dict[int, int]
     # Headers of the file that scolpass does not use (a misspelt optional column shows here).
     ignored_columns: tuple[str, ...] = ()
+    # First line whose COD_ANU is empty while other rows give one.
+    missing_year_line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,9 +99,10 @@ class _Row:
     values: dict[str, str]
 
 
-def read_enrolment(path: str | Path) -> Enrolment:
+def read_enrolment(path: str | Path, checks: Sequence[RowCheck] = ()) -> Enrolment:
     """Read and check an enrolment CSV (UTF-8 with or without BOM; ``;`` or ``,``).
 
+    ``checks`` run on every row too, so that their problems come in the same report.
     Raises :class:`InputError` listing every problem of the file at once.
     """
     path = Path(path)
@@ -109,10 +118,12 @@ def read_enrolment(path: str | Path) -> Enrolment:
             [Problem(name, None, None, None, "is empty: a header line and one row per enrolment are expected")]
         )
     (_, header), *body = records
-    return _build(name, header, body)
+    return _build(name, header, body, checks)
 
 
-def students_from_dataframe(frame: pd.DataFrame, source: str = "dataframe") -> Enrolment:
+def students_from_dataframe(
+    frame: pd.DataFrame, source: str = "dataframe", checks: Sequence[RowCheck] = ()
+) -> Enrolment:
     """Check a DataFrame read by an enrolment script (``dtype=str``) as an enrolment file.
 
     Row ``i`` of the frame is reported as line ``i + 2``, as if it had been written to CSV.
@@ -138,7 +149,7 @@ def students_from_dataframe(frame: pd.DataFrame, source: str = "dataframe") -> E
         body.append((index + 2, cells))
     if problems:
         raise InputError(problems)
-    return _build(source, header, body)
+    return _build(source, header, body, checks)
 
 
 def _decode(raw: bytes, name: str) -> str:
@@ -158,7 +169,7 @@ def _decode(raw: bytes, name: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
+        line = len(re.findall(rb"\r\n|\r|\n", raw[: exc.start])) + 1
         raise InputError(
             [
                 Problem(
@@ -173,7 +184,8 @@ def _decode(raw: bytes, name: str) -> str:
 
 
 def _parse(text: str, name: str) -> list[tuple[int, list[str]]]:
-    first_line = text.split("\n", 1)[0]
+    # Count separators outside quoted header names.
+    first_line = re.sub(r'"[^"]*"', "", re.split(r"\r\n|\r|\n", text, maxsplit=1)[0])
     separator = max(SEPARATORS, key=first_line.count)
     records: list[tuple[int, list[str]]] = []
     # newline="" hands csv the file's own line ends, as the csv docs require.
@@ -222,7 +234,9 @@ def _column_map(name: str, header: Sequence[str]) -> tuple[dict[str, int], list[
     return found, problems
 
 
-def _build(name: str, header: Sequence[str], body: Iterable[tuple[int, Sequence[str]]]) -> Enrolment:
+def _build(
+    name: str, header: Sequence[str], body: Iterable[tuple[int, Sequence[str]]], checks: Sequence[RowCheck]
+) -> Enrolment:
     columns, problems = _column_map(name, header)
     if problems:
         raise InputError(problems)
@@ -236,14 +250,15 @@ def _build(name: str, header: Sequence[str], body: Iterable[tuple[int, Sequence[
             )
             continue
         rows.append(_Row(line, {column: cells[index].strip() for column, index in columns.items()}))
-    students, years = _students(name, rows, problems)
+    students, years, missing_year = _students(name, rows, problems, checks)
     if problems:
+        problems.sort(key=lambda p: p.line or 0)  # stable: a row's problems keep their column order
         raise InputError(problems)
     if not students:
         raise InputError([Problem(name, None, None, None, "holds no enrolment row")])
     used = set(columns.values())
     ignored = tuple(title for index, title in enumerate(header) if index not in used and title.strip())
-    return Enrolment(name, tuple(students), years, ignored)
+    return Enrolment(name, tuple(students), years, ignored, missing_year)
 
 
 def _parse_date(value: str) -> date | None:
@@ -255,7 +270,7 @@ def _parse_date(value: str) -> date | None:
     return None
 
 
-def _check_row(name: str, row: _Row, problems: list[Problem]) -> dict[str, str] | None:
+def _check_row(name: str, row: _Row, problems: list[Problem], checks: Sequence[RowCheck]) -> dict[str, str] | None:
     v = dict(row.values)
     start = len(problems)
 
@@ -265,6 +280,16 @@ def _check_row(name: str, row: _Row, problems: list[Problem]) -> dict[str, str] 
     for column, value in v.items():
         if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):
             bad(column, "holds a line break or an invisible control character")
+        if len(value) > MAX_VALUE_LENGTH:
+            problems.append(
+                Problem(
+                    name,
+                    row.line,
+                    column,
+                    value[:40] + "...",
+                    f"is {len(value)} characters long (at most {MAX_VALUE_LENGTH})",
+                )
+            )
     for column in REQUIRED:
         if column in v and not v[column]:
             problems.append(Problem(name, row.line, column, None, "is empty; a value is required"))
@@ -284,20 +309,34 @@ def _check_row(name: str, row: _Row, problems: list[Problem]) -> dict[str, str] 
             v["birth_date"] = born.isoformat()
     if v.get("sex", "") not in ("", "M", "F"):
         bad("sex", "is not M or F")
-    if v.get("academic_year") and not _YEAR.match(v["academic_year"]):
+    year = v.get("academic_year", "")
+    if year and not (_YEAR.match(year) and 2000 <= int(year) <= 2100):
         bad("academic_year", "is not a year like 2026 (the first year of the academic year)")
+    for check in checks:
+        for column, reason in check(row.values):
+            bad(column, reason)
     return v if len(problems) == start else None
 
 
-def _students(name: str, rows: list[_Row], problems: list[Problem]) -> tuple[list[Student], dict[int, int]]:
+def _as_typed(row: _Row, values: dict[str, str], column: str) -> str:
+    """A value as the registrar typed it (the INE with its key, the date as written)."""
+    return values.get(column, "") if column == "ine" else row.values.get(column, "")
+
+
+def _students(
+    name: str, rows: list[_Row], problems: list[Problem], checks: Sequence[RowCheck]
+) -> tuple[list[Student], dict[int, int], int | None]:
     grouped: dict[str, list[tuple[_Row, dict[str, str]]]] = {}
     years: dict[int, int] = {}
+    missing_year: int | None = None
     for row in rows:
-        values = _check_row(name, row, problems)
+        values = _check_row(name, row, problems, checks)
         if values is None:
             continue
         if values.get("academic_year"):
             years.setdefault(int(values["academic_year"]), row.line)
+        elif "academic_year" in values and missing_year is None:
+            missing_year = row.line
         grouped.setdefault(values["student_number"], []).append((row, values))
     students: list[Student] = []
     for number, entries in grouped.items():
@@ -312,8 +351,8 @@ def _students(name: str, rows: list[_Row], problems: list[Problem]) -> tuple[lis
                             name,
                             row.line,
                             column,
-                            row.values.get(column, ""),
-                            f"differs from {first_row.values.get(column, '')!r} on line {first_row.line} "
+                            _as_typed(row, values, column),
+                            f"differs from {_as_typed(first_row, first, column)!r} on line {first_row.line} "
                             f"for the same student {number}",
                         )
                     )
@@ -347,4 +386,4 @@ def _students(name: str, rows: list[_Row], problems: list[Problem]) -> tuple[lis
                 line=first_row.line,
             )
         )
-    return students, years
+    return students, years, missing_year if years else None

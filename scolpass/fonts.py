@@ -6,7 +6,7 @@ would print as a blank box: it is reported before rendering instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 
 from reportlab.lib.fonts import addMapping
@@ -55,15 +55,21 @@ def uncovered(text: str) -> list[str]:
     return sorted({c for c in text if ord(c) not in covered and not c.isspace()})
 
 
+def font_check(values: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Row check: every character of every value has a glyph in the embedded fonts."""
+    found = []
+    for column, value in values.items():
+        missing = uncovered(value)
+        if missing:
+            names = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing)
+            found.append((column, f"holds {names}, which no shipped font can print"))
+    return found
+
+
 def font_problems(students: Iterable[Student], source: str) -> list[Problem]:
     """Students with a character no shipped font covers, named with the field and character."""
-    problems = []
-    for student in students:
-        for column, value in student.printed_fields().items():
-            missing = uncovered(value)
-            if missing:
-                names = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing)
-                problems.append(
-                    Problem(source, student.line, column, value, f"holds {names}, which no shipped font can print")
-                )
-    return problems
+    return [
+        Problem(source, s.line, column, s.printed_fields()[column], reason)
+        for s in students
+        for column, reason in font_check(s.printed_fields())
+    ]

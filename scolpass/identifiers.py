@@ -7,7 +7,7 @@ decomposition would silently lose ł ø đ œ æ ß and every non-Latin script.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from anyascii import anyascii
 
@@ -53,19 +53,27 @@ def _cut(text: str, length: int) -> str:
     return text[:length].rstrip("-.")
 
 
-def identifier_problems(students: Iterable[Student], source: str, max_length: int) -> list[Problem]:
-    """Students whose names give no usable login (a validation problem, never an empty login)."""
-    problems = []
-    for student in students:
-        if not base_identifier(student, max_length):
-            column = "first_name" if not re.search("[a-z]", name_part(student.first_name)) else "usual_name"
-            value = student.first_name if column == "first_name" else student.last_name
-            if column == "usual_name" and not student.usual_name:
-                column = "birth_name"
-            problems.append(
-                Problem(source, student.line, column, value, "leaves no letter for the login after transliteration")
-            )
-    return problems
+NO_LETTER = "leaves no letter for the login after transliteration"
+
+
+def name_check(values: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Row check: the names a login is made from must leave a letter (never an empty login)."""
+    found = []
+    last_column = "usual_name" if values.get("usual_name") else "birth_name"
+    for column in ("first_name", last_column):
+        value = values.get(column, "")
+        if value and not re.search("[a-z]", name_part(value)):
+            found.append((column, NO_LETTER))
+    return found
+
+
+def identifier_problems(students: Iterable[Student], source: str) -> list[Problem]:
+    """Students whose names give no usable login."""
+    return [
+        Problem(source, s.line, column, s.printed_fields()[column], reason)
+        for s in students
+        for column, reason in name_check(s.printed_fields())
+    ]
 
 
 def assign_identifiers(

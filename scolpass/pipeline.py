@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,10 +21,10 @@ from anyascii import anyascii
 from . import __version__
 from .academic_year import AcademicYear, resolve_academic_year
 from .enrolment import Enrolment, read_enrolment
-from .errors import InputError, StateError
+from .errors import InputError, Problem, StateError
 from .exports import Credential, write_csv, write_ldif
-from .fonts import font_problems
-from .identifiers import assign_identifiers, identifier_problems
+from .fonts import font_check, font_problems
+from .identifiers import assign_identifiers, identifier_problems, name_check
 from .passwords import Choice, generate_passwords, hash_password
 from .registry import DEFAULT_REGISTRY, Registry, open_registry
 from .settings import Settings, email_of
@@ -85,6 +85,8 @@ def output_folder(requested: str | Path | None, year: AcademicYear, now: datetim
     """The run's own folder: ``requested`` if absent or empty, else a new dated one."""
     if requested is not None:
         path = Path(requested)
+        if path.is_dir() and [child.name for child in path.iterdir()] == [LOCK_NAME]:
+            raise StateError(f"{path}: another scolpass run is writing in this folder")
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise StateError(
                 f"{path}: the output folder must not exist or be empty (an earlier run's files would be mixed in)"
@@ -103,13 +105,25 @@ def sort_key(student: Student) -> tuple[str, str, str]:
     return (anyascii(student.last_name).casefold(), anyascii(student.first_name).casefold(), student.student_number)
 
 
-def check_enrolment(enrolment: Enrolment, settings: Settings) -> None:
-    """Problems that would stop a student's sheet or login, all at once."""
-    problems = identifier_problems(enrolment.students, enrolment.source, settings.identifiers.max_length)
-    problems += font_problems(enrolment.students, enrolment.source)
+# Checks beyond the file's own rules, run on every row so that one report lists everything.
+ROW_CHECKS = (name_check, font_check)
+
+
+def _refuse(problems: list[Problem]) -> None:
     if problems:
-        problems.sort(key=lambda p: (p.line or 0, p.column or ""))
+        problems.sort(key=lambda p: p.line or 0)
         raise InputError(problems)
+
+
+def load_checked(enrolment: str | Path | Enrolment) -> Enrolment:
+    """Read an enrolment file, or take a built one, with every row-level check applied."""
+    if isinstance(enrolment, Enrolment):
+        _refuse(
+            identifier_problems(enrolment.students, enrolment.source)
+            + font_problems(enrolment.students, enrolment.source)
+        )
+        return enrolment
+    return read_enrolment(enrolment, checks=ROW_CHECKS)
 
 
 def generate(
@@ -127,18 +141,18 @@ def generate(
     ``choice`` is the random source of passwords (``secrets.choice``; tests pass a seeded one).
     """
     now = now or datetime.now().astimezone()
-    if not isinstance(enrolment, Enrolment):
-        enrolment = read_enrolment(enrolment)
-    check_enrolment(enrolment, settings)
+    enrolment = load_checked(enrolment)
     academic_year = resolve_academic_year(year, enrolment, now.date())
     renderer = SheetRenderer(settings, load_wording(settings, academic_year.label))
+    _refuse(renderer.fit_problems(enrolment.students, enrolment.source))
     target = output_folder(out_dir, academic_year, now)
     reg = open_registry(registry_location(settings, registry))
-    created_target = not target.exists()
+    claim: _Claim | None = None
     try:
         with reg.transaction():
             try:
-                result = _issue(enrolment, settings, academic_year, renderer, reg, target, now, choice)
+                claim = _claim(target, requested=out_dir is not None)
+                result = _issue(enrolment, settings, academic_year, renderer, reg, claim.path, now, choice)
             except OSError as exc:
                 # A full disk or a folder that cannot be written: the registrar's to fix, not a bug.
                 raise StateError(f"{exc.filename or target}: cannot write the output: {exc.strerror or exc}") from exc
@@ -147,22 +161,85 @@ def generate(
         size = reg.count()
     except BaseException:
         reg.close()
-        if created_target:
-            shutil.rmtree(target, ignore_errors=True)
-        elif target.is_dir():
-            for child in target.iterdir():
-                if child.is_dir():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
+        if claim is not None:
+            claim.undo()
         if reg.created:
             reg.path.unlink(missing_ok=True)
         raise
     finally:
         reg.close()
+    claim.release()
     return RunResult(
-        target, academic_year, result.outcomes, result.files, reg.path, reg.created, size, enrolment.ignored_columns
+        claim.path, academic_year, result.outcomes, result.files, reg.path, reg.created, size, enrolment.ignored_columns
     )
+
+
+LOCK_NAME = ".scolpass-writing"
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """An output folder this run holds, and the folders it had to create."""
+
+    path: Path
+    made: tuple[Path, ...]  # outermost first
+
+    def release(self) -> None:
+        (self.path / LOCK_NAME).unlink(missing_ok=True)
+
+    def undo(self) -> None:
+        """Remove what this run wrote, and the folders it made if they are empty; nothing else."""
+        for name in (SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF, MANIFEST):
+            (self.path / name).unlink(missing_ok=True)
+        self.release()
+        _remove_empty(self.made)
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty: another run's files, left alone
+
+
+def _claim(target: Path, requested: bool) -> _Claim:
+    """Take the output folder atomically, so two runs started together never share one.
+
+    A lock file created exclusively decides between two runs that both found the
+    folder empty; a default folder taken in the meantime moves on to ``-2``, ``-3``...
+    """
+    made: list[Path] = []
+    for folder in reversed(target.parents):
+        if not folder.exists():
+            try:
+                folder.mkdir()
+                made.append(folder)
+            except FileExistsError:
+                pass
+    path, n = target, 1
+    while True:
+        try:
+            path.mkdir()
+            made.append(path)
+            break
+        except FileExistsError:
+            if requested:
+                break
+            n += 1
+            path = target.with_name(f"{target.name}-{n}")
+    try:
+        os.close(os.open(path / LOCK_NAME, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        _remove_empty(made)
+        raise StateError(f"{path}: another scolpass run is writing in this folder") from None
+    if any(child.name != LOCK_NAME for child in path.iterdir()):
+        (path / LOCK_NAME).unlink()
+        _remove_empty(made)
+        raise StateError(
+            f"{path}: the output folder must not exist or be empty (an earlier run's files would be mixed in)"
+        )
+    return _Claim(path, tuple(made))
 
 
 @dataclass(frozen=True)
@@ -189,7 +266,6 @@ def _issue(
     identifiers = assign_identifiers(new, taken.__contains__, settings.identifiers.max_length)
     passwords = generate_passwords(len(new), settings.password, choice)
 
-    target.mkdir(parents=True, exist_ok=True)
     files: list[str] = []
     outcomes: list[Outcome] = []
     if new:

@@ -68,10 +68,21 @@ class Registry:
             raise
         self._db.execute("COMMIT")
 
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        # A file damaged between opening and use is the registrar's state to fix, not a bug.
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path}: cannot read the registry: {exc}") from None
+
     def issued(self, student_numbers: Iterable[str]) -> dict[str, IssuedAccount]:
         """The accounts already issued to these students."""
+        with self._reading():
+            return self._issued(list(student_numbers))
+
+    def _issued(self, numbers: list[str]) -> dict[str, IssuedAccount]:
         found: dict[str, IssuedAccount] = {}
-        numbers = list(student_numbers)
         for start in range(0, len(numbers), 500):
             chunk = numbers[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -83,7 +94,8 @@ class Registry:
 
     def taken_identifiers(self) -> set[str]:
         """Every identifier ever issued."""
-        return {row[0] for row in self._db.execute("SELECT identifier FROM accounts")}
+        with self._reading():
+            return {row[0] for row in self._db.execute("SELECT identifier FROM accounts")}
 
     def record(self, accounts: Iterable[tuple[str, str]], year: int, when: datetime) -> None:
         """Remember new ``(student_number, identifier)`` pairs (inside :meth:`transaction`)."""
@@ -94,23 +106,33 @@ class Registry:
             )
         except sqlite3.IntegrityError as exc:
             raise StateError(f"{self.path}: an identifier or student was recorded twice: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path}: cannot write the registry: {exc}") from None
 
     def count(self) -> int:
         """How many accounts the registry holds."""
-        return int(self._db.execute("SELECT count(*) FROM accounts").fetchone()[0])
+        with self._reading():
+            return int(self._db.execute("SELECT count(*) FROM accounts").fetchone()[0])
+
+
+_COLUMNS = {"student_number", "identifier", "first_year", "issued_at"}
 
 
 def open_registry(path: str | Path) -> Registry:
-    """Open the registry file, creating it (and saying so in ``Registry.created``) when absent."""
+    """Open the registry file, creating it (and saying so in ``Registry.created``) when absent.
+
+    Any other SQLite file is refused untouched: scolpass must never add its
+    tables to another application's database.
+    """
     path = Path(path)
     created = not path.exists()
     if created and not path.parent.is_dir():
         raise StateError(f"{path}: cannot create the registry: folder {path.parent} does not exist")
     try:
         db = sqlite3.connect(path, isolation_level=None, timeout=10)
-        db.execute("PRAGMA foreign_keys = ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        if created or version == 0:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version == 0 and not tables:
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version > SCHEMA_VERSION:
@@ -118,6 +140,14 @@ def open_registry(path: str | Path) -> Registry:
             raise StateError(
                 f"{path}: the registry was written by a newer scolpass (schema {version}); upgrade scolpass"
             )
+        else:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(accounts)")}
+            if version != SCHEMA_VERSION or columns != _COLUMNS:
+                db.close()
+                listed = ", ".join(sorted(tables))
+                raise StateError(
+                    f"{path}: not a scolpass registry (an SQLite file with tables {listed}); left untouched"
+                )
     except sqlite3.DatabaseError as exc:
         if created:
             raise StateError(f"{path}: cannot create the registry: {exc}") from None

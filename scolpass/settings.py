@@ -22,7 +22,10 @@ DEFAULT_CONFIG_NAME = "scolpass.toml"
 
 # Look-alike characters (0 O o 1 l I) are left out: the password is copied from paper.
 DEFAULT_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-MIN_ENTROPY_BITS = 64.0
+# CNIL (deliberation 2022-100): 80 bits for a password used alone.
+MIN_ENTROPY_BITS = 80.0
+# Characters misread on paper; never in a provisional password.
+LOOK_ALIKES = "0Oo1lI"
 HASH_SCHEMES = ("sha512_crypt", "ssha")
 LOGIN_DISPLAYS = ("email", "identifier")
 LANGUAGES = ("fr",)
@@ -269,6 +272,9 @@ def check_settings(s: Settings, where: str = "configuration") -> None:
         fail("[password] alphabet must be printable ASCII characters, each once")
     if " " in p.alphabet:
         fail("[password] alphabet must not hold a space: it cannot be seen on paper")
+    confusable = sorted(set(p.alphabet) & set(LOOK_ALIKES))
+    if confusable:
+        fail(f"[password] alphabet holds {''.join(confusable)!r}, which read alike on paper (0 O o 1 l I)")
     if p.entropy_bits < MIN_ENTROPY_BITS:
         fail(
             f"[password] length {p.length} over {len(p.alphabet)} symbols gives "

@@ -9,7 +9,7 @@ data is drawn with ``drawString``: it is never parsed as markup.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -21,7 +21,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
-from .errors import ConfigError, ScolpassError
+from .errors import ConfigError, Problem, ScolpassError
 from .fonts import MONO_BOLD, SANS, SANS_BOLD, register_fonts
 from .qr import draw_qr
 from .settings import Settings
@@ -43,6 +43,7 @@ PAD = 10.0
 CRED_H = 122.0
 CRED_TOP = FRAME_BOTTOM + PAD + CRED_H
 DATA_TOP = FRAME_TOP - TITLE_H - PAD
+DATA_BOTTOM = CRED_TOP + 6
 DATA_W = 318.0
 NOTICE_X = MARGIN + PAD + DATA_W + 14
 QR_SIZE = 86.0
@@ -230,8 +231,9 @@ class SheetRenderer:
         return top, top - 32, top - 64
 
     # -- the part that is the student's -------------------------------------
-    def _draw_student(self, c: Canvas, sheet: Sheet) -> None:
-        w, s = self.words, sheet.student
+    def _rows(self, s: Student) -> list[tuple[str, str]]:
+        """The label/value rows of the frame for one student."""
+        w = self.words
         rows: list[tuple[str, str]] = []
         birth = f"{s.civility} {s.birth_name}".strip()
         rows.append((w.text("label_birth_name"), birth))
@@ -248,7 +250,24 @@ class SheetRenderer:
         rows.append((w.text("label_steps"), steps[0]))
         rows.extend(("", step) for step in steps[1:])
         rows.append((w.text("label_status"), w.text("status_value")))
-        _draw_rows(c, rows, MARGIN + PAD, DATA_TOP, DATA_W, CRED_TOP + 6)
+        return rows
+
+    def fit_problems(self, students: Iterable[Student], source: str) -> list[Problem]:
+        """Students whose data would not fit in the frame even at the smallest size (checked before writing)."""
+        return [
+            Problem(
+                source,
+                s.line,
+                "step_code",
+                None,
+                f"{len(s.steps)} programme steps and the names do not fit on the sheet",
+            )
+            for s in students
+            if _layout_rows(self._rows(s), DATA_W, DATA_TOP - DATA_BOTTOM) is None
+        ]
+
+    def _draw_student(self, c: Canvas, sheet: Sheet) -> None:
+        _draw_rows(c, self._rows(sheet.student), MARGIN + PAD, DATA_TOP, DATA_W, DATA_BOTTOM)
 
         value_x = MARGIN + PAD + 10
         for value, top, size in zip(
@@ -289,9 +308,15 @@ def _split(text: str, font: str, size: float, width: float) -> list[str]:
     lines: list[str] = []
     rest = text
     while stringWidth(rest, font, size) > width:
-        cut = len(rest) - 1
-        while cut > 1 and stringWidth(rest[:cut], font, size) > width:
-            cut -= 1
+        # The longest prefix that fits, by bisection: values can be long.
+        low, high = 1, len(rest)
+        while low < high:
+            mid = (low + high + 1) // 2
+            if stringWidth(rest[:mid], font, size) <= width:
+                low = mid
+            else:
+                high = mid - 1
+        cut = low
         soft = max(rest.rfind(" ", 0, cut + 1), rest.rfind("-", 0, cut))
         if soft > 0:
             cut = soft + 1
@@ -319,32 +344,47 @@ def _draw_fitted(c: Canvas, text: str, font: str, size: float, x: float, y: floa
     return (len(lines) - 1) * fitted * 1.15
 
 
-def _draw_rows(c: Canvas, rows: Sequence[tuple[str, str]], x: float, top: float, width: float, bottom: float) -> None:
-    """Label/value rows, shrunk together until they fit between ``top`` and ``bottom``."""
+@dataclass(frozen=True)
+class _RowLayout:
+    label_size: float
+    value_size: float
+    value_dx: float  # from the label column to the value column
+    lines: list[list[str]]
+    heights: list[float]
+
+
+def _layout_rows(rows: Sequence[tuple[str, str]], width: float, height: float) -> _RowLayout | None:
+    """Sizes at which label/value rows fit in ``width`` x ``height``, shrunk together; None if none does."""
     label_size, value_size, gap = 9.0, 10.5, 5.0
     while True:
         label_w = max((stringWidth(f"{label} :", SANS, label_size) for label, _ in rows if label), default=0.0)
-        value_x = x + label_w + 5
-        heights = []
-        for label, value in rows:
-            lines = _value_lines(value, value_size, x + width - value_x)
-            heights.append(len(lines) * value_size * 1.15 + (gap if label else 1.5))
-        if top - sum(heights) >= bottom or value_size <= MIN_SIZE:
-            break
+        value_dx = label_w + 5
+        lines = [_value_lines(value, value_size, width - value_dx) for _, value in rows]
+        heights = [
+            len(ls) * value_size * 1.15 + (gap if label else 1.5) for ls, (label, _) in zip(lines, rows, strict=True)
+        ]
+        if sum(heights) <= height:
+            return _RowLayout(label_size, value_size, value_dx, lines, heights)
+        if value_size <= MIN_SIZE:
+            return None
         label_size, value_size, gap = label_size * 0.93, max(MIN_SIZE, value_size * 0.93), gap * 0.85
-    if top - sum(heights) < bottom:
+
+
+def _draw_rows(c: Canvas, rows: Sequence[tuple[str, str]], x: float, top: float, width: float, bottom: float) -> None:
+    """Label/value rows, shrunk together until they fit between ``top`` and ``bottom``."""
+    layout = _layout_rows(rows, width, top - bottom)
+    if layout is None:  # fit_problems() refuses such students before anything is written
         raise ScolpassError("a student's data does not fit in the SCOL'PASS frame even at the smallest size")
-    y = top - value_size
-    for (label, value), height in zip(rows, heights, strict=True):
+    y = top - layout.value_size
+    for (label, _), lines, height in zip(rows, layout.lines, layout.heights, strict=True):
         if label:
-            c.setFont(SANS, label_size)
+            c.setFont(SANS, layout.label_size)
             c.setFillColor(colors.HexColor("#333333"))
             c.drawString(x, y, f"{label} :")
             c.setFillColor(colors.black)
-        lines = _value_lines(value, value_size, x + width - value_x)
-        c.setFont(SANS_BOLD, value_size)
+        c.setFont(SANS_BOLD, layout.value_size)
         for i, line in enumerate(lines):
-            c.drawString(value_x, y - i * value_size * 1.15, line)
+            c.drawString(x + layout.value_dx, y - i * layout.value_size * 1.15, line)
         y -= height
 
 

@@ -45,6 +45,7 @@ class Student:
     def printed_fields(self) -> dict[str, str]:
         """Every value of the student that is printed, by column name (for font checks)."""
         fields = {
+            "student_number": self.student_number,
             "birth_name": self.birth_name,
             "usual_name": self.usual_name,
             "first_name": self.first_name,

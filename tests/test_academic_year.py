@@ -60,3 +60,16 @@ def test_year_from_today_without_cod_anu(write_csv: Callable[..., Path]) -> None
     enrolment = read_enrolment(write_csv([row()]))
     assert resolve_academic_year(None, enrolment, date(2026, 9, 1)).label == "2026/2027"
     assert resolve_academic_year(2027, enrolment, date(2026, 9, 1)).label == "2027/2028"
+
+
+def test_empty_year_beside_a_given_one(write_csv: Callable[..., Path]) -> None:
+    enrolment = read_enrolment(_with_years(write_csv, "2026", ""))
+    with pytest.raises(InputError, match="is empty while line 2 gives 2026") as caught:
+        resolve_academic_year(None, enrolment, date(2026, 9, 1))
+    assert caught.value.problems[0].line == 3
+
+
+def test_implausible_cod_anu_is_located(write_csv: Callable[..., Path]) -> None:
+    with pytest.raises(InputError) as caught:
+        read_enrolment(_with_years(write_csv, "1999"))
+    assert [(p.line, p.column) for p in caught.value.problems] == [(2, "academic_year")]

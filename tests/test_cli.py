@@ -88,6 +88,13 @@ def test_usage_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]
     assert "Usage:" in capsys.readouterr().err
 
 
+def test_init_into_a_missing_folder_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", str(tmp_path / "nodir" / "x.toml")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the configuration" in err
+    assert "Traceback" not in err
+
+
 def test_init_writes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["init"]) == 0

@@ -190,3 +190,32 @@ def test_dataframe_with_missing_values_is_refused() -> None:
     frame.loc[0, "birth_place"] = None
     with pytest.raises(InputError, match="is not text"):
         students_from_dataframe(frame)
+
+
+def test_ine_conflict_shows_the_whole_ine(tmp_path: Path) -> None:
+    header = (*HEADER, "COD_NNE_IND", "COD_CLE_NNE_IND")
+    rows = [{**row("7"), "COD_NNE_IND": "0123456789", "COD_CLE_NNE_IND": "A"},
+            {**row("7", step_code="X"), "COD_NNE_IND": "0123456789", "COD_CLE_NNE_IND": "B"}]  # fmt: skip
+    path = tmp_path / "e.csv"
+    path.write_text(csv_text(rows, header=header), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path)
+    (problem,) = caught.value.problems
+    assert (problem.column, problem.value) == ("ine", "0123456789B")
+    assert "differs from '0123456789A' on line 2" in problem.reason
+
+
+def test_encoding_error_line_in_a_cr_only_file(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes(csv_text([row(first_name="Hélène")]).replace("\r\n", "\r").encode("cp1252"))
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path)
+    assert caught.value.problems[0].line == 2
+
+
+def test_separator_inside_quoted_headers_is_not_counted(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    quoted = ";".join(f'"{h}"' for h in HEADER).replace('"birth_place"', '"birth_place, town; or city"')
+    values = row()
+    path.write_text(quoted + "\n" + ";".join(values[h] for h in HEADER) + "\n", encoding="utf-8")
+    assert read_enrolment(path).ignored_columns == ("birth_place, town; or city",)

@@ -95,23 +95,52 @@ def test_second_run_keeps_identifiers_and_issues_only_new_students(
     assert third.registry_size == 12
 
 
-def test_bad_input_writes_nothing(settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]) -> None:
-    bad = write_csv([row("1"), row("2", birth_date="31/02/2008"), row("3", first_name="---")])
+def test_every_problem_in_one_report_and_nothing_written(
+    settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    bad = write_csv(
+        [
+            row("1"),
+            row("2", birth_date="31/02/2008", first_name="王"),
+            row("3", first_name="---"),
+            row("4", birth_name="x" * 300),
+        ]
+    )
     with pytest.raises(InputError) as caught:
         run(settings, tmp_path, enrolment=bad)
-    assert [(p.line, p.column) for p in caught.value.problems] == [(3, "birth_date")]
+    assert [(p.line, p.column) for p in caught.value.problems] == [
+        (3, "birth_date"),
+        (3, "first_name"),  # the font check: '王' (U+738B)
+        (4, "first_name"),  # no letter for a login
+        (5, "birth_name"),  # too long
+    ]
+    assert "'王' (U+738B)" in str(caught.value)
+    assert "300 characters long" in str(caught.value)
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "r.sqlite3").exists()
 
 
-def test_name_problems_are_reported_together(
+def test_built_enrolment_is_checked_too(settings: Settings, tmp_path: Path) -> None:
+    from scolpass import read_enrolment
+
+    enrolment = read_enrolment(SAMPLES / "enrolment.csv")
+    student = dataclasses.replace(enrolment.students[0], first_name="中")
+    bad = dataclasses.replace(enrolment, students=(student, *enrolment.students[1:]))
+    with pytest.raises(InputError, match=r"U\+4E2D"):
+        run(settings, tmp_path, enrolment=bad)  # type: ignore[arg-type]
+    assert not (tmp_path / "r.sqlite3").exists()
+
+
+def test_data_that_cannot_fit_is_located_before_writing(
     settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]
 ) -> None:
-    bad = write_csv([row("1", first_name="---"), row("2", birth_name="王")])
+    steps = [row("7", step_code=f"S{i:02d}", step_label="Licence professionnelle " * 4) for i in range(30)]
     with pytest.raises(InputError) as caught:
-        run(settings, tmp_path, enrolment=bad)
-    assert [(p.line, p.column) for p in caught.value.problems] == [(2, "first_name"), (3, "birth_name")]
-    assert "'王' (U+738B)" in str(caught.value)
+        run(settings, tmp_path, enrolment=write_csv([row("1"), *steps]))
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column) == (3, "step_code")
+    assert "30 programme steps" in problem.reason
+    assert not (tmp_path / "out").exists()
     assert not (tmp_path / "r.sqlite3").exists()
 
 
@@ -124,9 +153,53 @@ def test_non_empty_output_folder_is_refused(settings: Settings, tmp_path: Path) 
     assert not (tmp_path / "r.sqlite3").exists()
 
 
-def test_empty_output_folder_is_used(settings: Settings, tmp_path: Path) -> None:
+def test_empty_output_folder_is_used_and_kept_on_failure(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "out").mkdir()
+    monkeypatch.setattr(pipeline_module, "write_ldif", _fail)
+    with pytest.raises(StateError):
+        run(settings, tmp_path)
+    assert (tmp_path / "out").is_dir()
+    assert list((tmp_path / "out").iterdir()) == []
+    monkeypatch.undo()
     assert run(settings, tmp_path).count("new") == 11
+    assert ".scolpass-writing" not in {p.name for p in (tmp_path / "out").iterdir()}
+
+
+def _fail(*_: object) -> int:
+    raise OSError(28, "No space left on device")
+
+
+def test_failed_run_removes_the_folders_it_made(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "nest").mkdir()
+    monkeypatch.setattr(pipeline_module, "write_csv", _fail)
+    with pytest.raises(StateError):
+        generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "nest/a/b/c", registry=tmp_path / "r.sqlite3")
+    assert list((tmp_path / "nest").iterdir()) == []
+
+
+def test_output_folder_held_by_another_run_is_refused(settings: Settings, tmp_path: Path) -> None:
+    # Another run found the folder empty first and holds its lock.
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".scolpass-writing").touch()
+    with pytest.raises(StateError, match="another scolpass run is writing"):
+        run(settings, tmp_path)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [".scolpass-writing"]
+    assert not (tmp_path / "r.sqlite3").exists()
+
+
+def test_default_folder_taken_meanwhile_moves_on(settings: Settings, tmp_path: Path) -> None:
+    taken = tmp_path / "scolpass-output/2026-2027/2026-09-01_093000"
+    claim = pipeline_module._claim(taken, requested=False)
+    again = pipeline_module._claim(taken, requested=False)
+    assert (claim.path, again.path) == (taken, taken.with_name("2026-09-01_093000-2"))
+    assert claim.made[0] == tmp_path / "scolpass-output"
+    again.undo()
+    claim.undo()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_failure_while_writing_rolls_everything_back(

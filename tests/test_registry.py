@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -77,4 +78,24 @@ def test_registry_holds_no_password_column(tmp_path: Path) -> None:
     reg = open_registry(tmp_path / "r.sqlite3")
     columns = {row[1] for row in reg._db.execute("PRAGMA table_info(accounts)")}
     assert columns == {"student_number", "identifier", "first_year", "issued_at"}
+    reg.close()
+
+
+def test_other_sqlite_files_are_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE accounts (id INTEGER, login TEXT)")
+    other.commit()
+    other.close()
+    before = path.read_bytes()
+    with pytest.raises(StateError, match=r"not a scolpass registry .*tables accounts.*left untouched"):
+        open_registry(path)
+    assert path.read_bytes() == before
+
+
+def test_empty_sqlite_file_becomes_a_registry(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    sqlite3.connect(path).close()
+    reg = open_registry(path)
+    assert reg.count() == 0
     reg.close()

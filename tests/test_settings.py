@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from scolpass import ConfigError, load_settings, settings_from_dict
-from scolpass.settings import config_template
+from scolpass.settings import DEFAULT_ALPHABET, config_template
 
 from .conftest import SAMPLES
 
@@ -52,16 +52,17 @@ def test_config_in_current_folder_is_used(tmp_path: Path, monkeypatch: pytest.Mo
         (lambda d: d["university"].update(ent_url="ent.um.fr"), "is not an http(s) URL"),
         (lambda d: d["university"].update(activation_url="https://a.fr/?p={password}"), "unknown placeholder {password}"),
         (lambda d: d["ldap"].update(people_dn="people"), "is not a DN"),
-        (lambda d: d.update(password={"length": 10}), "bits of entropy; at least 64 are needed"),
+        (lambda d: d.update(password={"length": 13}), "gives 75 bits of entropy; at least 80 are needed"),
+        (lambda d: d.update(password={"alphabet": "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"}), "holds 'o', which read alike"),
         (lambda d: d.update(password={"length": "15"}), "must be int"),
-        (lambda d: d.update(password={"alphabet": "abcdefghjkABCDEFGH23456789$"}), "forbidden by [password_rules]"),
+        (lambda d: d.update(password={"alphabet": DEFAULT_ALPHABET + "$"}), "holds '$', forbidden by [password_rules]"),
         (lambda d: d.update(password_rules={"min_length": 16}), "shorter than [password_rules] min_length 16"),
         (lambda d: d.update(sheet={"language": "de"}), "known languages are fr"),
         (lambda d: d.update(sheet={"color": "blue"}), "#RRGGBB"),
     ],
     ids=[
         "unknown-key", "unknown-table", "missing-table", "missing-key", "empty-name", "bad-domain", "bad-url",
-        "password-in-url", "bad-dn", "weak-password", "wrong-type", "forbidden-char", "rules-longer", "language",
+        "password-in-url", "bad-dn", "weak-password", "look-alikes", "wrong-type", "forbidden-char", "rules-longer", "language",
         "color",
     ],
 )  # fmt: skip

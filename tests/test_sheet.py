@@ -6,11 +6,10 @@ import dataclasses
 from datetime import date
 from pathlib import Path
 
-import pytest
 import zxingcpp
 from PIL import Image
 
-from scolpass import InputError, Settings, Student
+from scolpass import Settings, Student
 from scolpass.fonts import font_problems
 from scolpass.sheet import MARGIN, Sheet, SheetRenderer, activation_link, body_blocks
 from scolpass.student import Step
@@ -141,12 +140,17 @@ def test_greek_and_cyrillic_print(settings: Settings, tmp_path: Path) -> None:
     assert "Łódź" in text
 
 
-def test_uncovered_character_is_named_before_rendering() -> None:
-    problems = font_problems([make_student(first_name="中文", line=7)], "e.csv")  # type: ignore[call-arg]
-    assert [(p.line, p.column) for p in problems] == [(7, "first_name")]
-    assert "'中' (U+4E2D)" in problems[0].reason
-    with pytest.raises(InputError):
-        raise InputError(problems)
+def test_uncovered_character_is_named() -> None:
+    problems = font_problems([make_student(first_name="中文", line=7)], "e.csv")
+    assert [(p.line, p.column, p.value) for p in problems] == [(7, "first_name", "中文")]
+    assert "'中' (U+4E2D), '文' (U+6587)" in problems[0].reason
+
+
+def test_fit_problems(settings: Settings) -> None:
+    renderer = SheetRenderer(settings, load_wording(settings, "2026/2027"))
+    many = tuple(Step(f"S{i}", "", "Licence professionnelle " * 4) for i in range(30))
+    problems = renderer.fit_problems([make_student(line=4), make_student(steps=many, line=9)], "e.csv")
+    assert [(p.line, p.column) for p in problems] == [(9, "step_code")]
 
 
 def test_body_blocks() -> None:
