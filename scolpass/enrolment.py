@@ -152,6 +152,16 @@ def students_from_dataframe(
     return _build(source, header, body, checks)
 
 
+def check_students(enrolment: Enrolment, checks: Sequence[RowCheck]) -> list[Problem]:
+    """Run row checks on students already built (from a DataFrame, or by a script)."""
+    return [
+        Problem(enrolment.source, s.line, column, s.printed_fields()[column], reason)
+        for s in enrolment.students
+        for check in checks
+        for column, reason in check(s.printed_fields())
+    ]
+
+
 def _decode(raw: bytes, name: str) -> str:
     if b"\x00" in raw[:4096]:
         offset = raw.index(b"\x00")

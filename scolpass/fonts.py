@@ -6,16 +6,14 @@ would print as a blank box: it is reported before rendering instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import cache
 
 from reportlab.lib.fonts import addMapping
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
-from .errors import Problem
 from .resources import data_dir
-from .student import Student
 
 SANS = "ScolSans"
 SANS_BOLD = "ScolSans-Bold"
@@ -64,12 +62,3 @@ def font_check(values: Mapping[str, str]) -> list[tuple[str, str]]:
             names = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing)
             found.append((column, f"holds {names}, which no shipped font can print"))
     return found
-
-
-def font_problems(students: Iterable[Student], source: str) -> list[Problem]:
-    """Students with a character no shipped font covers, named with the field and character."""
-    return [
-        Problem(source, s.line, column, s.printed_fields()[column], reason)
-        for s in students
-        for column, reason in font_check(s.printed_fields())
-    ]

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 
 from anyascii import anyascii
 
-from .errors import Problem
 from .student import Student
 
 # Logins a university keeps for its services, never given to a student.
@@ -67,15 +66,6 @@ def name_check(values: Mapping[str, str]) -> list[tuple[str, str]]:
     return found
 
 
-def identifier_problems(students: Iterable[Student], source: str) -> list[Problem]:
-    """Students whose names give no usable login."""
-    return [
-        Problem(source, s.line, column, s.printed_fields()[column], reason)
-        for s in students
-        for column, reason in name_check(s.printed_fields())
-    ]
-
-
 def assign_identifiers(
     students: Iterable[Student],
     is_taken: Callable[[str], bool],
@@ -93,7 +83,7 @@ def assign_identifiers(
     for student in sorted(students, key=lambda s: s.student_number):
         base = base_identifier(student, max_length)
         if not base:
-            raise ValueError(f"student {student.student_number} has no usable name; check identifier_problems first")
+            raise ValueError(f"student {student.student_number} has no usable name; check names with name_check first")
         candidate, n = base, 1
         while candidate in used or candidate in RESERVED or is_taken(candidate):
             n += 1

@@ -20,11 +20,11 @@ from anyascii import anyascii
 
 from . import __version__
 from .academic_year import AcademicYear, resolve_academic_year
-from .enrolment import Enrolment, read_enrolment
+from .enrolment import Enrolment, check_students, read_enrolment
 from .errors import InputError, Problem, StateError
 from .exports import Credential, write_csv, write_ldif
-from .fonts import font_check, font_problems
-from .identifiers import assign_identifiers, identifier_problems, name_check
+from .fonts import font_check
+from .identifiers import assign_identifiers, name_check
 from .passwords import Choice, generate_passwords, hash_password
 from .registry import DEFAULT_REGISTRY, Registry, open_registry
 from .settings import Settings, email_of
@@ -118,10 +118,7 @@ def _refuse(problems: list[Problem]) -> None:
 def load_checked(enrolment: str | Path | Enrolment) -> Enrolment:
     """Read an enrolment file, or take a built one, with every row-level check applied."""
     if isinstance(enrolment, Enrolment):
-        _refuse(
-            identifier_problems(enrolment.students, enrolment.source)
-            + font_problems(enrolment.students, enrolment.source)
-        )
+        _refuse(check_students(enrolment, ROW_CHECKS))
         return enrolment
     return read_enrolment(enrolment, checks=ROW_CHECKS)
 

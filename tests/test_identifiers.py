@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scolpass import Student, assign_identifiers, name_part
-from scolpass.identifiers import RESERVED, base_identifier, identifier_problems, name_check
+from scolpass.enrolment import Enrolment, check_students
+from scolpass.identifiers import RESERVED, base_identifier, name_check
 from scolpass.student import Step
 
 
@@ -77,7 +78,8 @@ def test_cut_never_ends_on_a_separator() -> None:
 
 
 def test_name_without_letters_is_a_problem() -> None:
-    problems = identifier_problems([student("1", "Jean", "123"), student("2", "\u2014", "Li")], "e.csv")
+    enrolment = Enrolment("e.csv", (student("1", "Jean", "123"), student("2", "\u2014", "Li")), {})
+    problems = check_students(enrolment, [name_check])
     assert [(p.line, p.column) for p in problems] == [(2, "birth_name"), (2, "first_name")]
     assert "leaves no letter" in problems[0].reason
 
@@ -87,7 +89,7 @@ def test_identifiers_are_always_safe(first: str, last: str) -> None:
     s = student("1", first, last)
     base = base_identifier(s, 64)
     if not base:
-        assert identifier_problems([s], "e.csv")
+        assert name_check(s.printed_fields())
         return
     given = assign_identifiers([s], lambda i: i == base, max_length=64)["1"]
     assert re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", given)
