@@ -2,7 +2,7 @@
 
 Everything that can be wrong with the input or the configuration is checked
 before anything is written. Writing happens inside one registry transaction:
-if any file fails, the folder is removed and the registry is left as it was.
+if any file fails, what the run wrote is removed and the registry is left as it was.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ CREDENTIALS_CSV = "credentials.csv"
 CREDENTIALS_LDIF = "credentials.ldif"
 MANIFEST = "manifest.json"
 OUTPUT_ROOT = "scolpass-output"
+# Created exclusively in the output folder while a run writes there.
+LOCK_NAME = ".scolpass-writing"
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,10 @@ def registry_location(settings: Settings, override: str | Path | None) -> Path:
 
 
 def output_folder(requested: str | Path | None, year: AcademicYear, now: datetime) -> Path:
-    """The run's own folder: ``requested`` if absent or empty, else a new dated one."""
+    """The run's own folder: ``requested`` if absent or empty, else a new dated one.
+
+    Only a check, writing nothing: the folder is taken later, inside the transaction.
+    """
     if requested is not None:
         path = Path(requested)
         if path.is_dir() and [child.name for child in path.iterdir()] == [LOCK_NAME]:
@@ -92,12 +97,8 @@ def output_folder(requested: str | Path | None, year: AcademicYear, now: datetim
                 f"{path}: the output folder must not exist or be empty (an earlier run's files would be mixed in)"
             )
         return path
-    base = Path(OUTPUT_ROOT) / year.slug / now.strftime("%Y-%m-%d_%H%M%S")
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    # When taken (two runs in one second), _claim moves on to "-2", "-3"...
+    return Path(OUTPUT_ROOT) / year.slug / now.strftime("%Y-%m-%d_%H%M%S")
 
 
 def sort_key(student: Student) -> tuple[str, str, str]:
@@ -171,9 +172,6 @@ def generate(
     )
 
 
-LOCK_NAME = ".scolpass-writing"
-
-
 @dataclass(frozen=True)
 class _Claim:
     """An output folder this run holds, and the folders it had to create."""
@@ -207,6 +205,26 @@ def _claim(target: Path, requested: bool) -> _Claim:
     folder empty; a default folder taken in the meantime moves on to ``-2``, ``-3``...
     """
     made: list[Path] = []
+    try:
+        path = _make_folder(target, requested, made)
+        os.close(os.open(path / LOCK_NAME, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        _remove_empty(made)
+        raise StateError(f"{target}: another scolpass run is writing in this folder") from None
+    except OSError:
+        _remove_empty(made)
+        raise
+    if any(child.name != LOCK_NAME for child in path.iterdir()):
+        (path / LOCK_NAME).unlink()
+        _remove_empty(made)
+        raise StateError(
+            f"{path}: the output folder must not exist or be empty (an earlier run's files would be mixed in)"
+        )
+    return _Claim(path, tuple(made))
+
+
+def _make_folder(target: Path, requested: bool, made: list[Path]) -> Path:
+    """Create ``target`` (or the next free ``-N`` name for a default folder), noting what was made."""
     for folder in reversed(target.parents):
         if not folder.exists():
             try:
@@ -217,26 +235,15 @@ def _claim(target: Path, requested: bool) -> _Claim:
     path, n = target, 1
     while True:
         try:
-            path.mkdir()
+            # Only the registrar may read sheets that carry passwords (shared servers).
+            path.mkdir(mode=0o700)
             made.append(path)
-            break
+            return path
         except FileExistsError:
             if requested:
-                break
+                return path
             n += 1
             path = target.with_name(f"{target.name}-{n}")
-    try:
-        os.close(os.open(path / LOCK_NAME, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        _remove_empty(made)
-        raise StateError(f"{path}: another scolpass run is writing in this folder") from None
-    if any(child.name != LOCK_NAME for child in path.iterdir()):
-        (path / LOCK_NAME).unlink()
-        _remove_empty(made)
-        raise StateError(
-            f"{path}: the output folder must not exist or be empty (an earlier run's files would be mixed in)"
-        )
-    return _Claim(path, tuple(made))
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ def test_sample_run_writes_everything(settings: Settings, tmp_path: Path, seeded
         "credentials.csv", "credentials.ldif", "manifest.json", "sheets.pdf",
     ]  # fmt: skip
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    assert result.out_dir.stat().st_mode & 0o777 == 0o700  # sheets carry passwords
     assert manifest["academic_year"] == "2026/2027"
     assert manifest["counts"] == {"new": 11, "returning": 0}
     for entry in manifest["files"]:
