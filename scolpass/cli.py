@@ -7,6 +7,7 @@ click's usage errors exit 2.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,8 +15,10 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import ScolpassError, StateError
+from .errors import InputError, Problem, ScolpassError, StateError
+from .pipeline import check as run_check
 from .pipeline import generate as run_generate
+from .pipeline import report
 from .settings import DEFAULT_CONFIG_NAME, config_template, load_settings
 
 _EPILOG_MAIN = """\b
@@ -37,19 +40,40 @@ def cli() -> None:
     """
 
 
+# Options shared by several commands, defined once.
+_year = click.option(
+    "--year", type=click.IntRange(2000, 2100), help="First year of the academic year: 2026 for 2026/2027."
+)
+_config = click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Configuration file (default: ./{DEFAULT_CONFIG_NAME}).",
+)
+_encoding = click.option(
+    "--encoding",
+    type=click.Choice(["utf-8", "windows-1252", "utf-16"], case_sensitive=False),
+    help="Force the file's encoding (default: detected).",
+)
+_separator = click.option(
+    "--separator", type=click.Choice([";", ",", "tab"]), help="Force the column separator (default: detected)."
+)
+_enrolment = click.argument("enrolment", type=click.Path(dir_okay=False, path_type=Path))
+
+
+def _warn(problems: Sequence[Problem]) -> None:
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+
+
 @cli.command(
     epilog="""\b
 Example:
   scolpass generate samples/enrolment.csv --config samples/scolpass.toml --year 2026
 """
 )
-@click.argument("enrolment", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--year", type=click.IntRange(2000, 2100), help="First year of the academic year: 2026 for 2026/2027.")
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=f"Configuration file (default: ./{DEFAULT_CONFIG_NAME}).",
-)
+@_enrolment
+@_year
+@_config
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -60,7 +84,23 @@ Example:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Registry file (default: [registry] path, else ./scolpass.sqlite3).",
 )
-def generate(enrolment: Path, year: int | None, config: Path | None, out: Path | None, registry: Path | None) -> None:
+@_encoding
+@_separator
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Issue the valid students; set the others aside in rejected.csv with the reason.",
+)
+def generate(
+    enrolment: Path,
+    year: int | None,
+    config: Path | None,
+    out: Path | None,
+    registry: Path | None,
+    encoding: str | None,
+    separator: str | None,
+    skip_invalid: bool,
+) -> None:
     """Issue accounts and print SCOL'PASS sheets for an enrolment file.
 
     Students already in the registry keep their login and get no new sheet
@@ -68,19 +108,85 @@ def generate(enrolment: Path, year: int | None, config: Path | None, out: Path |
     a problem: every problem is listed with its line and column.
     """
     settings = load_settings(config)
-    result = run_generate(enrolment, settings, year=year, out_dir=out, registry=registry)
-    if result.ignored_columns:
-        click.echo(f"scolpass: columns not used: {', '.join(result.ignored_columns)}", err=True)
+    result = run_generate(
+        enrolment,
+        settings,
+        year=year,
+        out_dir=out,
+        registry=registry,
+        encoding=encoding and encoding.lower(),
+        separator=separator,
+        skip_invalid=skip_invalid,
+    )
+    read = result.enrolment
+    _warn(read.warnings)
+    if read.ignored_columns:
+        click.echo(f"scolpass: columns not used: {', '.join(read.ignored_columns)}", err=True)
+    if read.skipped:
+        _warn(read.problems)
     if result.registry_created:
         click.echo(f"scolpass: created a new registry at {result.registry_path.resolve()}", err=True)
     new, returning = result.count("new"), result.count("returning")
-    click.echo(f"SCOL'PASS {result.year.label}: {new} new, {returning} returning")
+    click.echo(f"SCOL'PASS {result.year.label}: {new} new, {returning} returning, {read.skipped} skipped")
     click.echo(f"Output folder: {result.out_dir}")
     for name in result.files:
         click.echo(f"  {name}")
     size_kb = result.registry_path.stat().st_size / 1024
     accounts = f"{result.registry_size} account{'s' if result.registry_size != 1 else ''}"
     click.echo(f"Registry: {result.registry_path} ({accounts}, {size_kb:.0f} KB)")
+
+
+@cli.command(
+    "check",
+    epilog="""\b
+Example:
+  scolpass check enrolment.csv --config scolpass.toml
+  scolpass check enrolment.csv --json | jq .problems
+""",
+)
+@_enrolment
+@_year
+@_config
+@_encoding
+@_separator
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON, for scripts.")
+def check_command(
+    enrolment: Path,
+    year: int | None,
+    config: Path | None,
+    encoding: str | None,
+    separator: str | None,
+    as_json: bool,
+) -> None:
+    """Check an enrolment file and the configuration, writing nothing.
+
+    Reads and validates the file as generate would, and prints a summary (rows,
+    students, steps, faculties, encoding, separator, warnings) or every problem.
+    The configuration is ./scolpass.toml or --config; without one, the checks
+    that need it (the sheet's layout, [columns]) are left out.
+    """
+    settings = load_settings(config) if config or Path(DEFAULT_CONFIG_NAME).is_file() else None
+    try:
+        checked = run_check(enrolment, settings, year=year, encoding=encoding and encoding.lower(), separator=separator)
+    except InputError as exc:
+        if not as_json:
+            raise
+        click.echo(json.dumps(report(None, exc.problems, settings is not None), indent=2, ensure_ascii=False))
+        raise click.exceptions.Exit(1) from None
+    if as_json:
+        click.echo(json.dumps(report(checked, (), settings is not None), indent=2, ensure_ascii=False))
+        return
+    data = report(checked, (), settings is not None)
+    click.echo(f"{data['file']}: {data['encoding']}, separator {data['separator']!r}")
+    click.echo(
+        f"{data['rows']} rows, {data['students']} students, {data['steps']} programme steps, "
+        f"{data['faculties']} faculties; academic year {data['academic_year']}"
+    )
+    if settings is None:
+        click.echo("No configuration: the sheet's layout and [columns] were not checked.")
+    for warning in checked.enrolment.warnings:
+        click.echo(f"warning: {warning}")
+    click.echo("No problem found.")
 
 
 @cli.command(

@@ -1,82 +1,57 @@
-"""Reading the registrar's enrolment export into students.
+"""Reading the registrar's enrolment export into students, checking every row.
 
-The file is parsed with the standard ``csv`` module rather than pandas'
-``read_csv``: pandas pads short rows with empty cells without a word and cannot
-say on which line of the file a record starts once a quoted value spans lines,
-and a registrar must be told both. A DataFrame an enrolment script already has
-goes through the same checks with :func:`students_from_dataframe`.
+Every value stays the text it was (normalised to Unicode NFC, nothing else):
+no value is inferred, coerced, trimmed or turned into a missing value, and no
+row is dropped, padded or shifted. Every problem of the file is collected, so
+that one report fixes them all; with ``skip_invalid`` the students with a
+problem are set aside instead, with the rows they came from.
 """
 
 from __future__ import annotations
 
-import csv
-import difflib
-import io
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .columns import BY_NAME, REQUIRED, map_columns
+from .csvfile import CsvTable, read_table
 from .errors import InputError, Problem
 from .student import Step, Student
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# scolpass's own header first, then Apogée's name for the same value.
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "student_number": ("student_number", "COD_ETU"),
-    "ine": ("ine", "COD_NNE_IND"),
-    "ine_key": ("ine_key", "COD_CLE_NNE_IND"),
-    "birth_name": ("birth_name", "LIB_NOM_PAT_IND"),
-    "usual_name": ("usual_name", "LIB_NOM_USU_IND"),
-    "first_name": ("first_name", "LIB_PR1_IND"),
-    "birth_date": ("birth_date", "DATE_NAI_IND"),
-    "birth_place": ("birth_place", "LIB_VIL_NAI_ETU"),
-    "sex": ("sex", "COD_SEX_ETU"),
-    "faculty_code": ("faculty_code", "COD_CMP"),
-    "faculty": ("faculty", "LIB_CMP"),
-    "step_code": ("step_code", "COD_ETP"),
-    "step_version": ("step_version", "COD_VRS_VET"),
-    "step_label": ("step_label", "LIB_ETP"),
-    "academic_year": ("academic_year", "COD_ANU"),
-}
-REQUIRED = ("student_number", "birth_name", "first_name", "birth_date", "faculty", "step_code")
 # Values that describe the person, and so must agree on every row of one student.
 PERSON_FIELDS = (
-    "birth_name",
-    "usual_name",
-    "first_name",
-    "birth_date",
-    "birth_place",
-    "sex",
-    "ine",
-    "faculty",
-    "faculty_code",
-)
-SEPARATORS = (";", ",")
-# Apogée's longest label is 60 characters; anything far longer is a broken export.
-MAX_VALUE_LENGTH = 200
+    "birth_name", "usual_name", "first_name", "birth_date", "birth_place", "sex", "ine", "faculty",
+    "faculty_code", "status", "social_security_date", "paying_centre",
+)  # fmt: skip
+# Youngest and oldest plausible age of a student, in years.
+MIN_AGE, MAX_AGE = 12, 100
 
 # A check of one row's values (column to text) beyond the file's own rules, such as
 # "this name gives a login" or "the fonts can print this"; it yields (column, reason).
 RowCheck = Callable[[Mapping[str, str]], Iterable[tuple[str, str]]]
+# The same for a whole student, once their rows are gathered ("it fits on the sheet").
+StudentCheck = Callable[[Student], Iterable[tuple[str, str]]]
 
-_STUDENT_NUMBER = re.compile(r"^[A-Za-z0-9]{1,20}$")
+_STUDENT_NUMBER = re.compile(r"^[A-Za-z0-9]+$")
 _INE = re.compile(r"^[A-Za-z0-9]{11}$")
 _YEAR = re.compile(r"^[0-9]{4}$")
 
 
-def normalise_header(name: str) -> str:
-    """Header matching ignores case, accents and surrounding spaces."""
-    decomposed = unicodedata.normalize("NFKD", name.strip())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+@dataclass(frozen=True)
+class Rejection:
+    """A row set aside by ``skip_invalid``, as it was in the file, with why."""
 
-
-_ALIASES = {normalise_header(alias): column for column, aliases in COLUMNS.items() for alias in aliases}
+    line: int
+    cells: tuple[str, ...]
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -91,38 +66,48 @@ class Enrolment:
     ignored_columns: tuple[str, ...] = ()
     # First line whose COD_ANU is empty while other rows give one.
     missing_year_line: int | None = None
+    warnings: tuple[Problem, ...] = ()
+    encoding: str = "UTF-8"
+    separator: str = ";"
+    header: tuple[str, ...] = ()
+    rows: int = 0
+    # With skip_invalid: the problems that set students aside, and their rows.
+    problems: tuple[Problem, ...] = ()
+    rejected: tuple[Rejection, ...] = ()
+    # Students set aside, counting a row that names no usable student as one.
+    skipped: int = 0
 
 
-@dataclass(frozen=True)
-class _Row:
-    line: int
-    values: dict[str, str]
+def read_enrolment(
+    path: str | Path,
+    checks: Sequence[RowCheck] = (),
+    *,
+    encoding: str | None = None,
+    separator: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    student_checks: Sequence[StudentCheck] = (),
+    skip_invalid: bool = False,
+) -> Enrolment:
+    """Read and check an enrolment CSV.
 
-
-def read_enrolment(path: str | Path, checks: Sequence[RowCheck] = ()) -> Enrolment:
-    """Read and check an enrolment CSV (UTF-8 with or without BOM; ``;`` or ``,``).
-
-    ``checks`` run on every row too, so that their problems come in the same report.
-    Raises :class:`InputError` listing every problem of the file at once.
+    Encoding (UTF-8 with or without BOM, Windows-1252, UTF-16 with BOM) and
+    separator (``;``, ``,``, tab) are detected unless given. ``columns`` maps
+    scolpass's column names to the file's headers (the ``[columns]`` table).
+    ``checks`` and ``student_checks`` run too, so that their problems come in
+    the same report. Raises :class:`InputError` listing every problem, unless
+    ``skip_invalid``, which sets the students with problems aside instead.
     """
-    path = Path(path)
-    name = path.name
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError([Problem(str(path), None, None, None, f"cannot be read: {exc.strerror}")]) from None
-    text = _decode(raw, name)
-    records = _parse(text, name)
-    if not records:
-        raise InputError(
-            [Problem(name, None, None, None, "is empty: a header line and one row per enrolment are expected")]
-        )
-    (_, header), *body = records
-    return _build(name, header, body, checks)
+    table = read_table(path, encoding, separator)
+    return build_enrolment(table, columns or {}, checks, student_checks, skip_invalid)
 
 
 def students_from_dataframe(
-    frame: pd.DataFrame, source: str = "dataframe", checks: Sequence[RowCheck] = ()
+    frame: pd.DataFrame,
+    source: str = "dataframe",
+    checks: Sequence[RowCheck] = (),
+    *,
+    columns: Mapping[str, str] | None = None,
+    skip_invalid: bool = False,
 ) -> Enrolment:
     """Check a DataFrame read by an enrolment script (``dtype=str``) as an enrolment file.
 
@@ -130,148 +115,39 @@ def students_from_dataframe(
     """
     problems: list[Problem] = []
     header = [str(c) for c in frame.columns]
-    body: list[tuple[int, list[str]]] = []
+    records: list[tuple[int, list[str]]] = []
     for index, row in enumerate(frame.itertuples(index=False, name=None)):
         cells: list[str] = []
         for column, cell in zip(header, row, strict=True):
             if not isinstance(cell, str):
-                problems.append(
-                    Problem(
-                        source,
-                        index + 2,
-                        column,
-                        repr(cell),
-                        "is not text: read the data with dtype=str and no NA conversion",
-                    )
-                )
+                reason = "is not text: read the data with dtype=str and no NA conversion"
+                problems.append(Problem(source, index + 2, column, repr(cell), reason))
                 cell = ""
-            cells.append(cell)
-        body.append((index + 2, cells))
+            cells.append(unicodedata.normalize("NFC", cell))
+        records.append((index + 2, cells))
     if problems:
         raise InputError(problems)
-    return _build(source, header, body, checks)
+    table = CsvTable(source, "DataFrame", "", header, records)
+    return build_enrolment(table, columns or {}, checks, (), skip_invalid)
 
 
-def check_students(enrolment: Enrolment, checks: Sequence[RowCheck]) -> list[Problem]:
-    """Run row checks on students already built (from a DataFrame, or by a script)."""
-    return [
-        Problem(enrolment.source, s.line, column, s.printed_fields()[column], reason)
-        for s in enrolment.students
-        for check in checks
-        for column, reason in check(s.printed_fields())
-    ]
+def check_students(
+    enrolment: Enrolment, checks: Sequence[RowCheck], student_checks: Sequence[StudentCheck] = ()
+) -> list[Problem]:
+    """Run row and student checks on students already built (from a DataFrame, or by a script)."""
+    found = []
+    for s in enrolment.students:
+        fields = s.printed_fields()
+        for check in checks:
+            found += [Problem(enrolment.source, s.line, c, fields[c], reason) for c, reason in check(fields)]
+        for student_check in student_checks:
+            found += [Problem(enrolment.source, s.line, c, None, reason) for c, reason in student_check(s)]
+    return found
 
 
-def _decode(raw: bytes, name: str) -> str:
-    if b"\x00" in raw[:4096]:
-        offset = raw.index(b"\x00")
-        raise InputError(
-            [
-                Problem(
-                    name,
-                    None,
-                    None,
-                    None,
-                    f"is not a text file (NUL byte at byte offset {offset}); export the enrolments as CSV UTF-8",
-                )
-            ]
-        )
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = len(re.findall(rb"\r\n|\r|\n", raw[: exc.start])) + 1
-        raise InputError(
-            [
-                Problem(
-                    name,
-                    line,
-                    None,
-                    None,
-                    f"byte offset {exc.start}: not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as 'CSV UTF-8'",
-                )
-            ]
-        ) from None
-
-
-def _parse(text: str, name: str) -> list[tuple[int, list[str]]]:
-    # Count separators outside quoted header names.
-    first_line = re.sub(r'"[^"]*"', "", re.split(r"\r\n|\r|\n", text, maxsplit=1)[0])
-    separator = max(SEPARATORS, key=first_line.count)
-    records: list[tuple[int, list[str]]] = []
-    # newline="" hands csv the file's own line ends, as the csv docs require.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
-    start = 1
-    try:
-        for cells in reader:
-            records.append((start, cells))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise InputError([Problem(name, reader.line_num, None, None, f"is not valid CSV: {exc}")]) from None
-    return records
-
-
-def _column_map(name: str, header: Sequence[str]) -> tuple[dict[str, int], list[Problem]]:
-    problems: list[Problem] = []
-    found: dict[str, int] = {}
-    seen: dict[str, int] = {}
-    for index, title in enumerate(header):
-        key = normalise_header(title)
-        if key in seen and key:
-            problems.append(Problem(name, 1, title, None, f"is a duplicated header (also column {seen[key] + 1})"))
-            continue
-        seen[key] = index
-        column = _ALIASES.get(key)
-        if column is None:
-            continue
-        if column in found:
-            other = header[found[column]]
-            problems.append(Problem(name, 1, title, None, f"gives the same value as column {other!r}"))
-            continue
-        found[column] = index
-    for column in REQUIRED:
-        if column not in found:
-            names = " or ".join(repr(a) for a in COLUMNS[column])
-            close = difflib.get_close_matches(column, [normalise_header(h) for h in header], n=1, cutoff=0.6)
-            close += difflib.get_close_matches(
-                normalise_header(COLUMNS[column][1]), [normalise_header(h) for h in header], n=1, cutoff=0.6
-            )
-            hint = f" (closest header found: {header[seen[close[0]]]!r})" if close else ""
-            problems.append(Problem(name, 1, None, None, f"required column {names} is missing{hint}"))
-    if "ine_key" in found and "ine" not in found:
-        problems.append(
-            Problem(name, 1, header[found["ine_key"]], None, "gives an INE key without the INE number column")
-        )
-    return found, problems
-
-
-def _build(
-    name: str, header: Sequence[str], body: Iterable[tuple[int, Sequence[str]]], checks: Sequence[RowCheck]
-) -> Enrolment:
-    columns, problems = _column_map(name, header)
-    if problems:
-        raise InputError(problems)
-    rows: list[_Row] = []
-    for line, cells in body:
-        if not any(cell.strip() for cell in cells):
-            continue  # a blank line, or Excel's trailing ";;;;": no data to lose
-        if len(cells) != len(header):
-            problems.append(
-                Problem(name, line, None, None, f"has {len(cells)} fields where the header has {len(header)}")
-            )
-            continue
-        rows.append(_Row(line, {column: cells[index].strip() for column, index in columns.items()}))
-    students, years, missing_year = _students(name, rows, problems, checks)
-    if problems:
-        problems.sort(key=lambda p: p.line or 0)  # stable: a row's problems keep their column order
-        raise InputError(problems)
-    if not students:
-        raise InputError([Problem(name, None, None, None, "holds no enrolment row")])
-    used = set(columns.values())
-    ignored = tuple(title for index, title in enumerate(header) if index not in used and title.strip())
-    return Enrolment(name, tuple(students), years, ignored, missing_year)
-
-
-def _parse_date(value: str) -> date | None:
+@lru_cache(maxsize=4096)
+def parse_date(value: str) -> date | None:
+    """Day first (DD/MM/YYYY), or ISO (YYYY-MM-DD); None if neither."""
     for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
         try:
             return datetime.strptime(value, fmt).date()
@@ -280,120 +156,238 @@ def _parse_date(value: str) -> date | None:
     return None
 
 
-def _check_row(name: str, row: _Row, problems: list[Problem], checks: Sequence[RowCheck]) -> dict[str, str] | None:
-    v = dict(row.values)
-    start = len(problems)
+@dataclass
+class _Row:
+    line: int
+    cells: list[str]
+    values: dict[str, str]
+    problems: list[Problem] = field(default_factory=list)
 
-    def bad(column: str, reason: str) -> None:
-        problems.append(Problem(name, row.line, column, v.get(column, ""), reason))
 
-    for column, value in v.items():
-        if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):
-            bad(column, "holds a line break or an invisible control character")
-        if len(value) > MAX_VALUE_LENGTH:
-            problems.append(
-                Problem(
-                    name,
-                    row.line,
-                    column,
-                    value[:40] + "...",
-                    f"is {len(value)} characters long (at most {MAX_VALUE_LENGTH})",
-                )
+class _Builder:
+    """Gathers rows into students, collecting every problem on the way."""
+
+    def __init__(self, table: CsvTable, columns: dict[str, int], checks: Sequence[RowCheck]) -> None:
+        self.table = table
+        self.source = table.source
+        self.columns = columns
+        self.checks = checks
+        self.today = date.today()
+        self.warnings: list[Problem] = []
+
+    def problem(self, row: _Row, column: str | None, reason: str, value: str | None = "") -> None:
+        shown = row.values.get(column, "") if column and value == "" else value
+        row.problems.append(Problem(self.source, row.line, column, shown, reason))
+
+    def check_row(self, row: _Row) -> None:
+        v = row.values
+        for column, value in v.items():
+            if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):
+                self.problem(row, column, "holds a line break, a tab or an invisible control character")
+            limit = BY_NAME[column].max_length
+            if len(value) > limit and column not in ("ine", "ine_key"):
+                shown = value if len(value) <= 60 else value[:57] + "..."
+                self.problem(row, column, f"is {len(value)} characters long (at most {limit})", shown)
+        for column in REQUIRED:
+            if not v[column].strip():
+                self.problem(row, column, "is empty; a value is required", None)
+        number = v["student_number"]
+        if number.strip() and not (
+            _STUDENT_NUMBER.match(number) and len(number) <= BY_NAME["student_number"].max_length
+        ):
+            self.problem(row, "student_number", "is not a student number (letters and digits, at most 20)")
+        for column in ("birth_date", "social_security_date"):
+            if v.get(column, "").strip():
+                self.check_date(row, column)
+        if v.get("sex", "") not in ("", "M", "F"):
+            self.problem(row, "sex", "is not M or F")
+        year = v.get("academic_year", "")
+        if year and not (_YEAR.match(year) and 2000 <= int(year) <= 2100):
+            self.problem(row, "academic_year", "is not a year like 2026 (the first year of the academic year)")
+        ine = v.get("ine", "") + v.get("ine_key", "")
+        if ine and not _INE.match(ine):
+            # Kept as given, never repaired: exports cut INEs in many ways.
+            self.warnings.append(
+                Problem(self.source, row.line, "ine", ine, "is not 11 letters and digits once joined with its key")
             )
-    for column in REQUIRED:
-        if column in v and not v[column]:
-            problems.append(Problem(name, row.line, column, None, "is empty; a value is required"))
-    if v["student_number"] and not _STUDENT_NUMBER.match(v["student_number"]):
-        bad("student_number", "is not a student number (letters and digits, at most 20)")
-    if "ine" in v:
-        v["ine"] = v["ine"] + v.pop("ine_key", "")
-        if v["ine"] and not _INE.match(v["ine"]):
-            bad("ine", "is not an INE (11 letters and digits, with its key)")
-    if v["birth_date"]:
-        born = _parse_date(v["birth_date"])
-        if born is None:
-            bad("birth_date", "is not a valid date (DD/MM/YYYY)")
-        elif not date(1900, 1, 1) <= born <= date.today():
-            bad("birth_date", "is not a plausible birth date")
-        else:
-            v["birth_date"] = born.isoformat()
-    if v.get("sex", "") not in ("", "M", "F"):
-        bad("sex", "is not M or F")
-    year = v.get("academic_year", "")
-    if year and not (_YEAR.match(year) and 2000 <= int(year) <= 2100):
-        bad("academic_year", "is not a year like 2026 (the first year of the academic year)")
-    for check in checks:
-        for column, reason in check(row.values):
-            bad(column, reason)
-    return v if len(problems) == start else None
+        for check in self.checks:
+            for column, reason in check(v):
+                self.problem(row, column, reason)
 
+    def check_date(self, row: _Row, column: str) -> None:
+        day = parse_date(row.values[column].strip())
+        if day is None:
+            self.problem(row, column, "is not a valid date (DD/MM/YYYY)")
+        elif column == "birth_date":
+            age = (self.today - day).days / 365.25
+            if not MIN_AGE <= age <= MAX_AGE:
+                self.problem(row, column, f"is not a plausible birth date (age {age:.0f})")
 
-def _as_typed(row: _Row, values: dict[str, str], column: str) -> str:
-    """A value as the registrar typed it (the INE with its key, the date as written)."""
-    return values.get(column, "") if column == "ine" else row.values.get(column, "")
-
-
-def _students(
-    name: str, rows: list[_Row], problems: list[Problem], checks: Sequence[RowCheck]
-) -> tuple[list[Student], dict[int, int], int | None]:
-    grouped: dict[str, list[tuple[_Row, dict[str, str]]]] = {}
-    years: dict[int, int] = {}
-    missing_year: int | None = None
-    for row in rows:
-        values = _check_row(name, row, problems, checks)
-        if values is None:
-            continue
-        if values.get("academic_year"):
-            years.setdefault(int(values["academic_year"]), row.line)
-        elif "academic_year" in values and missing_year is None:
-            missing_year = row.line
-        grouped.setdefault(values["student_number"], []).append((row, values))
-    students: list[Student] = []
-    for number, entries in grouped.items():
-        first_row, first = entries[0]
-        steps: list[Step] = []
+    def student(self, number: str, rows: list[_Row]) -> Student | None:
+        """One student from their rows; None (and problems on the rows) when they disagree."""
+        first = rows[0]
         step_lines: dict[tuple[str, str], int] = {}
-        for row, values in entries:
+        steps: list[Step] = []
+        for row in rows:
             for column in PERSON_FIELDS:
-                if values.get(column, "") != first.get(column, ""):
-                    problems.append(
-                        Problem(
-                            name,
-                            row.line,
-                            column,
-                            _as_typed(row, values, column),
-                            f"differs from {_as_typed(first_row, first, column)!r} on line {first_row.line} "
-                            f"for the same student {number}",
-                        )
+                if self.value(row, column) != self.value(first, column):
+                    reason = (
+                        f"differs from {self.value(first, column)!r} on line {first.line} for the same student {number}"
                     )
-            key = (values["step_code"], values.get("step_version", ""))
+                    self.problem(row, column, reason, self.value(row, column))
+            key = (row.values["step_code"], row.values.get("step_version", ""))
             if key in step_lines:
-                problems.append(
-                    Problem(
-                        name,
-                        row.line,
-                        "step_code",
-                        values["step_code"],
-                        f"repeats the enrolment of line {step_lines[key]}",
-                    )
-                )
+                self.problem(row, "step_code", f"repeats the enrolment of line {step_lines[key]}")
                 continue
             step_lines[key] = row.line
-            steps.append(Step(values["step_code"], values.get("step_version", ""), values.get("step_label", "")))
-        students.append(
-            Student(
-                student_number=number,
-                birth_name=first["birth_name"],
-                first_name=first["first_name"],
-                birth_date=date.fromisoformat(first["birth_date"]),
-                faculty=first["faculty"],
-                steps=tuple(steps),
-                usual_name=first.get("usual_name", ""),
-                birth_place=first.get("birth_place", ""),
-                sex=first.get("sex", ""),
-                ine=first.get("ine", ""),
-                faculty_code=first.get("faculty_code", ""),
-                line=first_row.line,
-            )
+            steps.append(Step(key[0], key[1], row.values.get("step_label", "")))
+        if any(row.problems for row in rows):
+            return None
+        v = first.values
+        security = v.get("social_security_date", "").strip()
+        born = parse_date(v["birth_date"].strip())
+        assert born is not None  # check_row refused the row otherwise
+        return Student(
+            student_number=number,
+            birth_name=v["birth_name"],
+            first_name=v["first_name"],
+            birth_date=born,
+            faculty=v["faculty"],
+            steps=tuple(steps),
+            usual_name=v.get("usual_name", ""),
+            birth_place=v.get("birth_place", ""),
+            sex=v.get("sex", ""),
+            ine=self.value(first, "ine"),
+            faculty_code=v.get("faculty_code", ""),
+            status=v.get("status", ""),
+            social_security_date=parse_date(security) if security else None,
+            paying_centre=v.get("paying_centre", ""),
+            line=first.line,
         )
-    return students, years, missing_year if years else None
+
+    @staticmethod
+    def value(row: _Row, column: str) -> str:
+        """A person field as compared across rows: the INE joined with its key."""
+        if column == "ine":
+            return row.values.get("ine", "") + row.values.get("ine_key", "")
+        return row.values.get(column, "")
+
+
+def build_enrolment(
+    table: CsvTable,
+    configured: Mapping[str, str],
+    checks: Sequence[RowCheck] = (),
+    student_checks: Sequence[StudentCheck] = (),
+    skip_invalid: bool = False,
+) -> Enrolment:
+    """Check a parsed table and gather its rows into students."""
+    columns, header_problems = map_columns(table.source, table.header, configured)
+    if header_problems:
+        raise InputError(header_problems)
+    builder = _Builder(table, columns, checks)
+    width = len(table.header)
+    by_number: dict[str, list[_Row]] = {}
+    loose: list[_Row] = []  # rows that cannot be attributed to a student
+    for line, cells in table.records:
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line, or Excel's trailing ";;;;": no data to lose
+        if len(cells) != width:
+            row = _Row(line, cells, {})
+            builder.problem(row, None, f"has {len(cells)} fields where the header has {width}", None)
+            loose.append(row)
+            continue
+        row = _Row(line, cells, {column: cells[index] for column, index in columns.items()})
+        builder.check_row(row)
+        number = row.values["student_number"]
+        if any(p.column == "student_number" for p in row.problems):
+            loose.append(row)
+        else:
+            by_number.setdefault(number, []).append(row)
+
+    students: list[Student] = []
+    ine_owner: dict[str, tuple[str, int]] = {}
+    for number, rows in by_number.items():
+        student = builder.student(number, rows)
+        if student is not None and student.ine:
+            owner = ine_owner.setdefault(student.ine, (number, student.line))
+            if owner[0] != number:
+                reason = f"is also the INE of student {owner[0]} (line {owner[1]})"
+                builder.problem(rows[0], "ine", reason, student.ine)
+                student = None
+        if student is not None:
+            found = [found for check in student_checks for found in check(student)]
+            for column, reason in found:
+                builder.problem(rows[0], column, reason, None)
+            if not found:
+                students.append(student)
+
+    problems = sorted(
+        (p for r in (*loose, *(r for rs in by_number.values() for r in rs)) for p in r.problems), key=_order
+    )
+    if problems and not skip_invalid:
+        raise InputError(problems)
+    if not students and not problems:
+        raise InputError([Problem(table.source, None, None, None, "holds no enrolment row")])
+    used = set(columns.values())
+    kept = {s.student_number for s in students}
+    years, missing_year = _year_lines(r for s in students for r in by_number[s.student_number])
+    return Enrolment(
+        source=table.source,
+        students=tuple(students),
+        academic_years=years,
+        ignored_columns=tuple(t for i, t in enumerate(table.header) if i not in used and t.strip()),
+        missing_year_line=missing_year,
+        warnings=tuple(sorted(builder.warnings, key=_order)),
+        encoding=table.encoding,
+        separator=table.separator,
+        header=tuple(table.header),
+        rows=sum(len(rs) for rs in by_number.values()) + len(loose),
+        problems=tuple(problems),
+        rejected=_rejections(loose, by_number, kept),
+        skipped=len(loose) + len(by_number) - len(kept),
+    )
+
+
+def _order(problem: Problem) -> int:
+    return problem.line or 0
+
+
+def _year_lines(rows: Iterable[_Row]) -> tuple[dict[int, int], int | None]:
+    """COD_ANU values with their first line, and the first line without one when others have one."""
+    years: dict[int, int] = {}
+    missing: int | None = None
+    for row in sorted(rows, key=lambda r: r.line):
+        year = row.values.get("academic_year")
+        if year is None:
+            return {}, None  # no COD_ANU column
+        if year:
+            years.setdefault(int(year), row.line)
+        elif missing is None:
+            missing = row.line
+    return years, missing if years else None
+
+
+def _rejections(loose: list[_Row], by_number: dict[str, list[_Row]], kept: set[str]) -> tuple[Rejection, ...]:
+    rejected: list[Rejection] = []
+    for row in loose:
+        rejected.append(Rejection(row.line, tuple(row.cells), _reason(row, None)))
+    for number, rows in by_number.items():
+        if number in kept:
+            continue
+        lines = [r.line for r in rows if r.problems] or [rows[0].line]
+        for row in rows:
+            if row.problems:
+                reason = _reason(row, number)
+            else:
+                reason = f"{number}: another row of this student has a problem (line {lines[0]})"
+            rejected.append(Rejection(row.line, tuple(row.cells), reason))
+    return tuple(sorted(rejected, key=lambda r: r.line))
+
+
+def _reason(row: _Row, number: str | None) -> str:
+    parts = [
+        f"column {p.column!r}: {p.value!r} {p.reason}" if p.value is not None and p.column else
+        (f"column {p.column!r}: {p.reason}" if p.column else p.reason)
+        for p in row.problems
+    ]  # fmt: skip
+    return f"{number or f'line {row.line}'}: " + "; ".join(parts)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ldif import LDIFWriter  # type: ignore[import-untyped]
 
+from .enrolment import Enrolment
 from .student import Student
 
 CSV_FIELDS = (
@@ -76,3 +77,17 @@ def write_csv(credentials: Sequence[Credential], people_dn: str, path: Path) -> 
                 )
             )  # fmt: skip
     return len(credentials)
+
+
+def write_rejected(enrolment: Enrolment, path: Path) -> int:
+    """The rows ``skip_invalid`` set aside, as they were, plus a ``reason`` column; returns how many.
+
+    UTF-8 with a BOM and the input's separator, so that Excel opens it as the
+    registrar's own export, to correct and run again.
+    """
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, delimiter=enrolment.separator or ";")
+        writer.writerow((*enrolment.header, "reason"))
+        for rejection in enrolment.rejected:
+            writer.writerow((*rejection.cells, rejection.reason))
+    return len(enrolment.rejected)

@@ -7,7 +7,7 @@ would print as a blank box: it is reported before rendering instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 
 from reportlab.lib.fonts import addMapping
 from reportlab.pdfbase import pdfmetrics
@@ -47,10 +47,11 @@ def register_fonts() -> frozenset[int]:
     return covered
 
 
-def uncovered(text: str) -> list[str]:
-    """The characters of ``text`` that the sheet's fonts cannot draw."""
+@lru_cache(maxsize=65536)
+def uncovered(text: str) -> tuple[str, ...]:
+    """The characters of ``text`` that the sheet's fonts cannot draw (cached: names repeat)."""
     covered = register_fonts()
-    return sorted({c for c in text if ord(c) not in covered and not c.isspace()})
+    return tuple(sorted({c for c in text if ord(c) not in covered and not c.isspace()}))
 
 
 def font_check(values: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 
 from anyascii import anyascii
 
@@ -28,6 +29,7 @@ _OTHER = re.compile(r"[^a-z0-9]+")
 SUFFIX_ROOM = 3
 
 
+@lru_cache(maxsize=65536)
 def name_part(name: str) -> str:
     """One half of a login: ``Jean-Pierre`` gives ``jean-pierre``, ``N'Diaye`` gives ``ndiaye``.
 

@@ -7,13 +7,14 @@ if any file fails, what the run wrote is removed and the registry is left as it 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from anyascii import anyascii
@@ -22,7 +23,7 @@ from . import __version__
 from .academic_year import AcademicYear, resolve_academic_year
 from .enrolment import Enrolment, check_students, read_enrolment
 from .errors import InputError, Problem, StateError
-from .exports import Credential, write_csv, write_ldif
+from .exports import Credential, write_csv, write_ldif, write_rejected
 from .fonts import font_check
 from .identifiers import assign_identifiers, name_check
 from .passwords import Choice, generate_passwords, hash_password
@@ -36,6 +37,7 @@ SHEETS_PDF = "sheets.pdf"
 CREDENTIALS_CSV = "credentials.csv"
 CREDENTIALS_LDIF = "credentials.ldif"
 MANIFEST = "manifest.json"
+REJECTED_CSV = "rejected.csv"
 OUTPUT_ROOT = "scolpass-output"
 # Created exclusively in the output folder while a run writes there.
 LOCK_NAME = ".scolpass-writing"
@@ -64,7 +66,7 @@ class RunResult:
     registry_path: Path
     registry_created: bool
     registry_size: int
-    ignored_columns: tuple[str, ...] = ()
+    enrolment: Enrolment  # what was read: warnings, skipped students, encoding...
 
     def count(self, status: str) -> int:
         """How many students got ``status``."""
@@ -116,12 +118,81 @@ def _refuse(problems: list[Problem]) -> None:
         raise InputError(problems)
 
 
-def load_checked(enrolment: str | Path | Enrolment) -> Enrolment:
-    """Read an enrolment file, or take a built one, with every row-level check applied."""
+# The fit check measures labels only, which do not depend on the year; the
+# real year is known once the file is read.
+_ANY_YEAR = "0000/0001"
+
+
+def load_checked(
+    enrolment: str | Path | Enrolment,
+    settings: Settings | None,
+    *,
+    encoding: str | None = None,
+    separator: str | None = None,
+    skip_invalid: bool = False,
+) -> Enrolment:
+    """Read an enrolment file (or take a built one) with every check a run makes before writing.
+
+    Without settings, the checks that need a configuration (the sheet's layout,
+    ``[columns]``) are left out.
+    """
+    student_checks = [SheetRenderer(settings, load_wording(settings, _ANY_YEAR)).fit_check] if settings else []
     if isinstance(enrolment, Enrolment):
-        _refuse(check_students(enrolment, ROW_CHECKS))
+        _refuse(check_students(enrolment, ROW_CHECKS, student_checks))
         return enrolment
-    return read_enrolment(enrolment, checks=ROW_CHECKS)
+    return read_enrolment(
+        enrolment,
+        ROW_CHECKS,
+        encoding=encoding,
+        separator=separator,
+        columns=settings.columns if settings else None,
+        student_checks=student_checks,
+        skip_invalid=skip_invalid,
+    )
+
+
+@dataclass(frozen=True)
+class Checked:
+    """An enrolment file that passed every check, and the academic year it is for."""
+
+    enrolment: Enrolment
+    year: AcademicYear
+
+
+def check(
+    enrolment: str | Path | Enrolment,
+    settings: Settings | None,
+    *,
+    year: int | None = None,
+    encoding: str | None = None,
+    separator: str | None = None,
+    skip_invalid: bool = False,
+    today: date | None = None,
+) -> Checked:
+    """Everything ``generate`` checks before writing, and nothing written (``scolpass check``)."""
+    loaded = load_checked(enrolment, settings, encoding=encoding, separator=separator, skip_invalid=skip_invalid)
+    return Checked(loaded, resolve_academic_year(year, loaded, today or date.today()))
+
+
+def report(checked: Checked | None, problems: Sequence[Problem], configured: bool) -> dict[str, object]:
+    """What ``scolpass check`` prints, as plain data (its ``--json``)."""
+    data: dict[str, object] = {"ok": checked is not None, "configuration_checked": configured}
+    if checked is not None:
+        e = checked.enrolment
+        data.update(
+            file=e.source,
+            encoding=e.encoding,
+            separator="tab" if e.separator == "\t" else e.separator,
+            rows=e.rows,
+            students=len(e.students),
+            steps=sum(len(s.steps) for s in e.students),
+            faculties=len({s.faculty for s in e.students}),
+            academic_year=checked.year.label,
+            ignored_columns=list(e.ignored_columns),
+        )
+    data["warnings"] = [dataclasses.asdict(w) for w in (checked.enrolment.warnings if checked else ())]
+    data["problems"] = [dataclasses.asdict(p) for p in problems]
+    return data
 
 
 def generate(
@@ -133,16 +204,28 @@ def generate(
     registry: str | Path | None = None,
     now: datetime | None = None,
     choice: Choice = secrets.choice,
+    encoding: str | None = None,
+    separator: str | None = None,
+    skip_invalid: bool = False,
 ) -> RunResult:
     """Issue accounts and sheets for the students of ``enrolment`` not yet issued.
 
     ``choice`` is the random source of passwords (``secrets.choice``; tests pass a seeded one).
+    With ``skip_invalid``, students with a problem are set aside in ``rejected.csv``
+    and the others go through.
     """
     now = now or datetime.now().astimezone()
-    enrolment = load_checked(enrolment)
-    academic_year = resolve_academic_year(year, enrolment, now.date())
+    checked = check(
+        enrolment,
+        settings,
+        year=year,
+        encoding=encoding,
+        separator=separator,
+        skip_invalid=skip_invalid,
+        today=now.date(),
+    )
+    enrolment, academic_year = checked.enrolment, checked.year
     renderer = SheetRenderer(settings, load_wording(settings, academic_year.label))
-    _refuse(renderer.fit_problems(enrolment.students, enrolment.source))
     target = output_folder(out_dir, academic_year, now)
     reg = open_registry(registry_location(settings, registry))
     claim: _Claim | None = None
@@ -167,9 +250,7 @@ def generate(
     finally:
         reg.close()
     claim.release()
-    return RunResult(
-        claim.path, academic_year, result.outcomes, result.files, reg.path, reg.created, size, enrolment.ignored_columns
-    )
+    return RunResult(claim.path, academic_year, result.outcomes, result.files, reg.path, reg.created, size, enrolment)
 
 
 @dataclass(frozen=True)
@@ -184,7 +265,7 @@ class _Claim:
 
     def undo(self) -> None:
         """Remove what this run wrote, and the folders it made if they are empty; nothing else."""
-        for name in (SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF, MANIFEST):
+        for name in (SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF, REJECTED_CSV, MANIFEST):
             (self.path / name).unlink(missing_ok=True)
         self.release()
         _remove_empty(self.made)
@@ -294,6 +375,9 @@ def _issue(
         outcomes.append(
             Outcome(student.student_number, identifier, email_of(identifier, domain), "returning", None, None)
         )
+    if enrolment.rejected:
+        write_rejected(enrolment, target / REJECTED_CSV)
+        files.append(REJECTED_CSV)
     _write_manifest(target, enrolment, year, now, reg.path, files, outcomes)
     return _Issued(tuple(outcomes), (*files, MANIFEST))
 
@@ -314,7 +398,10 @@ def _write_manifest(
         "generated_at": now.isoformat(timespec="seconds"),
         "enrolment": enrolment.source,
         "registry": str(registry_path.resolve()),
-        "counts": {status: sum(1 for o in outcomes if o.status == status) for status in ("new", "returning")},
+        "counts": {
+            **{status: sum(1 for o in outcomes if o.status == status) for status in ("new", "returning")},
+            "skipped": enrolment.skipped,
+        },
         "files": [{"path": name, "sha256": hashlib.sha256((target / name).read_bytes()).hexdigest()} for name in files],
         "students": [o.__dict__ for o in outcomes],
     }

@@ -12,10 +12,12 @@ import math
 import re
 import tomllib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .columns import BY_NAME
 from .errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "scolpass.toml"
@@ -113,6 +115,8 @@ class Settings:
     password: PasswordPolicy = field(default_factory=PasswordPolicy)
     password_rules: PasswordRules = field(default_factory=PasswordRules)
     identifiers: IdentifierSettings = field(default_factory=IdentifierSettings)
+    # [columns]: scolpass column name to the header of the university's own export.
+    columns: Mapping[str, str] = field(default_factory=dict)
     source: Path | None = None
 
     def login_of(self, identifier: str) -> str:
@@ -187,16 +191,27 @@ def _build(name: str, cls: type, table: Any, where: str) -> Any:
     return cls(**values)
 
 
+def _columns(table: Any, where: str) -> dict[str, str]:
+    if not isinstance(table, dict):
+        raise ConfigError(f'{where}: [columns] must be a table of column = "Header in the file"')
+    for key, value in table.items():
+        if key not in BY_NAME:
+            raise ConfigError(f"{where}: unknown key [columns] {key}{_nearest(key, BY_NAME)}")
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: [columns] {key} = {value!r} must be the header of a column in the file")
+    return dict(table)
+
+
 def settings_from_dict(data: dict[str, Any], where: str = "configuration") -> Settings:
     """Build and check settings from a parsed TOML document."""
     for section in data:
-        if section not in _SECTIONS:
+        if section not in _SECTIONS and section != "columns":
             raise ConfigError(f"{where}: unknown table [{section}]{_nearest(section, _SECTIONS)}")
     for required in ("university", "ldap"):
         if required not in data:
             raise ConfigError(f"{where}: the [{required}] table is missing")
     parts = {name: _build(name, cls, data[name], where) for name, cls in _SECTIONS.items() if name in data}
-    settings = Settings(**parts)
+    settings = Settings(**parts, columns=_columns(data.get("columns", {}), where))
     check_settings(settings, where)
     return settings
 

@@ -9,7 +9,7 @@ data is drawn with ``drawString``: it is never parsed as markup.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -21,7 +21,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
-from .errors import ConfigError, Problem, ScolpassError
+from .errors import ConfigError, ScolpassError
 from .fonts import MONO_BOLD, SANS, SANS_BOLD, register_fonts
 from .qr import draw_qr
 from .settings import Settings
@@ -241,6 +241,8 @@ class SheetRenderer:
             rows.append((w.text("label_usual_name"), s.usual_name))
         rows.append((w.text("label_first_name"), s.first_name))
         rows.append((w.text("label_student_number"), s.student_number))
+        if s.ine:
+            rows.append((w.text("label_ine"), s.ine))
         born = s.birth_date.strftime("%d/%m/%Y")
         if s.birth_place:
             born = f"{born} {w.text('label_born_at')} {s.birth_place}"
@@ -249,22 +251,19 @@ class SheetRenderer:
         steps = [" ".join(p for p in (st.code, st.label) if p) for st in s.steps]
         rows.append((w.text("label_steps"), steps[0]))
         rows.extend(("", step) for step in steps[1:])
-        rows.append((w.text("label_status"), w.text("status_value")))
+        rows.append((w.text("label_status"), s.status or w.text("status_value")))
+        # The seed's social security lines, for universities whose exports still carry them.
+        if s.social_security_date:
+            rows.append((w.text("label_social_security"), s.social_security_date.strftime("%d/%m/%Y")))
+        if s.paying_centre:
+            rows.append((w.text("label_paying_centre"), s.paying_centre))
         return rows
 
-    def fit_problems(self, students: Iterable[Student], source: str) -> list[Problem]:
-        """Students whose data would not fit in the frame even at the smallest size (checked before writing)."""
-        return [
-            Problem(
-                source,
-                s.line,
-                "step_code",
-                None,
-                f"{len(s.steps)} programme steps and the names do not fit on the sheet",
-            )
-            for s in students
-            if _layout_rows(self._rows(s), DATA_W, DATA_TOP - DATA_BOTTOM) is None
-        ]
+    def fit_check(self, student: Student) -> list[tuple[str, str]]:
+        """Student check: the data fits in the frame even at the smallest size (checked before writing)."""
+        if _layout_rows(self._rows(student), DATA_W, DATA_TOP - DATA_BOTTOM) is not None:
+            return []
+        return [("step_code", f"{len(student.steps)} programme steps and the names do not fit on the sheet")]
 
     def _draw_student(self, c: Canvas, sheet: Sheet) -> None:
         _draw_rows(c, self._rows(sheet.student), MARGIN + PAD, DATA_TOP, DATA_W, DATA_BOTTOM)
@@ -373,7 +372,7 @@ def _layout_rows(rows: Sequence[tuple[str, str]], width: float, height: float) -
 def _draw_rows(c: Canvas, rows: Sequence[tuple[str, str]], x: float, top: float, width: float, bottom: float) -> None:
     """Label/value rows, shrunk together until they fit between ``top`` and ``bottom``."""
     layout = _layout_rows(rows, width, top - bottom)
-    if layout is None:  # fit_problems() refuses such students before anything is written
+    if layout is None:  # fit_check() refuses such students before anything is written
         raise ScolpassError("a student's data does not fit in the SCOL'PASS frame even at the smallest size")
     y = top - layout.value_size
     for (label, _), lines, height in zip(rows, layout.lines, layout.heights, strict=True):

@@ -30,6 +30,9 @@ class Student:
     sex: str = ""
     ine: str = ""
     faculty_code: str = ""
+    status: str = ""  # printed instead of the template's default ("Étudiant") when given
+    social_security_date: date | None = None
+    paying_centre: str = ""
     line: int = 0  # first line of the student in the enrolment file
 
     @property
@@ -43,14 +46,17 @@ class Student:
         return {"M": "M.", "F": "Mme"}.get(self.sex, "")
 
     def printed_fields(self) -> dict[str, str]:
-        """Every value of the student that is printed, by column name (for font checks)."""
+        """Every value of the student that is printed, by column name (for font and name checks)."""
         fields = {
             "student_number": self.student_number,
             "birth_name": self.birth_name,
             "usual_name": self.usual_name,
             "first_name": self.first_name,
             "birth_place": self.birth_place,
+            "ine": self.ine,
             "faculty": self.faculty,
+            "status": self.status,
+            "paying_centre": self.paying_centre,
         }
         for step in self.steps:
             fields[f"step_code ({step.code})"] = step.code

@@ -150,11 +150,33 @@ def test_uncovered_character_is_named() -> None:
     assert problems == [("first_name", "holds '中' (U+4E2D), '文' (U+6587), which no shipped font can print")]
 
 
-def test_fit_problems(settings: Settings) -> None:
+def test_fit_check(settings: Settings) -> None:
     renderer = SheetRenderer(settings, load_wording(settings, "2026/2027"))
     many = tuple(Step(f"S{i}", "", "Licence professionnelle " * 4) for i in range(30))
-    problems = renderer.fit_problems([make_student(line=4), make_student(steps=many, line=9)], "e.csv")
-    assert [(p.line, p.column) for p in problems] == [(9, "step_code")]
+    assert renderer.fit_check(make_student()) == []
+    assert renderer.fit_check(make_student(steps=many)) == [
+        ("step_code", "30 programme steps and the names do not fit on the sheet")
+    ]
+
+
+def test_optional_fields_print_only_when_present(settings: Settings, tmp_path: Path) -> None:
+    plain = make_student("1")
+    full = make_student(
+        "2",
+        ine="0123456789A",
+        status="Auditeur libre",
+        social_security_date=date(2017, 10, 1),
+        paying_centre="601 LMDE",
+    )
+    first, second = page_texts(render(settings, [make_sheet(plain), make_sheet(full)], tmp_path / "s.pdf"))
+    for absent in ("INE", "sécurité sociale", "Centre payeur"):
+        assert absent not in first
+    assert "Étudiant" in first
+    flat = " ".join(second.split())
+    for present in ("INE : 0123456789A", "Auditeur libre", "sécurité sociale étudiante le : 01/10/2017",
+                    "Centre payeur : 601 LMDE"):  # fmt: skip
+        assert present in flat, present
+    assert "Statut : Étudiant" not in flat
 
 
 def test_body_blocks() -> None:

@@ -1,0 +1,66 @@
+"""Which column holds what: scolpass's names, Apogée's, or the university's own via [columns]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scolpass import InputError, read_enrolment
+from scolpass.columns import COLUMNS, map_columns
+
+from .conftest import HEADER, csv_text, row
+
+APOGEE = [c.apogee for c in COLUMNS if c.apogee]
+
+
+def test_apogee_headers_need_no_configuration() -> None:
+    found, problems = map_columns("e.csv", APOGEE, {})
+    assert problems == []
+    assert set(found) == {c.name for c in COLUMNS if c.apogee}
+
+
+def test_matching_ignores_case_accents_and_spaces() -> None:
+    found, problems = map_columns("e.csv", ["  cod_etu ", "Lib_Nom_Pat_Ind", "LIB_PR1_IND", "DÂTE_NAI_IND",
+                                            "lib_cmp", "cod_etp"], {})  # fmt: skip
+    assert problems == []
+    assert found["birth_date"] == 3
+
+
+def test_university_layout_through_columns_table(tmp_path: Path) -> None:
+    own = {
+        "student_number": "Numéro étudiant", "birth_name": "Nom de naissance", "first_name": "Prénom",
+        "birth_date": "Né le", "faculty": "Composante", "step_code": "Étape",
+    }  # fmt: skip
+    values = row("00000042")
+    path = tmp_path / "e.csv"
+    path.write_text(";".join(own.values()) + "\n" + ";".join(values[k] for k in own) + "\n", encoding="utf-8")
+    (student,) = read_enrolment(path, columns={k: v.upper() for k, v in own.items()}).students
+    assert (student.student_number, student.first_name, student.faculty) == ("00000042", "Jean", "ECONOMIE")
+
+
+def test_configured_header_that_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(csv_text([row()]), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path, columns={"birth_place": "Ville de naissance"})
+    (problem,) = caught.value.problems
+    assert "'Ville de naissance' (from [columns]) is missing" in problem.reason
+
+
+def test_two_columns_for_one_value() -> None:
+    _, problems = map_columns("e.csv", [*HEADER, "COD_ETU"], {})
+    assert [p.reason for p in problems] == ["columns 'student_number' and 'COD_ETU' both give student_number; keep one"]
+
+
+def test_duplicated_header_is_an_error() -> None:
+    _, problems = map_columns("e.csv", [*HEADER, "First_Name "], {})
+    assert [(p.line, p.column) for p in problems] == [(1, "First_Name ")]
+    assert "duplicated header (also column 4)" in problems[0].reason
+
+
+def test_missing_required_column_names_the_closest_header() -> None:
+    header = [h if h != "first_name" else "LIB_PR_IND" for h in HEADER]
+    _, problems = map_columns("e.csv", header, {})
+    (problem,) = problems
+    assert "'first_name' or 'LIB_PR1_IND' is missing (closest header found: 'LIB_PR_IND')" in problem.reason
