@@ -60,9 +60,9 @@ _separator = click.option(
 _enrolment = click.argument("enrolment", type=click.Path(dir_okay=False, path_type=Path))
 
 
-def _warn(problems: Sequence[Problem]) -> None:
+def _warn(problems: Sequence[Problem], prefix: str = "warning") -> None:
     for problem in problems:
-        click.echo(f"warning: {problem}", err=True)
+        click.echo(f"{prefix}: {problem}", err=True)
 
 
 @cli.command(
@@ -122,8 +122,7 @@ def generate(
     _warn(read.warnings)
     if read.ignored_columns:
         click.echo(f"scolpass: columns not used: {', '.join(read.ignored_columns)}", err=True)
-    if read.skipped:
-        _warn(read.problems)
+    _warn(read.problems, "skipped")
     if result.registry_created:
         click.echo(f"scolpass: created a new registry at {result.registry_path.resolve()}", err=True)
     new, returning = result.count("new"), result.count("returning")

@@ -50,6 +50,8 @@ def register_fonts() -> frozenset[int]:
 @lru_cache(maxsize=65536)
 def uncovered(text: str) -> tuple[str, ...]:
     """The characters of ``text`` that the sheet's fonts cannot draw (cached: names repeat)."""
+    if text.isascii():
+        return ()  # DejaVu covers all of ASCII; most values (numbers, dates, codes) are
     covered = register_fonts()
     return tuple(sorted({c for c in text if ord(c) not in covered and not c.isspace()}))
 

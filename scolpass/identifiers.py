@@ -25,6 +25,7 @@ RESERVED = frozenset(
 
 _APOSTROPHES = re.compile(r"['\u2019\u02bc`]")
 _OTHER = re.compile(r"[^a-z0-9]+")
+_LETTER = re.compile("[a-z]")
 # Room kept for the homonym suffix when the base is cut to max_length.
 SUFFIX_ROOM = 3
 
@@ -44,7 +45,7 @@ def name_part(name: str) -> str:
 def base_identifier(student: Student, max_length: int) -> str:
     """The login before homonyms are told apart; empty when a name leaves no letter."""
     first, last = name_part(student.first_name), name_part(student.last_name)
-    if not re.search("[a-z]", first) or not re.search("[a-z]", last):
+    if not _LETTER.search(first) or not _LETTER.search(last):
         return ""
     return _cut(f"{first}.{last}", max_length - SUFFIX_ROOM)
 
@@ -63,7 +64,7 @@ def name_check(values: Mapping[str, str]) -> list[tuple[str, str]]:
     last_column = "usual_name" if values.get("usual_name") else "birth_name"
     for column in ("first_name", last_column):
         value = values.get(column, "")
-        if value and not re.search("[a-z]", name_part(value)):
+        if value and not _LETTER.search(name_part(value)):
             found.append((column, NO_LETTER))
     return found
 

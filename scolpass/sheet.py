@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
@@ -152,6 +153,8 @@ class SheetRenderer:
         self.styles = _Styles(self.color)
         url = settings.university.activation_url
         self.qr_is_static = "{" not in url
+        # For fit_check's quick bound: the widest ASCII glyph at full size.
+        self._widest = VALUE_SIZE * _widest_ascii_glyph()
 
     # -- the part every page shares ---------------------------------------
     def _draw_static(self, c: Canvas) -> None:
@@ -261,9 +264,28 @@ class SheetRenderer:
 
     def fit_check(self, student: Student) -> list[tuple[str, str]]:
         """Student check: the data fits in the frame even at the smallest size (checked before writing)."""
-        if _layout_rows(self._rows(student), DATA_W, DATA_TOP - DATA_BOTTOM) is not None:
+        rows = self._rows(student)
+        # Nearly every student has values that fit on one line each at full size:
+        # then shrinking only lowers the rows, so arithmetic on heights answers.
+        value_w = DATA_W - 5 - max(stringWidth(f"{label} :", SANS, LABEL_SIZE) for label, _ in rows if label)
+        if all(self._one_line(value, value_w) for _, value in rows):
+            labelled = sum(1 for label, _ in rows if label)
+            value_size, gap = VALUE_SIZE, GAP
+            while value_size >= MIN_SIZE:
+                if (
+                    len(rows) * value_size * 1.15 + labelled * gap + (len(rows) - labelled) * 1.5
+                    <= DATA_TOP - DATA_BOTTOM
+                ):
+                    return []
+                value_size, gap = value_size * 0.93, gap * 0.85
+        if _layout_rows(rows, DATA_W, DATA_TOP - DATA_BOTTOM) is not None:
             return []
         return [("step_code", f"{len(student.steps)} programme steps and the names do not fit on the sheet")]
+
+    def _one_line(self, value: str, width: float) -> bool:
+        if value.isascii() and len(value) * self._widest <= width:
+            return True
+        return stringWidth(value, SANS_BOLD, VALUE_SIZE) <= width
 
     def _draw_student(self, c: Canvas, sheet: Sheet) -> None:
         _draw_rows(c, self._rows(sheet.student), MARGIN + PAD, DATA_TOP, DATA_W, DATA_BOTTOM)
@@ -290,6 +312,12 @@ class SheetRenderer:
             self._draw_student(c, sheet)
             c.showPage()
         c.save()
+
+
+@lru_cache(maxsize=1 << 16)
+def stringWidth(text: str, font: str, size: float) -> float:
+    """ReportLab's measure, cached: labels and names repeat across thousands of students."""
+    return float(pdfmetrics.stringWidth(text, font, size))
 
 
 def _fit_plain(text: str, font: str, size: float, width: float) -> tuple[str, float]:
@@ -326,6 +354,14 @@ def _split(text: str, font: str, size: float, width: float) -> list[str]:
 
 
 MIN_SIZE = 6.5
+# Full sizes of the frame's rows, and the space under each.
+LABEL_SIZE, VALUE_SIZE, GAP = 9.0, 10.5, 5.0
+
+
+@cache
+def _widest_ascii_glyph() -> float:
+    """Advance of the widest printable ASCII character of the bold face, in ems."""
+    return max(stringWidth(chr(c), SANS_BOLD, 1.0) for c in range(32, 127))
 
 
 def _draw_fitted(c: Canvas, text: str, font: str, size: float, x: float, y: float, width: float) -> float:
@@ -354,7 +390,7 @@ class _RowLayout:
 
 def _layout_rows(rows: Sequence[tuple[str, str]], width: float, height: float) -> _RowLayout | None:
     """Sizes at which label/value rows fit in ``width`` x ``height``, shrunk together; None if none does."""
-    label_size, value_size, gap = 9.0, 10.5, 5.0
+    label_size, value_size, gap = LABEL_SIZE, VALUE_SIZE, GAP
     while True:
         label_w = max((stringWidth(f"{label} :", SANS, label_size) for label, _ in rows if label), default=0.0)
         value_dx = label_w + 5

@@ -27,11 +27,17 @@ class Wording:
     """The rendered pieces of one language's template: markup for paragraphs, plain text for labels."""
 
     markup: dict[str, str]
+    plain: dict[str, str]
+
+    @classmethod
+    def of(cls, markup: dict[str, str]) -> Wording:
+        """Both forms of the pieces; the plain one is computed once (labels are drawn on every page)."""
+        # The pieces are the template's own escaped output, not outside input.
+        return cls(markup, {piece: Markup(text).striptags() for piece, text in markup.items()})  # noqa: S704
 
     def text(self, piece: str) -> str:
         """A piece as plain text (labels drawn beside student data)."""
-        # The piece is the template's own escaped output, not outside input.
-        return Markup(self.markup[piece]).striptags()  # noqa: S704
+        return self.plain[piece]
 
     def para(self, piece: str) -> str:
         """A piece as paragraph markup."""
@@ -84,4 +90,4 @@ def load_wording(settings: Settings, year_label: str, folder: Path | None = None
     missing = [piece for piece in PIECES if not hasattr(module, piece)]
     if missing:
         raise ConfigError(f"{path}: the template does not set {', '.join(missing)}")
-    return Wording({piece: str(getattr(module, piece)) for piece in PIECES})
+    return Wording.of({piece: str(getattr(module, piece)) for piece in PIECES})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from scolpass.cli import cli, main
 
-from .conftest import SAMPLES, row
+from .conftest import SAMPLES, csv_text, row
 
 CONFIG = str(SAMPLES / "scolpass.toml")
 ENROLMENT = str(SAMPLES / "enrolment.csv")
@@ -138,3 +139,56 @@ def test_unused_columns_are_named(
     args = ["generate", str(path), "--config", CONFIG, "--year", "2026", "--out", str(tmp_path / "o")]
     assert main([*args, "--registry", str(tmp_path / "r.sqlite3")]) == 0
     assert "columns not used: LIB_NOM_USU" in capsys.readouterr().err
+
+
+def test_check_prints_a_summary_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", ENROLMENT, "--config", CONFIG]) == 0
+    out = capsys.readouterr().out
+    assert "enrolment.csv: UTF-8 with BOM, separator ';'" in out
+    assert "12 rows, 11 students, 12 programme steps, 4 faculties; academic year 2026/2027" in out
+    assert "No problem found." in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_json_on_a_good_and_a_bad_file(
+    tmp_path: Path, write_csv: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", ENROLMENT, "--config", CONFIG, "--json"]) == 0
+    good = json.loads(capsys.readouterr().out)
+    assert good["ok"] is True
+    assert (good["students"], good["encoding"], good["separator"]) == (11, "UTF-8 with BOM", ";")
+    bad = write_csv([row("1"), row("2", birth_date="31/02/2008"), row("3", sex="X")])
+    assert main(["check", str(bad), "--config", CONFIG, "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    assert [(p["line"], p["column"]) for p in report["problems"]] == [(3, "birth_date"), (4, "sex")]
+
+
+def test_check_without_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", ENROLMENT]) == 0
+    assert "No configuration: the sheet's layout and [columns] were not checked." in capsys.readouterr().out
+
+
+def test_forced_encoding_and_separator(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "e.txt"
+    path.write_bytes(csv_text([row(first_name="Zoé")], separator="\t").encode("utf-16"))
+    assert main(["check", str(path), "--config", CONFIG, "--encoding", "UTF-16", "--separator", "tab", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["encoding"] == "UTF-16"
+
+
+def test_generate_skip_invalid(
+    tmp_path: Path, write_csv: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write_csv([row("1"), row("2", birth_date="31/02/2008")])
+    args = ["generate", str(bad), "--config", CONFIG, "--year", "2026", "--out", str(tmp_path / "o")]
+    assert main([*args, "--registry", str(tmp_path / "r.sqlite3"), "--skip-invalid"]) == 0
+    out, err = capsys.readouterr()
+    assert "1 new, 0 returning, 1 skipped" in out
+    assert "rejected.csv" in out
+    assert "skipped: enrolment.csv:3: column 'birth_date'" in err

@@ -177,3 +177,92 @@ def test_ine_conflict_shows_the_whole_ine(tmp_path: Path) -> None:
     (problem,) = caught.value.problems
     assert (problem.column, problem.value) == ("ine", "0123456789B")
     assert "differs from '0123456789A' on line 2" in problem.reason
+
+
+def test_values_keep_their_spaces_and_are_nfc(write_csv: Callable[..., Path]) -> None:
+    path = write_csv([row(birth_name=" DE  LA FONTAINE ", first_name="He\u0301le\u0300ne")])
+    (student,) = read_enrolment(path).students
+    assert student.birth_name == " DE  LA FONTAINE "  # kept as typed: nothing trimmed
+    assert student.first_name == "Hélène"
+
+
+def test_whitespace_only_required_value_is_empty(write_csv: Callable[..., Path]) -> None:
+    with pytest.raises(InputError, match="'first_name': is empty; a value is required"):
+        read_enrolment(write_csv([row(first_name="   ")]))
+
+
+@pytest.mark.parametrize(
+    ("birth_date", "reason"),
+    [("01/01/2023", "age 3"), ("01/01/1906", "age 12")],
+    ids=["three-years-old", "hundred-twenty-years-old"],
+)
+def test_implausible_ages(write_csv: Callable[..., Path], birth_date: str, reason: str) -> None:
+    with pytest.raises(InputError, match="is not a plausible birth date") as caught:
+        read_enrolment(write_csv([row(birth_date=birth_date)]))
+    assert caught.value.problems[0].column == "birth_date"
+
+
+def test_iso_dates_are_accepted(write_csv: Callable[..., Path]) -> None:
+    (student,) = read_enrolment(write_csv([row(birth_date="2007-04-17")])).students
+    assert student.birth_date.strftime("%d/%m/%Y") == "17/04/2007"
+
+
+def test_tab_inside_a_value_is_refused(write_csv: Callable[..., Path]) -> None:
+    with pytest.raises(InputError, match="a tab or an invisible control character") as caught:
+        read_enrolment(write_csv([row(birth_place="NICE\tFRANCE")]))
+    assert caught.value.problems[0].line == 2
+
+
+def test_value_over_its_documented_length(write_csv: Callable[..., Path]) -> None:
+    with pytest.raises(InputError, match=r"'step_code': 'S{21}' is 21 characters long \(at most 20\)"):
+        read_enrolment(write_csv([row(step_code="S" * 21)]))
+
+
+INE_HEADER = (*HEADER, "ine")
+
+
+def test_short_ine_is_a_warning_kept_as_given(write_csv: Callable[..., Path]) -> None:
+    enrolment = read_enrolment(write_csv([row(ine="012345678")], header=INE_HEADER))
+    assert enrolment.students[0].ine == "012345678"
+    (warning,) = enrolment.warnings
+    assert (
+        str(warning)
+        == "enrolment.csv:2: column 'ine': '012345678' is not 11 letters and digits once joined with its key"
+    )
+
+
+def test_one_ine_for_two_students(write_csv: Callable[..., Path]) -> None:
+    rows = [row("1", ine="0123456789A"), row("2", ine="0123456789A", first_name="Paul")]
+    with pytest.raises(InputError) as caught:
+        read_enrolment(write_csv(rows, header=INE_HEADER))
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column) == (3, "ine")
+    assert "is also the INE of student 1 (line 2)" in problem.reason
+
+
+def test_optional_fields(write_csv: Callable[..., Path]) -> None:
+    header = (*HEADER, "status", "social_security_date", "paying_centre")
+    rows = [row("1"), row("2", status="Auditeur libre", social_security_date="01/10/2026", paying_centre="601 LMDE")]
+    first, second = read_enrolment(write_csv(rows, header=header)).students
+    assert (first.status, first.social_security_date, first.paying_centre) == ("", None, "")
+    assert second.status == "Auditeur libre"
+    assert second.social_security_date is not None
+    assert second.paying_centre == "601 LMDE"
+
+
+def test_skip_invalid_sets_students_aside_with_their_rows(write_csv: Callable[..., Path]) -> None:
+    rows = [
+        row("1"),
+        row("2", step_code="A"),
+        row("2", step_code="B", birth_date="31/02/2007"),
+        row("", first_name="Nobody"),
+        row("3", first_name="Marie"),
+    ]
+    enrolment = read_enrolment(write_csv(rows), skip_invalid=True)
+    assert [s.student_number for s in enrolment.students] == ["1", "3"]
+    assert enrolment.skipped == 2
+    assert [(r.line, r.cells[0]) for r in enrolment.rejected] == [(3, "2"), (4, "2"), (5, "")]
+    assert enrolment.rejected[0].reason == "2: another row of this student has a problem (line 4)"
+    assert "'birth_date': '31/02/2007' is not a valid date" in enrolment.rejected[1].reason
+    assert enrolment.rejected[2].reason.startswith("line 5: column 'student_number': is empty")
+    assert [p.line for p in enrolment.problems] == [4, 4, 5]

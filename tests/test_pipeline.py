@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
 import json
@@ -258,3 +259,32 @@ def test_registry_path_from_config_is_relative_to_the_config(settings: Settings,
     result = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "out", now=NOW)
     assert result.registry_path == config_dir / "um.sqlite3"
     assert (config_dir / "um.sqlite3").is_file()
+
+
+def test_skip_invalid_issues_the_others_and_writes_rejected_rows(
+    settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    bad = write_csv([row("1"), row("2", birth_date="31/02/2008", first_name="Jeanne"), row("3", first_name="Paul")])
+    result = run(settings, tmp_path, enrolment=bad, skip_invalid=True, year=2026)
+    assert sorted(o.identifier for o in result.outcomes) == ["jean.martin", "paul.martin"]
+    assert result.enrolment.skipped == 1
+    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    assert manifest["counts"] == {"new": 2, "returning": 0, "skipped": 1}
+    assert "rejected.csv" in [f["path"] for f in manifest["files"]]
+    raw = (result.out_dir / "rejected.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel opens it as UTF-8
+    with (result.out_dir / "rejected.csv").open(encoding="utf-8-sig", newline="") as handle:
+        (rejected,) = list(csv.DictReader(handle, delimiter=";"))
+    assert rejected["student_number"] == "2"
+    assert rejected["first_name"] == "Jeanne"
+    assert rejected["birth_date"] == "31/02/2008"
+    assert "is not a valid date" in rejected["reason"]
+
+
+def test_without_skip_invalid_one_bad_row_stops_the_run(
+    settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    bad = write_csv([row("1"), row("2", birth_date="31/02/2008")])
+    with pytest.raises(InputError):
+        run(settings, tmp_path, enrolment=bad, year=2026)
+    assert not (tmp_path / "r.sqlite3").exists()

@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 import pytest
 import zxingcpp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from scolpass import Settings, Student
+from scolpass import Settings, Student, load_settings
 from scolpass.fonts import font_check
-from scolpass.sheet import MARGIN, Sheet, SheetRenderer, activation_link, body_blocks
+from scolpass.sheet import (
+    DATA_BOTTOM,
+    DATA_TOP,
+    DATA_W,
+    MARGIN,
+    Sheet,
+    SheetRenderer,
+    _layout_rows,
+    activation_link,
+    body_blocks,
+)
 from scolpass.student import Step
 from scolpass.wording import load_wording
 
-from .conftest import page_texts, render_page
+from .conftest import SAMPLES, page_texts, render_page
 
 
 def make_student(number: str = "00000001", **values: object) -> Student:
@@ -188,3 +201,26 @@ def test_body_blocks() -> None:
         ("step", "1)", "step"),
         ("substep", "\u21d2", "sub"),
     ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    steps=st.integers(min_value=1, max_value=14),
+    name=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZÉ -'", min_size=1, max_size=90),
+    label=st.text(alphabet="abcdefghij WM", max_size=100),
+    ine=st.booleans(),
+)
+def test_fit_check_agrees_with_the_layout(steps: int, name: str, label: str, ine: bool) -> None:
+    # The quick bound must never accept a student the real layout refuses (rendering would fail).
+    renderer = _sample_renderer()
+    student = make_student(
+        birth_name=name, ine="0123456789A" if ine else "", steps=tuple(Step(f"S{i}", "", label) for i in range(steps))
+    )
+    fits = _layout_rows(renderer._rows(student), DATA_W, DATA_TOP - DATA_BOTTOM) is not None
+    assert (renderer.fit_check(student) == []) == fits
+
+
+@cache
+def _sample_renderer() -> SheetRenderer:
+    plain = load_settings(SAMPLES / "scolpass.toml")
+    return SheetRenderer(plain, load_wording(plain, "2026/2027"))
