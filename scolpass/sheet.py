@@ -257,7 +257,8 @@ class SheetRenderer:
         rows.append((w.text("label_status"), s.status or w.text("status_value")))
         # The seed's social security lines, for universities whose exports still carry them.
         if s.social_security_date:
-            rows.append((w.text("label_social_security"), s.social_security_date.strftime("%d/%m/%Y")))
+            affiliated = f"{w.text('social_security_affiliated')} {s.social_security_date.strftime('%d/%m/%Y')}"
+            rows.append((w.text("label_social_security"), affiliated))
         if s.paying_centre:
             rows.append((w.text("label_paying_centre"), s.paying_centre))
         return rows

@@ -17,7 +17,8 @@ PIECES = (
     "header_title", "header_subtitle", "header_url", "intro", "frame_title",
     "label_birth_name", "label_usual_name", "label_first_name", "label_student_number", "label_ine",
     "label_born", "label_born_at", "label_faculty", "label_steps", "label_status", "status_value",
-    "label_social_security", "label_paying_centre", "label_email", "label_login", "label_password",
+    "label_social_security", "social_security_affiliated", "label_paying_centre", "label_email", "label_login",
+    "label_password",
     "password_hint", "qr_caption", "frame_notice", "body", "rules_title", "rules", "help",
 )  # fmt: skip
 

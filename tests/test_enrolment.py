@@ -31,10 +31,11 @@ def test_sample_file_reads_with_apogee_headers() -> None:
 
 def test_values_stay_text(write_csv: Callable[..., Path]) -> None:
     # pandas' defaults would make NA a missing value and 00012345 the number 12345.
-    path = write_csv([row("00012345", birth_name="NA", first_name="Null", birth_place="None")])
+    path = write_csv([row("00012345", birth_name="NA", first_name="Null", birth_place="None", usual_name="nan")])
     (student,) = read_enrolment(path).students
     assert student.student_number == "00012345"
     assert (student.birth_name, student.first_name, student.birth_place) == ("NA", "Null", "None")
+    assert student.usual_name == "nan"
 
 
 def test_header_matching_ignores_case_accents_and_spaces(tmp_path: Path) -> None:
@@ -266,3 +267,35 @@ def test_skip_invalid_sets_students_aside_with_their_rows(write_csv: Callable[..
     assert "'birth_date': '31/02/2007' is not a valid date" in enrolment.rejected[1].reason
     assert enrolment.rejected[2].reason.startswith("line 5: column 'student_number': is empty")
     assert [p.line for p in enrolment.problems] == [4, 4, 5]
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(
+    ("name", "encoding", "separator"),
+    [("excel-windows-1252.csv", "Windows-1252", ";"), ("excel-texte-unicode.txt", "UTF-16", "\t")],
+)
+def test_excel_exports(name: str, encoding: str, separator: str) -> None:
+    enrolment = read_enrolment(DATA / name)
+    assert (enrolment.encoding, enrolment.separator, enrolment.rows) == (encoding, separator, 3)
+    chloe, na = enrolment.students
+    assert (chloe.birth_name, chloe.first_name, chloe.birth_place, chloe.faculty) == (
+        "LEFÈVRE",
+        "Chloé",
+        "BÉZIERS",
+        "ÉCONOMIE",
+    )
+    assert chloe.student_number == "00012345"
+    assert chloe.ine == "0123456789A"
+    assert (na.birth_name, na.first_name, na.birth_place) == ("NA", "Nan", "NULL")
+    assert [s.code for s in na.steps] == ["DL1", "DUC"]
+
+
+def test_sql_export_problems_are_located() -> None:
+    with pytest.raises(InputError) as caught:
+        read_enrolment(DATA / "sql-export-with-errors.csv")
+    assert [str(p) for p in caught.value.problems] == [
+        "sql-export-with-errors.csv:3: column 'first_name': 'Marie\\nClaire' holds a line break, a tab or an invisible control character",
+        "sql-export-with-errors.csv:5: column 'birth_date': '31/02/2006' is not a valid date (DD/MM/YYYY)",
+    ]

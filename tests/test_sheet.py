@@ -182,11 +182,11 @@ def test_optional_fields_print_only_when_present(settings: Settings, tmp_path: P
         paying_centre="601 LMDE",
     )
     first, second = page_texts(render(settings, [make_sheet(plain), make_sheet(full)], tmp_path / "s.pdf"))
-    for absent in ("INE", "sécurité sociale", "Centre payeur"):
+    for absent in ("INE", "Sécurité sociale", "Centre payeur"):
         assert absent not in first
     assert "Étudiant" in first
     flat = " ".join(second.split())
-    for present in ("INE : 0123456789A", "Auditeur libre", "sécurité sociale étudiante le : 01/10/2017",
+    for present in ("INE : 0123456789A", "Auditeur libre", "Sécurité sociale étudiante : affilié(e) le 01/10/2017",
                     "Centre payeur : 601 LMDE"):  # fmt: skip
         assert present in flat, present
     assert "Statut : Étudiant" not in flat
