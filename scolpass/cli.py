@@ -18,7 +18,7 @@ from . import __version__
 from .errors import InputError, Problem, ScolpassError, StateError
 from .pipeline import check as run_check
 from .pipeline import generate as run_generate
-from .pipeline import report
+from .pipeline import import_existing, report
 from .settings import DEFAULT_CONFIG_NAME, config_template, load_settings
 
 _EPILOG_MAIN = """\b
@@ -210,6 +210,50 @@ def init(path: Path) -> None:
         raise StateError(f"{path}: cannot write the configuration: {exc.strerror}") from None
     click.echo(
         f"Wrote {path}: fill in [university] and [ldap], then run 'scolpass generate ENROLMENT.csv --config {path}'"
+    )
+
+
+@cli.group(
+    epilog="""\b
+Example:
+  scolpass registry import staff.ldif
+"""
+)
+def registry() -> None:
+    """Look after the registry of issued and reserved logins."""
+
+
+@registry.command(
+    "import",
+    epilog="""\b
+Example:
+  ldapsearch -x -LLL -b ou=people,dc=example,dc=fr uid mail > people.ldif
+  scolpass registry import people.ldif --config scolpass.toml
+""",
+)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_config
+@click.option(
+    "--registry",
+    "registry_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Registry file (default: [registry] path, else ./scolpass.sqlite3).",
+)
+def import_command(file: Path, config: Path | None, registry_file: Path | None) -> None:
+    """Reserve every login of an LDIF or CSV export of existing accounts.
+
+    Staff, former students and service accounts keep their logins: scolpass
+    never issues a reserved login. LDIF: uid, sAMAccountName, supannAliasLogin,
+    and the local part of mail or eduPersonPrincipalName. CSV: columns named
+    uid, login, identifier, sAMAccountName, mail, email...
+    """
+    settings = load_settings(config) if config or Path(DEFAULT_CONFIG_NAME).is_file() else None
+    done = import_existing(file, settings, registry_file)
+    if done.registry_created:
+        click.echo(f"scolpass: created a new registry at {done.registry_path.resolve()}", err=True)
+    click.echo(
+        f"{file.name}: {done.read} logins read, {done.new} newly reserved; "
+        f"{done.reserved} reserved in all in {done.registry_path}"
     )
 
 

@@ -62,7 +62,7 @@ def read_table(path: str | Path, encoding: str | None = None, separator: str | N
             [Problem(name, None, None, None, "is empty: a header line and one row per enrolment are expected")]
         )
     sep = SEPARATORS[separator] if separator else detect_separator(text)
-    (_, header), *records = _parse(text, name, sep)
+    (_, header), *records = parse_records(text, name, sep)
     return CsvTable(name, label, sep, header, records)
 
 
@@ -119,7 +119,8 @@ def detect_separator(text: str) -> str:
     return max((";", ",", "\t"), key=first_line.count)
 
 
-def _parse(text: str, name: str, separator: str) -> list[tuple[int, list[str]]]:
+def parse_records(text: str, name: str, separator: str) -> list[tuple[int, list[str]]]:
+    """CSV records of ``text``, each with the editor line it starts on (NFC values)."""
     records: list[tuple[int, list[str]]] = []
     # newline="" hands csv the file's own line ends, as the csv docs require.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)

@@ -18,7 +18,8 @@ from .enrolment import Enrolment
 from .student import Student
 
 CSV_FIELDS = (
-    "student_number", "identifier", "email", "dn", "first_name", "last_name", "birth_name", "ine", "password_hash",
+    "student_number", "identifier", "email", "dn", "first_name", "last_name", "birth_name", "ine", "short_login",
+    "password_hash",
 )  # fmt: skip
 
 
@@ -30,6 +31,7 @@ class Credential:
     identifier: str
     email: str
     password_hash: str
+    short_login: str | None = None
 
 
 def dn_of(identifier: str, people_dn: str) -> str:
@@ -73,7 +75,7 @@ def write_csv(credentials: Sequence[Credential], people_dn: str, path: Path) -> 
             writer.writerow(
                 (
                     s.student_number, c.identifier, c.email, dn_of(c.identifier, people_dn), s.first_name,
-                    s.last_name, s.birth_name, s.ine, c.password_hash,
+                    s.last_name, s.birth_name, s.ine, c.short_login or "", c.password_hash,
                 )
             )  # fmt: skip
     return len(credentials)

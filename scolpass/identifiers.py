@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
 from anyascii import anyascii
@@ -26,8 +27,10 @@ RESERVED = frozenset(
 _APOSTROPHES = re.compile(r"['\u2019\u02bc`]")
 _OTHER = re.compile(r"[^a-z0-9]+")
 _LETTER = re.compile("[a-z]")
-# Room kept for the homonym suffix when the base is cut to max_length.
-SUFFIX_ROOM = 3
+_SEPARATORS = "-._"
+# Greek "ου" is one sound, "ou" in the passport transliteration (ELOT 743) that
+# French records follow; letter by letter it would give "oy" (Papadopoyloy).
+_GREEK_OU = re.compile("[Οο][ΥυΎύ]")
 
 
 @lru_cache(maxsize=65536)
@@ -38,21 +41,42 @@ def name_part(name: str) -> str:
     apostrophes removed, every other run of characters outside ``[a-z0-9]``
     made one hyphen, hyphens trimmed.
     """
-    text = _APOSTROPHES.sub("", anyascii(name).lower())
+    text = _APOSTROPHES.sub("", anyascii(_GREEK_OU.sub("ou", name)).lower())
     return _OTHER.sub("-", text).strip("-")
 
 
-def base_identifier(student: Student, max_length: int) -> str:
-    """The login before homonyms are told apart; empty when a name leaves no letter."""
-    first, last = name_part(student.first_name), name_part(student.last_name)
-    if not _LETTER.search(first) or not _LETTER.search(last):
-        return ""
-    return _cut(f"{first}.{last}", max_length - SUFFIX_ROOM)
+@dataclass(frozen=True)
+class LoginRule:
+    """How a login is made from a name, and told apart from a homonym's."""
+
+    pattern: str = "{first}.{last}"
+    max_length: int = 64
+    suffix: str = "{n}"
+
+    @property
+    def room(self) -> int:
+        """Characters kept free for the homonym suffix when a base is cut (up to 999 homonyms)."""
+        return len(self.suffix.replace("{n}", "999"))
+
+    def base(self, student: Student) -> str:
+        """The login before homonyms are told apart; empty when a name leaves no letter."""
+        first, last = name_part(student.first_name), name_part(student.last_name)
+        if not _LETTER.search(first) or not _LETTER.search(last):
+            return ""
+        login = self.pattern.format(first=first, last=last, first_initial=first[0], last_initial=last[0])
+        return _cut(login, self.max_length - self.room)
+
+    def numbered(self, base: str, n: int) -> str:
+        """The ``n``-th holder of ``base``: the base itself, then base + suffix."""
+        if n == 1:
+            return base
+        suffix = self.suffix.replace("{n}", str(n))
+        return _cut(base, self.max_length - len(suffix)) + suffix
 
 
 def _cut(text: str, length: int) -> str:
     # Never end on a separator: "jean-pierre." reads as a typing slip.
-    return text[:length].rstrip("-.")
+    return text[:length].rstrip(_SEPARATORS)
 
 
 NO_LETTER = "leaves no letter for the login after transliteration"
@@ -72,25 +96,29 @@ def name_check(values: Mapping[str, str]) -> list[tuple[str, str]]:
 def assign_identifiers(
     students: Iterable[Student],
     is_taken: Callable[[str], bool],
-    max_length: int = 64,
+    rule: LoginRule | None = None,
+    reserved: Iterable[str] = (),
 ) -> dict[str, str]:
     """Give each student a free login; returns ``{student_number: identifier}``.
 
-    Homonyms get ``2``, ``3``... in student-number order, so the same data
-    always gives the same logins. ``is_taken`` answers for logins issued
-    before (the registry) and reserved words; logins given in this call are
-    tracked here.
+    Homonyms get the suffix with 2, 3... in student-number order, so the same
+    data always gives the same logins. ``is_taken`` answers for logins issued
+    or reserved before (the registry); ``reserved`` adds words to the built-in
+    ones; logins given in this call are tracked here.
     """
+    rule = rule or LoginRule()
+    never = RESERVED | set(reserved)
     given: dict[str, str] = {}
     used: set[str] = set()
     for student in sorted(students, key=lambda s: s.student_number):
-        base = base_identifier(student, max_length)
+        base = rule.base(student)
         if not base:
             raise ValueError(f"student {student.student_number} has no usable name; check names with name_check first")
-        candidate, n = base, 1
-        while candidate in used or candidate in RESERVED or is_taken(candidate):
+        n = 1
+        candidate = base
+        while candidate in used or candidate in never or is_taken(candidate):
             n += 1
-            candidate = f"{_cut(base, max_length - len(str(n)))}{n}"
+            candidate = rule.numbered(base, n)
         used.add(candidate)
         given[student.student_number] = candidate
     return given

@@ -23,9 +23,10 @@ from . import __version__
 from .academic_year import AcademicYear, resolve_academic_year
 from .enrolment import Enrolment, check_students, read_enrolment
 from .errors import InputError, Problem, StateError
+from .existing import read_existing_logins
 from .exports import Credential, write_csv, write_ldif, write_rejected
 from .fonts import font_check
-from .identifiers import assign_identifiers, name_check
+from .identifiers import LoginRule, assign_identifiers, name_check
 from .passwords import Choice, generate_passwords, hash_password
 from .registry import DEFAULT_REGISTRY, Registry, open_registry
 from .settings import Settings, email_of
@@ -53,6 +54,7 @@ class Outcome:
     status: str  # "new" or "returning"
     pdf: str | None
     page: int | None
+    short_login: str | None = None  # with [identifiers] short_pattern
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,32 @@ def check(
     return Checked(loaded, resolve_academic_year(year, loaded, today or date.today()))
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """What ``scolpass registry import`` did."""
+
+    read: int  # logins found in the file
+    new: int  # of which were not reserved yet
+    reserved: int  # reserved in all, now
+    registry_path: Path
+    registry_created: bool
+
+
+def import_existing(
+    path: str | Path, settings: Settings | None, registry: str | Path | None = None, now: datetime | None = None
+) -> Reservation:
+    """Reserve every login of an LDIF or CSV export of existing accounts, so that none is ever issued."""
+    logins = read_existing_logins(path)
+    location = registry_location(settings, registry) if settings else Path(registry or DEFAULT_REGISTRY)
+    reg = open_registry(location)
+    try:
+        new = reg.reserve(sorted(logins), Path(path).name, now or datetime.now().astimezone())
+        total = reg.reserved_count()
+    finally:
+        reg.close()
+    return Reservation(len(logins), new, total, reg.path, reg.created)
+
+
 def report(checked: Checked | None, problems: Sequence[Problem], configured: bool) -> dict[str, object]:
     """What ``scolpass check`` prints, as plain data (its ``--json``)."""
     data: dict[str, object] = {"ok": checked is not None, "configuration_checked": configured}
@@ -237,7 +265,7 @@ def generate(
             except OSError as exc:
                 # A full disk or a folder that cannot be written: the registrar's to fix, not a bug.
                 raise StateError(f"{exc.filename or target}: cannot write the output: {exc.strerror or exc}") from exc
-            new = ((o.student_number, o.identifier) for o in result.outcomes if o.status == "new")
+            new = ((o.student_number, o.identifier, o.short_login) for o in result.outcomes if o.status == "new")
             reg.record(new, academic_year.start, now)
         size = reg.count()
     except BaseException:
@@ -347,8 +375,13 @@ def _issue(
     issued = reg.issued(s.student_number for s in enrolment.students)
     new = sorted((s for s in enrolment.students if s.student_number not in issued), key=sort_key)
     returning = sorted((s for s in enrolment.students if s.student_number in issued), key=sort_key)
-    taken = reg.taken_identifiers()
-    identifiers = assign_identifiers(new, taken.__contains__, settings.identifiers.max_length)
+    rules = settings.identifiers
+    rule = LoginRule(rules.pattern, rules.max_length, rules.suffix)
+    identifiers = assign_identifiers(new, reg.taken_identifiers().__contains__, rule, rules.reserved)
+    shorts: dict[str, str] = {}
+    if rules.short_pattern:
+        short_rule = LoginRule(rules.short_pattern, rules.short_max_length, rules.suffix)
+        shorts = assign_identifiers(new, reg.taken_identifiers(short=True).__contains__, short_rule, rules.reserved)
     passwords = generate_passwords(len(new), settings.password, choice)
 
     files: list[str] = []
@@ -361,19 +394,25 @@ def _issue(
             email = email_of(identifier, domain)
             link = activation_link(settings.university.activation_url, identifier, email)
             sheets.append(Sheet(student, email, settings.login_of(identifier), password, link))
-            credentials.append(Credential(student, identifier, email, hash_password(password, settings.password.hash)))
+            password_hash = hash_password(password, settings.password.hash)
+            credentials.append(
+                Credential(student, identifier, email, password_hash, shorts.get(student.student_number))
+            )
         renderer.render(sheets, target / SHEETS_PDF, f"SCOL'PASS {year.label}")
         write_csv(credentials, settings.ldap.people_dn, target / CREDENTIALS_CSV)
         write_ldif(credentials, settings.ldap.people_dn, target / CREDENTIALS_LDIF)
         files += [SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF]
         outcomes += [
-            Outcome(c.student.student_number, c.identifier, c.email, "new", SHEETS_PDF, page)
+            Outcome(c.student.student_number, c.identifier, c.email, "new", SHEETS_PDF, page, c.short_login)
             for page, c in enumerate(credentials, start=1)
         ]
     for student in returning:
-        identifier = issued[student.student_number].identifier
+        account = issued[student.student_number]
+        email = email_of(account.identifier, domain)
         outcomes.append(
-            Outcome(student.student_number, identifier, email_of(identifier, domain), "returning", None, None)
+            Outcome(
+                student.student_number, account.identifier, email, "returning", None, None, account.short_identifier
+            )
         )
     if enrolment.rejected:
         write_rejected(enrolment, target / REJECTED_CSV)

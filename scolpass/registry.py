@@ -23,8 +23,14 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS accounts (
     student_number TEXT PRIMARY KEY,
     identifier TEXT NOT NULL UNIQUE,
+    short_identifier TEXT UNIQUE,
     first_year INTEGER NOT NULL,
     issued_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reserved (
+    identifier TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    reserved_at TEXT NOT NULL
 );
 """
 
@@ -36,6 +42,7 @@ class IssuedAccount:
     student_number: str
     identifier: str
     first_year: int
+    short_identifier: str | None = None
 
 
 class Registry:
@@ -87,22 +94,46 @@ class Registry:
             chunk = numbers[start : start + 500]
             marks = ",".join("?" * len(chunk))
             # Only "?" marks are formatted in; the values are bound.
-            query = f"SELECT student_number, identifier, first_year FROM accounts WHERE student_number IN ({marks})"  # noqa: S608
-            for number, identifier, year in self._db.execute(query, chunk):
-                found[number] = IssuedAccount(number, identifier, year)
+            columns = "student_number, identifier, first_year, short_identifier"
+            query = f"SELECT {columns} FROM accounts WHERE student_number IN ({marks})"  # noqa: S608
+            for number, identifier, year, short in self._db.execute(query, chunk):
+                found[number] = IssuedAccount(number, identifier, year, short)
         return found
 
-    def taken_identifiers(self) -> set[str]:
-        """Every identifier ever issued."""
+    def taken_identifiers(self, short: bool = False) -> set[str]:
+        """Every identifier (or short identifier) ever issued, and every reserved login."""
+        column = "short_identifier" if short else "identifier"
         with self._reading():
-            return {row[0] for row in self._db.execute("SELECT identifier FROM accounts")}
+            taken = {row[0] for row in self._db.execute(f"SELECT {column} FROM accounts WHERE {column} IS NOT NULL")}  # noqa: S608
+            return taken | {row[0] for row in self._db.execute("SELECT identifier FROM reserved")}
 
-    def record(self, accounts: Iterable[tuple[str, str]], year: int, when: datetime) -> None:
-        """Remember new ``(student_number, identifier)`` pairs (inside :meth:`transaction`)."""
+    def reserve(self, logins: Iterable[str], source: str, when: datetime) -> int:
+        """Reserve logins of existing accounts (staff, former students...); returns how many were new."""
+        stamp = when.isoformat(timespec="seconds")
+        try:
+            with self.transaction():
+                before = self._db.total_changes
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO reserved (identifier, source, reserved_at) VALUES (?, ?, ?)",
+                    [(login, source, stamp) for login in logins],
+                )
+                return self._db.total_changes - before
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path}: cannot write the registry: {exc}") from None
+
+    def reserved_count(self) -> int:
+        """How many logins are reserved."""
+        with self._reading():
+            return int(self._db.execute("SELECT count(*) FROM reserved").fetchone()[0])
+
+    def record(self, accounts: Iterable[tuple[str, str, str | None]], year: int, when: datetime) -> None:
+        """Remember new ``(student_number, identifier, short_identifier)`` (inside :meth:`transaction`)."""
+        stamp = when.isoformat(timespec="seconds")
         try:
             self._db.executemany(
-                "INSERT INTO accounts (student_number, identifier, first_year, issued_at) VALUES (?, ?, ?, ?)",
-                [(number, identifier, year, when.isoformat(timespec="seconds")) for number, identifier in accounts],
+                "INSERT INTO accounts (student_number, identifier, short_identifier, first_year, issued_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(number, identifier, short, year, stamp) for number, identifier, short in accounts],
             )
         except sqlite3.IntegrityError as exc:
             raise StateError(f"{self.path}: an identifier or student was recorded twice: {exc}") from None
@@ -115,7 +146,7 @@ class Registry:
             return int(self._db.execute("SELECT count(*) FROM accounts").fetchone()[0])
 
 
-_COLUMNS = {"student_number", "identifier", "first_year", "issued_at"}
+_COLUMNS = {"student_number", "identifier", "short_identifier", "first_year", "issued_at"}
 
 
 def open_registry(path: str | Path) -> Registry:

@@ -101,7 +101,16 @@ class PasswordRules:
 class IdentifierSettings:
     """How logins are made."""
 
-    max_length: int = 64
+    # Placeholders: {first}, {last}, {first_initial}, {last_initial}.
+    pattern: str = "{first}.{last}"
+    max_length: int = 64  # an e-mail address's local part
+    # How the second, third... homonym is told apart: jean.martin2, jean.martin3.
+    suffix: str = "{n}"
+    # Logins never issued, beside the built-in ones (admin, root, postmaster...).
+    reserved: tuple[str, ...] = ()
+    # An optional second login for systems with short names (Active Directory's sAMAccountName).
+    short_pattern: str = ""
+    short_max_length: int = 20
 
 
 @dataclass(frozen=True)
@@ -176,6 +185,11 @@ def _build(name: str, cls: type, table: Any, where: str) -> Any:
         if key not in fields:
             raise ConfigError(f"{where}: unknown key [{name}] {key}{_nearest(key, fields)}")
         expected = hints[key]
+        if typing.get_origin(expected) is tuple:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: [{name}] {key} = {value!r} must be a list of strings")
+            values[key] = tuple(value)
+            continue
         accepted = typing.get_args(expected) or (expected,)
         if not isinstance(value, accepted) or isinstance(value, bool) != (bool in accepted):
             kind = " or ".join(t.__name__ for t in accepted if t is not type(None))
@@ -251,6 +265,23 @@ _DN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*=[^,=+]+(,[A-Za-z][A-Za-z0-9-]*=[^,=+]+
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
+LOGIN_PLACEHOLDERS = ("first", "last", "first_initial", "last_initial")
+
+
+def login_pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot make logins, or None."""
+    names = re.findall(r"{([^{}]*)}", pattern)
+    unknown = [n for n in names if n not in LOGIN_PLACEHOLDERS]
+    if unknown:
+        return f"unknown placeholder {{{unknown[0]}}}; known: " + ", ".join("{" + n + "}" for n in LOGIN_PLACEHOLDERS)
+    if not {"last", "last_initial"} & set(names):
+        return "must hold {last} or {last_initial}, and may hold {first} or {first_initial}"
+    literal = re.sub(r"{[^{}]*}", "", pattern)
+    if not re.fullmatch(r"[a-z0-9._-]*", literal):
+        return "only a-z 0-9 . _ - may stand between the placeholders"
+    return None
+
+
 def check_settings(s: Settings, where: str = "configuration") -> None:
     """Refuse values that would print a wrong sheet or an unloadable export."""
 
@@ -303,5 +334,17 @@ def check_settings(s: Settings, where: str = "configuration") -> None:
         fail(f"[password] length {p.length} is shorter than [password_rules] min_length {r.min_length}")
     if r.recommended_length < r.min_length:
         fail("[password_rules] recommended_length is shorter than min_length")
-    if s.identifiers.max_length < 8:
-        fail("[identifiers] max_length must be at least 8")
+    i = s.identifiers
+    if not 8 <= i.max_length <= 64:
+        fail("[identifiers] max_length must be between 8 and 64 (an e-mail address's local part)")
+    if not 4 <= i.short_max_length <= i.max_length:
+        fail("[identifiers] short_max_length must be between 4 and max_length")
+    for key in ("pattern", "short_pattern"):
+        problem = login_pattern_problem(getattr(i, key))
+        if problem and (key == "pattern" or i.short_pattern):
+            fail(f"[identifiers] {key} = {getattr(i, key)!r}: {problem}")
+    if i.suffix.count("{n}") != 1 or not re.fullmatch(r"[a-z0-9._-]*", i.suffix.replace("{n}", "")):
+        fail(f"[identifiers] suffix = {i.suffix!r} must hold {{n}} once, with only a-z 0-9 . _ - around it")
+    for word in i.reserved:
+        if not re.fullmatch(r"[a-z0-9._-]+", word):
+            fail(f"[identifiers] reserved: {word!r} is not a login (lower-case a-z 0-9 . _ -)")

@@ -107,7 +107,10 @@ def test_init_writes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsy
     assert "[university] name is empty" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[], *[[name] for name in cli.commands]])
+COMMANDS = [[], *[[name] for name in cli.commands], ["registry", "import"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c) or "scolpass" for c in COMMANDS])
 def test_every_command_explains_itself_with_an_example(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*command, "--help"]) == 0
     out = capsys.readouterr().out
@@ -192,3 +195,18 @@ def test_generate_skip_invalid(
     assert "1 new, 0 returning, 1 skipped" in out
     assert "rejected.csv" in out
     assert "skipped: enrolment.csv:3: column 'birth_date'" in err
+
+
+def test_registry_import_reserves_logins(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    staff = tmp_path / "staff.csv"
+    staff.write_text("uid;mail\njean.martin;jean.martin@umontpellier.fr\nadmin-ent;ent@umontpellier.fr\n")
+    registry = str(tmp_path / "r.sqlite3")
+    assert main(["registry", "import", str(staff), "--registry", registry]) == 0
+    out, err = capsys.readouterr()
+    assert "staff.csv: 3 logins read, 3 newly reserved; 3 reserved in all" in out
+    assert "created a new registry" in err
+    args = ["generate", ENROLMENT, "--config", CONFIG, "--registry", registry, "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    ids = {s["student_number"]: s["identifier"] for s in manifest["students"]}
+    assert (ids["00012345"], ids["00012346"]) == ("jean.martin2", "jean.martin3")

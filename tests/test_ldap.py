@@ -69,3 +69,25 @@ def test_accounts_of_two_runs_coexist(
     assert (a.identifier, b.identifier) == ("jean.martin", "jean.martin2")
     password = password_on_page(page_texts(second.out_dir / "sheets.pdf")[0])
     assert slapd.bind(f"uid=jean.martin2,{settings.ldap.people_dn}", password)
+
+
+def test_logins_of_existing_accounts_are_never_issued(
+    slapd: Slapd, settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    from scolpass.pipeline import import_existing
+
+    from .conftest import row
+
+    # A member of staff already owns jean.martin in the directory.
+    slapd.add_ldif(
+        f"dn: uid=jean.martin,{settings.ldap.people_dn}\nobjectClass: inetOrgPerson\nuid: jean.martin\n"
+        "cn: Jean Martin\nsn: Martin\nmail: jean.martin@umontpellier.fr\n"
+    )
+    export = tmp_path / "people.ldif"
+    export.write_text(slapd.search(settings.ldap.people_dn, "uid", "mail"))
+    registry = tmp_path / "r.sqlite3"
+    assert import_existing(export, settings, registry).new == 1
+    result = generate(write_csv([row("1")]), settings, year=2026, out_dir=tmp_path / "o", registry=registry)
+    assert [o.identifier for o in result.outcomes] == ["jean.martin2"]
+    loaded = slapd.add(result.out_dir / "credentials.ldif")
+    assert loaded.returncode == 0, loaded.stderr  # without the reservation: "Already exists (68)"

@@ -288,3 +288,21 @@ def test_without_skip_invalid_one_bad_row_stops_the_run(
     with pytest.raises(InputError):
         run(settings, tmp_path, enrolment=bad, year=2026)
     assert not (tmp_path / "r.sqlite3").exists()
+
+
+def test_configured_patterns_and_short_logins(settings: Settings, tmp_path: Path) -> None:
+    rules = dataclasses.replace(
+        settings.identifiers, pattern="{last}.{first}", suffix="-{n}", short_pattern="{first_initial}{last}",
+        short_max_length=20, reserved=("martin.jean",),
+    )  # fmt: skip
+    settings = dataclasses.replace(settings, identifiers=rules)
+    first = run(settings, tmp_path)
+    ids = {o.student_number: (o.identifier, o.short_login) for o in first.outcomes}
+    assert ids["00012345"] == ("martin.jean-2", "jmartin")
+    assert ids["00012346"] == ("martin.jean-3", "jmartin-2")
+    assert ids["00012347"] == ("de-la-fontaine.marie-helene", "mde-la-fontaine")
+    with (first.out_dir / "credentials.csv").open(encoding="utf-8", newline="") as handle:
+        shorts = {r["student_number"]: r["short_login"] for r in csv.DictReader(handle)}
+    assert shorts["00012346"] == "jmartin-2"
+    again = run(settings, tmp_path, out="again")
+    assert {o.student_number: (o.identifier, o.short_login) for o in again.outcomes} == ids

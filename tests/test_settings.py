@@ -59,11 +59,21 @@ def test_config_in_current_folder_is_used(tmp_path: Path, monkeypatch: pytest.Mo
         (lambda d: d.update(password_rules={"min_length": 16}), "shorter than [password_rules] min_length 16"),
         (lambda d: d.update(sheet={"language": "de"}), "known languages are fr"),
         (lambda d: d.update(sheet={"color": "blue"}), "#RRGGBB"),
+        (lambda d: d.update(identifiers={"pattern": "{prenom}.{last}"}), "unknown placeholder {prenom}"),
+        (lambda d: d.update(identifiers={"pattern": "{first}"}), "must hold {last} or {last_initial}"),
+        (lambda d: d.update(identifiers={"pattern": "{first}+{last}"}), "only a-z 0-9 . _ - may stand"),
+        (lambda d: d.update(identifiers={"suffix": "_"}), "must hold {n} once"),
+        (lambda d: d.update(identifiers={"reserved": ["Admin"]}), "'Admin' is not a login"),
+        (lambda d: d.update(identifiers={"reserved": "admin"}), "must be a list of strings"),
+        (lambda d: d.update(identifiers={"short_pattern": "{first}"}), "short_pattern = '{first}': must hold {last}"),
+        (lambda d: d.update(identifiers={"max_length": 80}), "between 8 and 64"),
+        (lambda d: d.update(columns={"numero": "Numéro"}), "unknown key [columns] numero"),
     ],
     ids=[
         "unknown-key", "unknown-table", "missing-table", "missing-key", "empty-name", "bad-domain", "bad-url",
         "password-in-url", "bad-dn", "weak-password", "look-alikes", "wrong-type", "forbidden-char", "rules-longer", "language",
-        "color",
+        "color", "pattern-placeholder", "pattern-without-last", "pattern-literal", "suffix", "reserved-word",
+        "reserved-not-list", "short-pattern", "max-length", "columns-key",
     ],
 )  # fmt: skip
 def test_bad_settings(change: Any, message: str) -> None:
