@@ -7,6 +7,7 @@ click's usage errors exit 2.
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from collections.abc import Sequence
@@ -16,9 +17,11 @@ import click
 
 from . import __version__
 from .errors import InputError, Problem, ScolpassError, StateError
+from .pipeline import RunResult, import_existing, registry_location, report
 from .pipeline import check as run_check
 from .pipeline import generate as run_generate
-from .pipeline import import_existing, report
+from .pipeline import reissue as run_reissue
+from .registry import DEFAULT_REGISTRY, Registry, open_registry
 from .settings import DEFAULT_CONFIG_NAME, config_template, load_settings
 
 _EPILOG_MAIN = """\b
@@ -65,25 +68,66 @@ def _warn(problems: Sequence[Problem], prefix: str = "warning") -> None:
         click.echo(f"{prefix}: {problem}", err=True)
 
 
+_registry_option = click.option(
+    "--registry",
+    "registry_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Registry file (default: [registry] path, else ./scolpass.sqlite3).",
+)
+_out = click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder; must not exist or be empty (default: a new dated folder under scolpass-output/).",
+)
+
+
+def _report_run(result: RunResult, dry_run: bool = False) -> None:
+    """The summary of a run: counts, files, registry; problems and notes on stderr."""
+    read = result.enrolment
+    if read is not None:
+        _warn(read.warnings)
+        if read.ignored_columns:
+            click.echo(f"scolpass: columns not used: {', '.join(read.ignored_columns)}", err=True)
+        _warn(read.problems, "skipped")
+    for note in result.recovered:
+        click.echo(f"scolpass: recovered {note}", err=True)
+    for outcome in result.outcomes:
+        if outcome.status == "duplicate":
+            click.echo(
+                f"duplicate: {outcome.student_number} not issued, {outcome.note} (--allow-duplicate to issue)", err=True
+            )
+    if result.registry_created:
+        click.echo(f"scolpass: created a new registry at {result.registry_path.resolve()}", err=True)
+    counts = [f"{result.count(status)} {status}" for status in ("new", "returning", "reissued", "duplicate")]
+    counts = [c for c in counts if not c.startswith("0 ") or c.endswith(("new", "returning"))]
+    skipped = read.skipped if read is not None else 0
+    prefix = "Dry run, nothing written: " if dry_run else ""
+    click.echo(f"{prefix}SCOL'PASS {result.year.label}: {', '.join(counts)}, {skipped} skipped")
+    if dry_run:
+        for outcome in result.outcomes:
+            if outcome.status == "new":
+                click.echo(f"  {outcome.student_number}  {outcome.identifier}")
+        return
+    click.echo(f"Output folder: {result.out_dir}")
+    for name in result.files:
+        click.echo(f"  {name}")
+    size_kb = result.registry_path.stat().st_size / 1024
+    accounts = f"{result.registry_size} account{'s' if result.registry_size != 1 else ''}"
+    click.echo(f"Registry: {result.registry_path} ({accounts}, {size_kb:.0f} KB), run {result.run_id}")
+
+
 @cli.command(
     epilog="""\b
 Example:
   scolpass generate samples/enrolment.csv --config samples/scolpass.toml --year 2026
+  scolpass generate export.csv --dry-run
 """
 )
 @_enrolment
 @_year
 @_config
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder; must not exist or be empty (default: a new dated folder under scolpass-output/).",
-)
-@click.option(
-    "--registry",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Registry file (default: [registry] path, else ./scolpass.sqlite3).",
-)
+@_out
+@_registry_option
 @_encoding
 @_separator
 @click.option(
@@ -91,21 +135,36 @@ Example:
     is_flag=True,
     help="Issue the valid students; set the others aside in rejected.csv with the reason.",
 )
+@click.option("--reprint-returning", is_flag=True, help="Print returning students a sheet without password.")
+@click.option(
+    "--allow-duplicate",
+    "allow_duplicates",
+    multiple=True,
+    metavar="STUDENT_NUMBER",
+    help="Issue this probable duplicate anyway (repeatable).",
+)
+@click.option("--dry-run", is_flag=True, help="Compute and report everything; write nothing.")
 def generate(
     enrolment: Path,
     year: int | None,
     config: Path | None,
     out: Path | None,
-    registry: Path | None,
+    registry_file: Path | None,
     encoding: str | None,
     separator: str | None,
     skip_invalid: bool,
+    reprint_returning: bool,
+    allow_duplicates: tuple[str, ...],
+    dry_run: bool,
 ) -> None:
     """Issue accounts and print SCOL'PASS sheets for an enrolment file.
 
-    Students already in the registry keep their login and get no new sheet
-    (status "returning" in the manifest). Nothing is written if the file has
-    a problem: every problem is listed with its line and column.
+    Students already in the registry keep their login and get no new password
+    (status "returning"). A new student number that looks like an issued
+    student (same INE, or same names and birth date, or the same number but
+    for leading zeros) is not issued: it is reported as a probable duplicate.
+    Nothing is written if the file has a problem: every problem is listed
+    with its line and column.
     """
     settings = load_settings(config)
     result = run_generate(
@@ -113,26 +172,44 @@ def generate(
         settings,
         year=year,
         out_dir=out,
-        registry=registry,
+        registry=registry_file,
         encoding=encoding and encoding.lower(),
         separator=separator,
         skip_invalid=skip_invalid,
+        reprint_returning=reprint_returning,
+        allow_duplicates=allow_duplicates,
+        dry_run=dry_run,
     )
-    read = result.enrolment
-    _warn(read.warnings)
-    if read.ignored_columns:
-        click.echo(f"scolpass: columns not used: {', '.join(read.ignored_columns)}", err=True)
-    _warn(read.problems, "skipped")
-    if result.registry_created:
-        click.echo(f"scolpass: created a new registry at {result.registry_path.resolve()}", err=True)
-    new, returning = result.count("new"), result.count("returning")
-    click.echo(f"SCOL'PASS {result.year.label}: {new} new, {returning} returning, {read.skipped} skipped")
-    click.echo(f"Output folder: {result.out_dir}")
-    for name in result.files:
-        click.echo(f"  {name}")
-    size_kb = result.registry_path.stat().st_size / 1024
-    accounts = f"{result.registry_size} account{'s' if result.registry_size != 1 else ''}"
-    click.echo(f"Registry: {result.registry_path} ({accounts}, {size_kb:.0f} KB)")
+    _report_run(result, dry_run)
+
+
+@cli.command(
+    epilog="""\b
+Example:
+  scolpass reissue 00012345 00012346 --config scolpass.toml
+"""
+)
+@click.argument("student_numbers", nargs=-1, required=True, metavar="STUDENT_NUMBER...")
+@_year
+@_config
+@_out
+@_registry_option
+def reissue(
+    student_numbers: tuple[str, ...],
+    year: int | None,
+    config: Path | None,
+    out: Path | None,
+    registry_file: Path | None,
+) -> None:
+    """A new provisional password and sheet for lost or stolen sheets.
+
+    The identifier never changes. credentials.ldif holds change records that
+    replace userPassword only (load it with ldapmodify). Every reissue is
+    recorded in the registry.
+    """
+    settings = load_settings(config)
+    result = run_reissue(student_numbers, settings, year=year, out_dir=out, registry=registry_file)
+    _report_run(result)
 
 
 @cli.command(
@@ -233,12 +310,7 @@ Example:
 )
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @_config
-@click.option(
-    "--registry",
-    "registry_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Registry file (default: [registry] path, else ./scolpass.sqlite3).",
-)
+@_registry_option
 def import_command(file: Path, config: Path | None, registry_file: Path | None) -> None:
     """Reserve every login of an LDIF or CSV export of existing accounts.
 
@@ -255,6 +327,92 @@ def import_command(file: Path, config: Path | None, registry_file: Path | None) 
         f"{file.name}: {done.read} logins read, {done.new} newly reserved; "
         f"{done.reserved} reserved in all in {done.registry_path}"
     )
+
+
+def _open_existing_registry(config: Path | None, registry_file: Path | None) -> Registry:
+    settings = load_settings(config) if config or Path(DEFAULT_CONFIG_NAME).is_file() else None
+    location = registry_location(settings, registry_file) if settings else Path(registry_file or DEFAULT_REGISTRY)
+    if not location.exists():
+        raise StateError(f"{location}: no registry here")
+    return open_registry(location)
+
+
+@registry.command(
+    "show",
+    epilog="""\b
+Example:
+  scolpass registry show 00012345
+""",
+)
+@click.argument("student_number")
+@_config
+@_registry_option
+def show_command(student_number: str, config: Path | None, registry_file: Path | None) -> None:
+    """What the registry knows of one student: login, state, reissues."""
+    reg = _open_existing_registry(config, registry_file)
+    try:
+        account = reg.account(student_number)
+        if account is None:
+            raise StateError(f"{reg.path}: no account for student {student_number}")
+        click.echo(f"student number: {account.student_number}")
+        click.echo(f"identifier:     {account.identifier}")
+        if account.short_identifier:
+            click.echo(f"short login:    {account.short_identifier}")
+        click.echo(f"state:          {account.state} (first year {account.first_year}, {account.issued_at})")
+        if account.student:
+            click.echo(f"name:           {account.student['first_name']} {account.student['birth_name']}")
+        for when, run_id in reg.reissues(student_number):
+            click.echo(f"reissued:       {when} (run {run_id})")
+    finally:
+        reg.close()
+
+
+@registry.command(
+    "export",
+    epilog="""\b
+Example:
+  scolpass registry export > accounts.csv
+""",
+)
+@_config
+@_registry_option
+def export_command(config: Path | None, registry_file: Path | None) -> None:
+    """Every account as CSV on stdout, for the help desk (no password: the registry has none)."""
+    reg = _open_existing_registry(config, registry_file)
+    try:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(("student_number", "identifier", "short_login", "state", "first_year", "issued_at",
+                         "birth_name", "first_name"))  # fmt: skip
+        for a in reg.accounts():
+            names = (a.student["birth_name"], a.student["first_name"]) if a.student else ("", "")
+            writer.writerow((a.student_number, a.identifier, a.short_identifier or "", a.state, a.first_year,
+                             a.issued_at, *names))  # fmt: skip
+    finally:
+        reg.close()
+
+
+@registry.command(
+    "runs",
+    epilog="""\b
+Example:
+  scolpass registry runs
+""",
+)
+@_config
+@_registry_option
+def runs_command(config: Path | None, registry_file: Path | None) -> None:
+    """Every run: when, who, what input, what counts, where its output went."""
+    reg = _open_existing_registry(config, registry_file)
+    try:
+        for run in reg.runs():
+            counts = ", ".join(f"{n} {k}" for k, n in run.counts.items() if n)
+            source = (
+                f"{run.input_name} (sha256 {run.input_sha256[:12]})" if run.input_name and run.input_sha256 else "-"
+            )
+            click.echo(f"{run.id:>4}  {run.started_at}  {run.command:<8} {run.state:<9} {run.os_user:<10} "
+                       f"{run.academic_year}  {source}  {counts or '-'}  {run.output}")  # fmt: skip
+    finally:
+        reg.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

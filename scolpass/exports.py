@@ -65,6 +65,17 @@ def write_ldif(credentials: Iterable[Credential], people_dn: str, path: Path) ->
         return int(writer.records_written)
 
 
+def write_password_changes(credentials: Iterable[Credential], people_dn: str, path: Path) -> int:
+    """Write one change record per account that replaces ``userPassword`` only (``ldapmodify``)."""
+    with path.open("wb") as handle:
+        handle.write(b"version: 1\n\n")
+        writer = LDIFWriter(handle)
+        for credential in credentials:
+            # (2, ...) is "replace" in the ldif package's modlist.
+            writer.unparse(dn_of(credential.identifier, people_dn), [(2, "userPassword", [credential.password_hash])])
+        return int(writer.records_written)
+
+
 def write_csv(credentials: Sequence[Credential], people_dn: str, path: Path) -> int:
     """Write one row per account (UTF-8, comma-separated, header first); returns how many."""
     with path.open("w", encoding="utf-8", newline="") as handle:

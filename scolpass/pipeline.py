@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import secrets
-from collections.abc import Sequence
+import shutil
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from anyascii import anyascii
 
@@ -24,24 +25,23 @@ from .academic_year import AcademicYear, resolve_academic_year
 from .enrolment import Enrolment, check_students, read_enrolment
 from .errors import InputError, Problem, StateError
 from .existing import read_existing_logins
-from .exports import Credential, write_csv, write_ldif, write_rejected
+from .exports import Credential, write_csv, write_ldif, write_password_changes, write_rejected
 from .fonts import font_check
-from .identifiers import LoginRule, assign_identifiers, name_check
+from .identifiers import LoginRule, assign_identifiers, name_check, name_part
+from .lock import os_user, run_lock
+from .output import MANIFEST, checkpoint, make_parents, output_folder, publish, recover, remove_empty, staging_folder
 from .passwords import Choice, generate_passwords, hash_password
-from .registry import DEFAULT_REGISTRY, Registry, open_registry
+from .registry import DEFAULT_REGISTRY, IssuedAccount, NewAccount, Registry, open_registry
 from .settings import Settings, email_of
 from .sheet import Sheet, SheetRenderer, activation_link
-from .student import Student
+from .student import Step, Student
 from .wording import load_wording
 
 SHEETS_PDF = "sheets.pdf"
+REPRINTS_PDF = "reprints.pdf"
 CREDENTIALS_CSV = "credentials.csv"
 CREDENTIALS_LDIF = "credentials.ldif"
-MANIFEST = "manifest.json"
 REJECTED_CSV = "rejected.csv"
-OUTPUT_ROOT = "scolpass-output"
-# Created exclusively in the output folder while a run writes there.
-LOCK_NAME = ".scolpass-writing"
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,13 @@ class Outcome:
     """What a run did for one student (a manifest entry)."""
 
     student_number: str
-    identifier: str
-    email: str
-    status: str  # "new" or "returning"
+    identifier: str | None  # None for a probable duplicate, which is not issued
+    email: str | None
+    status: str  # "new", "returning", "reissued" or "duplicate"
     pdf: str | None
     page: int | None
     short_login: str | None = None  # with [identifiers] short_pattern
+    note: str | None = None  # why a probable duplicate was not issued
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ class RunResult:
     registry_path: Path
     registry_created: bool
     registry_size: int
-    enrolment: Enrolment  # what was read: warnings, skipped students, encoding...
+    enrolment: Enrolment | None  # what was read (warnings, skipped...); None for a reissue
+    run_id: int | None = None  # None for a dry run, which writes nothing
+    recovered: tuple[str, ...] = ()  # what was settled of crashed earlier runs
 
     def count(self, status: str) -> int:
         """How many students got ``status``."""
@@ -85,24 +88,6 @@ def registry_location(settings: Settings, override: str | Path | None) -> Path:
             path = settings.source.parent / path
         return path
     return Path(DEFAULT_REGISTRY)
-
-
-def output_folder(requested: str | Path | None, year: AcademicYear, now: datetime) -> Path:
-    """The run's own folder: ``requested`` if absent or empty, else a new dated one.
-
-    Only a check, writing nothing: the folder is taken later, inside the transaction.
-    """
-    if requested is not None:
-        path = Path(requested)
-        if path.is_dir() and [child.name for child in path.iterdir()] == [LOCK_NAME]:
-            raise StateError(f"{path}: another scolpass run is writing in this folder")
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise StateError(
-                f"{path}: the output folder must not exist or be empty (an earlier run's files would be mixed in)"
-            )
-        return path
-    # When taken (two runs in one second), _claim moves on to "-2", "-3"...
-    return Path(OUTPUT_ROOT) / year.slug / now.strftime("%Y-%m-%d_%H%M%S")
 
 
 def sort_key(student: Student) -> tuple[str, str, str]:
@@ -223,6 +208,75 @@ def report(checked: Checked | None, problems: Sequence[Problem], configured: boo
     return data
 
 
+def identity_key(student: Student) -> str:
+    """Birth name, first name and birth date, as a probable-duplicate check compares them."""
+    return f"{name_part(student.birth_name)}|{name_part(student.first_name)}|{student.birth_date.isoformat()}"
+
+
+def student_record(student: Student) -> dict[str, object]:
+    """What the registry keeps of a student to print a sheet again (no secret)."""
+    data = dataclasses.asdict(student)
+    data["birth_date"] = student.birth_date.isoformat()
+    data["social_security_date"] = student.social_security_date.isoformat() if student.social_security_date else None
+    return data
+
+
+def student_from_record(data: Mapping[str, Any]) -> Student:
+    """The inverse of :func:`student_record`."""
+    values = dict(data)
+    values["birth_date"] = date.fromisoformat(values["birth_date"])
+    security = values.get("social_security_date")
+    values["social_security_date"] = date.fromisoformat(security) if security else None
+    values["steps"] = tuple(Step(**step) for step in values["steps"])
+    return Student(**values)
+
+
+def input_digest(path: Path) -> str:
+    """SHA-256 of an input file, recorded with the run."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class _Plan:
+    """Everything a run will write, computed before anything is."""
+
+    new: list[Student]
+    returning: list[tuple[Student, IssuedAccount]]
+    duplicates: list[tuple[Student, str]]
+    identifiers: dict[str, str]
+    shorts: dict[str, str]
+
+
+def _plan(enrolment: Enrolment, settings: Settings, reg: Registry, allow_duplicates: Collection[str]) -> _Plan:
+    issued = reg.issued(s.student_number for s in enrolment.students)
+    fresh = sorted((s for s in enrolment.students if s.student_number not in issued), key=sort_key)
+    returning = sorted(
+        ((s, issued[s.student_number]) for s in enrolment.students if s.student_number in issued),
+        key=lambda pair: sort_key(pair[0]),
+    )
+    new: list[Student] = []
+    duplicates: list[tuple[Student, str]] = []
+    for student in fresh:
+        found = reg.probable_duplicates(student.student_number, student.ine, identity_key(student))
+        if found and student.student_number not in allow_duplicates:
+            other, why = found[0]
+            duplicates.append((student, f"probable duplicate of student {other}: {why}"))
+        else:
+            new.append(student)
+    rules = settings.identifiers
+    rule = LoginRule(rules.pattern, rules.max_length, rules.suffix)
+    identifiers = assign_identifiers(new, reg.taken_identifiers().__contains__, rule, rules.reserved)
+    shorts: dict[str, str] = {}
+    if rules.short_pattern:
+        short_rule = LoginRule(rules.short_pattern, rules.short_max_length, rules.suffix)
+        shorts = assign_identifiers(new, reg.taken_identifiers(short=True).__contains__, short_rule, rules.reserved)
+    return _Plan(new, returning, duplicates, identifiers, shorts)
+
+
 def generate(
     enrolment: str | Path | Enrolment,
     settings: Settings,
@@ -235,213 +289,281 @@ def generate(
     encoding: str | None = None,
     separator: str | None = None,
     skip_invalid: bool = False,
+    reprint_returning: bool = False,
+    allow_duplicates: Collection[str] = (),
+    dry_run: bool = False,
 ) -> RunResult:
     """Issue accounts and sheets for the students of ``enrolment`` not yet issued.
 
     ``choice`` is the random source of passwords (``secrets.choice``; tests pass a seeded one).
-    With ``skip_invalid``, students with a problem are set aside in ``rejected.csv``
-    and the others go through.
+    With ``skip_invalid``, students with a problem are set aside in ``rejected.csv``.
+    ``reprint_returning`` prints returning students a sheet without password;
+    ``allow_duplicates`` issues these probable duplicates anyway; ``dry_run``
+    computes and reports everything and writes nothing.
     """
     now = now or datetime.now().astimezone()
     checked = check(
-        enrolment,
-        settings,
-        year=year,
-        encoding=encoding,
-        separator=separator,
-        skip_invalid=skip_invalid,
+        enrolment, settings, year=year, encoding=encoding, separator=separator, skip_invalid=skip_invalid,
         today=now.date(),
-    )
-    enrolment, academic_year = checked.enrolment, checked.year
+    )  # fmt: skip
+    enrolment_path = None if isinstance(enrolment, Enrolment) else Path(enrolment)
+    loaded, academic_year = checked.enrolment, checked.year
     renderer = SheetRenderer(settings, load_wording(settings, academic_year.label))
+    location = registry_location(settings, registry)
     target = output_folder(out_dir, academic_year, now)
-    reg = open_registry(registry_location(settings, registry))
-    claim: _Claim | None = None
-    try:
-        with reg.transaction():
+    if dry_run:
+        reg = open_registry(location, in_memory=True)
+        try:
+            plan = _plan(loaded, settings, reg, allow_duplicates)
+            outcomes = _outcomes(plan, settings, None, reprint_returning)
+            return RunResult(target, academic_year, outcomes, (), location, False, reg.count(), loaded)
+        finally:
+            reg.close()
+
+    def write(reg: Registry, run_id: int, plan: _Plan, staging: Path) -> tuple[tuple[Outcome, ...], list[str]]:
+        passwords = generate_passwords(len(plan.new), settings.password, choice)
+        files: list[str] = []
+        sheets, credentials = _new_accounts(plan, settings, passwords)
+        if sheets:
+            checkpoint("rendering")
+            renderer.render(sheets, staging / SHEETS_PDF, f"SCOL'PASS {academic_year.label}")
+            checkpoint("rendered")
+            write_csv(credentials, settings.ldap.people_dn, staging / CREDENTIALS_CSV)
+            write_ldif(credentials, settings.ldap.people_dn, staging / CREDENTIALS_LDIF)
+            files += [SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF]
+        outcomes = _outcomes(plan, settings, credentials, reprint_returning)
+        if reprint_returning and plan.returning:
+            reprints = [_reprint(student, account, settings) for student, account in plan.returning]
+            renderer.render(reprints, staging / REPRINTS_PDF, f"SCOL'PASS {academic_year.label}")
+            files.append(REPRINTS_PDF)
+        if loaded.rejected:
+            write_rejected(loaded, staging / REJECTED_CSV)
+            files.append(REJECTED_CSV)
+        return outcomes, files
+
+    def begin(reg: Registry, run_id: int, plan: _Plan) -> None:
+        reg.record(
+            (
+                NewAccount(s.student_number, plan.identifiers[s.student_number], plan.shorts.get(s.student_number),
+                           s.ine, identity_key(s), student_record(s))
+                for s in plan.new
+            ),
+            academic_year.start, now, run_id,
+        )  # fmt: skip
+        reg.update_students({s.student_number: student_record(s) for s, _ in plan.returning})
+
+    return _run(
+        "generate", settings, location, target, academic_year, now, loaded, enrolment_path,
+        plan=lambda reg: _plan(loaded, settings, reg, allow_duplicates), begin=begin, write=write,
+    )  # fmt: skip
+
+
+def _new_accounts(plan: _Plan, settings: Settings, passwords: Sequence[str]) -> tuple[list[Sheet], list[Credential]]:
+    sheets: list[Sheet] = []
+    credentials: list[Credential] = []
+    domain = settings.university.email_domain
+    for student, password in zip(plan.new, passwords, strict=True):
+        identifier = plan.identifiers[student.student_number]
+        email = email_of(identifier, domain)
+        link = activation_link(settings.university.activation_url, identifier, email)
+        sheets.append(Sheet(student, email, settings.login_of(identifier), password, link))
+        password_hash = hash_password(password, settings.password.hash)
+        credentials.append(
+            Credential(student, identifier, email, password_hash, plan.shorts.get(student.student_number))
+        )
+    return sheets, credentials
+
+
+def _reprint(student: Student, account: IssuedAccount, settings: Settings) -> Sheet:
+    email = email_of(account.identifier, settings.university.email_domain)
+    link = activation_link(settings.university.activation_url, account.identifier, email)
+    return Sheet(student, email, settings.login_of(account.identifier), None, link)
+
+
+def _outcomes(
+    plan: _Plan, settings: Settings, credentials: Sequence[Credential] | None, reprint_returning: bool
+) -> tuple[Outcome, ...]:
+    domain = settings.university.email_domain
+    outcomes: list[Outcome] = []
+    for page, student in enumerate(plan.new, start=1):
+        identifier = plan.identifiers[student.student_number]
+        pdf = SHEETS_PDF if credentials is not None else None
+        outcomes.append(
+            Outcome(student.student_number, identifier, email_of(identifier, domain), "new", pdf,
+                    page if pdf else None, plan.shorts.get(student.student_number))
+        )  # fmt: skip
+    for page, (student, account) in enumerate(plan.returning, start=1):
+        pdf = REPRINTS_PDF if reprint_returning and credentials is not None else None
+        outcomes.append(
+            Outcome(student.student_number, account.identifier, email_of(account.identifier, domain), "returning",
+                    pdf, page if pdf else None, account.short_identifier)
+        )  # fmt: skip
+    for student, why in plan.duplicates:
+        outcomes.append(Outcome(student.student_number, None, None, "duplicate", None, None, None, why))
+    return tuple(outcomes)
+
+
+def reissue(
+    student_numbers: Sequence[str],
+    settings: Settings,
+    *,
+    year: int | None = None,
+    out_dir: str | Path | None = None,
+    registry: str | Path | None = None,
+    now: datetime | None = None,
+    choice: Choice = secrets.choice,
+) -> RunResult:
+    """A new provisional password and sheet for lost or stolen sheets; the identifier never changes.
+
+    The LDIF holds change records that replace ``userPassword`` only.
+    """
+    now = now or datetime.now().astimezone()
+    academic_year = AcademicYear(year) if year is not None else AcademicYear.of_date(now.date())
+    renderer = SheetRenderer(settings, load_wording(settings, academic_year.label))
+    location = registry_location(settings, registry)
+    if not location.exists():
+        raise StateError(f"{location}: no registry here: nothing was ever issued from it")
+    target = output_folder(out_dir, academic_year, now)
+    numbers = list(dict.fromkeys(student_numbers))
+    chosen: list[tuple[Student, IssuedAccount]] = []
+
+    def plan(reg: Registry) -> _Plan:
+        found = reg.issued(numbers)
+        problems = []
+        for number in numbers:
+            account = found.get(number)
+            if account is None or account.state == "pending":
+                problems.append(
+                    Problem(str(location), None, None, number, "is not a student number this registry issued")
+                )
+            elif account.student is None:
+                reason = "has no sheet data in the registry (adopted account): run generate with a file that lists them"
+                problems.append(Problem(str(location), None, None, number, reason))
+            else:
+                chosen.append((student_from_record(account.student), account))
+        if problems:
+            raise InputError(problems)
+        chosen.sort(key=lambda pair: sort_key(pair[0]))
+        return _Plan([], chosen, [], {}, {})
+
+    def begin(reg: Registry, run_id: int, _: _Plan) -> None:
+        reg.record_reissues((s.student_number for s, _ in chosen), run_id, now)
+
+    def write(reg: Registry, run_id: int, _: _Plan, staging: Path) -> tuple[tuple[Outcome, ...], list[str]]:
+        passwords = generate_passwords(len(chosen), settings.password, choice)
+        domain = settings.university.email_domain
+        sheets, credentials, outcomes = [], [], []
+        for page, ((student, account), password) in enumerate(zip(chosen, passwords, strict=True), start=1):
+            email = email_of(account.identifier, domain)
+            link = activation_link(settings.university.activation_url, account.identifier, email)
+            sheets.append(Sheet(student, email, settings.login_of(account.identifier), password, link))
+            password_hash = hash_password(password, settings.password.hash)
+            credentials.append(Credential(student, account.identifier, email, password_hash, account.short_identifier))
+            outcomes.append(
+                Outcome(student.student_number, account.identifier, email, "reissued", SHEETS_PDF, page,
+                        account.short_identifier)
+            )  # fmt: skip
+        renderer.render(sheets, staging / SHEETS_PDF, f"SCOL'PASS {academic_year.label}")
+        write_csv(credentials, settings.ldap.people_dn, staging / CREDENTIALS_CSV)
+        write_password_changes(credentials, settings.ldap.people_dn, staging / CREDENTIALS_LDIF)
+        return tuple(outcomes), [SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF]
+
+    return _run(
+        "reissue", settings, location, target, academic_year, now, None, None, plan=plan, begin=begin, write=write
+    )
+
+
+def _run(
+    command: str,
+    settings: Settings,
+    location: Path,
+    target: Path,
+    year: AcademicYear,
+    now: datetime,
+    enrolment: Enrolment | None,
+    enrolment_path: Path | None,
+    *,
+    plan: Callable[[Registry], _Plan],
+    begin: Callable[[Registry, int, _Plan], None],
+    write: Callable[[Registry, int, _Plan, Path], tuple[tuple[Outcome, ...], list[str]]],
+) -> RunResult:
+    """The frame every writing run shares: lock, recover, plan, pending, write aside, publish, confirm."""
+    created = not location.exists()
+    with run_lock(location):
+        reg = open_registry(location)
+        made: list[Path] = []
+        staging: Path | None = None
+        run_id: int | None = None
+        try:
+            recovered = recover(reg, now)
+            # Recorded absolute, so that a later run can recover it from any folder.
+            absolute = target.resolve()
+            computed = plan(reg)
+            made = make_parents(absolute)
+            with reg.transaction():
+                run_id = reg.begin_run(
+                    command, year.start, now, os_user(), absolute, enrolment_path.name if enrolment_path else None,
+                    input_digest(enrolment_path) if enrolment_path else None,
+                )  # fmt: skip
+                staging = staging_folder(absolute, run_id)
+                reg.set_staging(run_id, staging)
+                begin(reg, run_id, computed)
+            checkpoint("pending")
             try:
-                claim = _claim(target, requested=out_dir is not None)
-                result = _issue(enrolment, settings, academic_year, renderer, reg, claim.path, now, choice)
+                staging.mkdir(mode=0o700)  # sheets carry passwords: the owner only
+                outcomes, files = write(reg, run_id, computed, staging)
+                counts = {status: sum(1 for o in outcomes if o.status == status) for status in STATUSES}
+                counts["skipped"] = enrolment.skipped if enrolment else 0
+                _write_manifest(staging, command, run_id, enrolment, year, now, reg.path, files, outcomes, counts)
+                checkpoint("written")
+                publish(staging, absolute)
             except OSError as exc:
                 # A full disk or a folder that cannot be written: the registrar's to fix, not a bug.
                 raise StateError(f"{exc.filename or target}: cannot write the output: {exc.strerror or exc}") from exc
-            new = ((o.student_number, o.identifier, o.short_login) for o in result.outcomes if o.status == "new")
-            reg.record(new, academic_year.start, now)
-        size = reg.count()
-    except BaseException:
+            checkpoint("published")
+            reg.confirm(run_id, counts, now)
+            size = reg.count()
+        except BaseException:
+            if staging is not None and run_id is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+                reg.abandon(run_id, now)
+            remove_empty(made)
+            reg.close()
+            if created:  # a registry this failed run created holds nothing: leave no trace
+                location.unlink(missing_ok=True)
+            raise
         reg.close()
-        if claim is not None:
-            claim.undo()
-        if reg.created:
-            reg.path.unlink(missing_ok=True)
-        raise
-    finally:
-        reg.close()
-    claim.release()
-    return RunResult(claim.path, academic_year, result.outcomes, result.files, reg.path, reg.created, size, enrolment)
+    return RunResult(target, year, outcomes, (*files, MANIFEST), reg.path, created, size, enrolment, run_id,
+                     tuple(recovered))  # fmt: skip
 
 
-@dataclass(frozen=True)
-class _Claim:
-    """An output folder this run holds, and the folders it had to create."""
-
-    path: Path
-    made: tuple[Path, ...]  # outermost first
-
-    def release(self) -> None:
-        (self.path / LOCK_NAME).unlink(missing_ok=True)
-
-    def undo(self) -> None:
-        """Remove what this run wrote, and the folders it made if they are empty; nothing else."""
-        for name in (SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF, REJECTED_CSV, MANIFEST):
-            (self.path / name).unlink(missing_ok=True)
-        self.release()
-        _remove_empty(self.made)
-
-
-def _remove_empty(folders: Sequence[Path]) -> None:
-    for folder in reversed(folders):
-        try:
-            folder.rmdir()
-        except OSError:
-            return  # not empty: another run's files, left alone
-
-
-def _claim(target: Path, requested: bool) -> _Claim:
-    """Take the output folder atomically, so two runs started together never share one.
-
-    A lock file created exclusively decides between two runs that both found the
-    folder empty; a default folder taken in the meantime moves on to ``-2``, ``-3``...
-    """
-    made: list[Path] = []
-    try:
-        path = _make_folder(target, requested, made)
-        os.close(os.open(path / LOCK_NAME, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        _remove_empty(made)
-        raise StateError(f"{target}: another scolpass run is writing in this folder") from None
-    except OSError:
-        _remove_empty(made)
-        raise
-    if any(child.name != LOCK_NAME for child in path.iterdir()):
-        (path / LOCK_NAME).unlink()
-        _remove_empty(made)
-        raise StateError(
-            f"{path}: the output folder must not exist or be empty (an earlier run's files would be mixed in)"
-        )
-    return _Claim(path, tuple(made))
-
-
-def _make_folder(target: Path, requested: bool, made: list[Path]) -> Path:
-    """Create ``target`` (or the next free ``-N`` name for a default folder), noting what was made."""
-    for folder in reversed(target.parents):
-        if not folder.exists():
-            try:
-                folder.mkdir()
-                made.append(folder)
-            except FileExistsError:
-                pass
-    path, n = target, 1
-    while True:
-        try:
-            # Only the registrar may read sheets that carry passwords (shared servers).
-            path.mkdir(mode=0o700)
-            made.append(path)
-            return path
-        except FileExistsError:
-            if requested:
-                return path
-            n += 1
-            path = target.with_name(f"{target.name}-{n}")
-
-
-@dataclass(frozen=True)
-class _Issued:
-    outcomes: tuple[Outcome, ...]
-    files: tuple[str, ...]
-
-
-def _issue(
-    enrolment: Enrolment,
-    settings: Settings,
-    year: AcademicYear,
-    renderer: SheetRenderer,
-    reg: Registry,
-    target: Path,
-    now: datetime,
-    choice: Choice,
-) -> _Issued:
-    domain = settings.university.email_domain
-    issued = reg.issued(s.student_number for s in enrolment.students)
-    new = sorted((s for s in enrolment.students if s.student_number not in issued), key=sort_key)
-    returning = sorted((s for s in enrolment.students if s.student_number in issued), key=sort_key)
-    rules = settings.identifiers
-    rule = LoginRule(rules.pattern, rules.max_length, rules.suffix)
-    identifiers = assign_identifiers(new, reg.taken_identifiers().__contains__, rule, rules.reserved)
-    shorts: dict[str, str] = {}
-    if rules.short_pattern:
-        short_rule = LoginRule(rules.short_pattern, rules.short_max_length, rules.suffix)
-        shorts = assign_identifiers(new, reg.taken_identifiers(short=True).__contains__, short_rule, rules.reserved)
-    passwords = generate_passwords(len(new), settings.password, choice)
-
-    files: list[str] = []
-    outcomes: list[Outcome] = []
-    if new:
-        sheets = []
-        credentials = []
-        for student, password in zip(new, passwords, strict=True):
-            identifier = identifiers[student.student_number]
-            email = email_of(identifier, domain)
-            link = activation_link(settings.university.activation_url, identifier, email)
-            sheets.append(Sheet(student, email, settings.login_of(identifier), password, link))
-            password_hash = hash_password(password, settings.password.hash)
-            credentials.append(
-                Credential(student, identifier, email, password_hash, shorts.get(student.student_number))
-            )
-        renderer.render(sheets, target / SHEETS_PDF, f"SCOL'PASS {year.label}")
-        write_csv(credentials, settings.ldap.people_dn, target / CREDENTIALS_CSV)
-        write_ldif(credentials, settings.ldap.people_dn, target / CREDENTIALS_LDIF)
-        files += [SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF]
-        outcomes += [
-            Outcome(c.student.student_number, c.identifier, c.email, "new", SHEETS_PDF, page, c.short_login)
-            for page, c in enumerate(credentials, start=1)
-        ]
-    for student in returning:
-        account = issued[student.student_number]
-        email = email_of(account.identifier, domain)
-        outcomes.append(
-            Outcome(
-                student.student_number, account.identifier, email, "returning", None, None, account.short_identifier
-            )
-        )
-    if enrolment.rejected:
-        write_rejected(enrolment, target / REJECTED_CSV)
-        files.append(REJECTED_CSV)
-    _write_manifest(target, enrolment, year, now, reg.path, files, outcomes)
-    return _Issued(tuple(outcomes), (*files, MANIFEST))
+STATUSES = ("new", "returning", "reissued", "duplicate")
 
 
 def _write_manifest(
-    target: Path,
-    enrolment: Enrolment,
+    folder: Path,
+    command: str,
+    run_id: int,
+    enrolment: Enrolment | None,
     year: AcademicYear,
     now: datetime,
     registry_path: Path,
     files: Sequence[str],
     outcomes: Sequence[Outcome],
+    counts: Mapping[str, int],
 ) -> None:
     manifest = {
         "scolpass_version": __version__,
+        "run": run_id,
+        "command": command,
         "academic_year": year.label,
         "academic_year_start": year.start,
         "generated_at": now.isoformat(timespec="seconds"),
-        "enrolment": enrolment.source,
+        "enrolment": enrolment.source if enrolment else None,
         "registry": str(registry_path.resolve()),
-        "counts": {
-            **{status: sum(1 for o in outcomes if o.status == status) for status in ("new", "returning")},
-            "skipped": enrolment.skipped,
-        },
-        "files": [{"path": name, "sha256": hashlib.sha256((target / name).read_bytes()).hexdigest()} for name in files],
-        "students": [o.__dict__ for o in outcomes],
+        "counts": dict(counts),
+        "files": [{"path": name, "sha256": hashlib.sha256((folder / name).read_bytes()).hexdigest()} for name in files],
+        "students": [dataclasses.asdict(o) for o in outcomes],
     }
-    (target / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # Written last: its presence is what tells recovery that the folder is complete.
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

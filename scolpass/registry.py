@@ -1,22 +1,26 @@
-"""The registry: the SQLite record of every identifier ever issued.
+"""The registry: the SQLite record of every identifier ever issued, and of every run.
 
-It is what keeps an identifier from being given to someone else by a later
-run. It never holds a password, not even hashed.
+It keeps identifiers stable across runs and years, and lets a crashed run be
+recovered: a run's accounts are written ``pending`` before any file, and
+become ``issued`` only once the run's output folder is complete. It never
+holds a password, not even hashed.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from .errors import StateError
 
 DEFAULT_REGISTRY = "scolpass.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -25,14 +29,64 @@ CREATE TABLE IF NOT EXISTS accounts (
     identifier TEXT NOT NULL UNIQUE,
     short_identifier TEXT UNIQUE,
     first_year INTEGER NOT NULL,
-    issued_at TEXT NOT NULL
+    issued_at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'issued',
+    run_id INTEGER,
+    ine TEXT,
+    identity_key TEXT,
+    number_key TEXT,
+    student TEXT
 );
+CREATE INDEX IF NOT EXISTS accounts_ine ON accounts (ine);
+CREATE INDEX IF NOT EXISTS accounts_identity ON accounts (identity_key);
+CREATE INDEX IF NOT EXISTS accounts_number_key ON accounts (number_key);
 CREATE TABLE IF NOT EXISTS reserved (
     identifier TEXT PRIMARY KEY,
     source TEXT NOT NULL,
     reserved_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    command TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    os_user TEXT NOT NULL,
+    academic_year INTEGER NOT NULL,
+    input_name TEXT,
+    input_sha256 TEXT,
+    output TEXT NOT NULL,
+    staging TEXT NOT NULL,
+    counts TEXT
+);
+CREATE TABLE IF NOT EXISTS reissues (
+    id INTEGER PRIMARY KEY,
+    student_number TEXT NOT NULL,
+    run_id INTEGER NOT NULL,
+    reissued_at TEXT NOT NULL
+);
 """
+
+# Forward migrations, by the version they start from. Version 1 had no run
+# records: its accounts were all issued by complete runs.
+_MIGRATIONS = {
+    1: """
+ALTER TABLE accounts ADD COLUMN state TEXT NOT NULL DEFAULT 'issued';
+ALTER TABLE accounts ADD COLUMN run_id INTEGER;
+ALTER TABLE accounts ADD COLUMN ine TEXT;
+ALTER TABLE accounts ADD COLUMN identity_key TEXT;
+ALTER TABLE accounts ADD COLUMN number_key TEXT;
+ALTER TABLE accounts ADD COLUMN student TEXT;
+UPDATE accounts SET number_key = ltrim(student_number, '0');
+""",
+}
+_COLUMNS = {
+    1: {"student_number", "identifier", "short_identifier", "first_year", "issued_at"},
+    2: {
+        "student_number", "identifier", "short_identifier", "first_year", "issued_at", "state", "run_id", "ine",
+        "identity_key", "number_key", "student",
+    },
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,6 +97,58 @@ class IssuedAccount:
     identifier: str
     first_year: int
     short_identifier: str | None = None
+    state: str = "issued"  # "pending" while its run writes, "issued", or "adopted" from an import
+    student: Mapping[str, Any] | None = None  # the printed data, for reissues and reprints
+    issued_at: str = ""
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """An account a run is about to issue."""
+
+    student_number: str
+    identifier: str
+    short_identifier: str | None
+    ine: str
+    identity_key: str
+    student: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run, as the registry remembers it."""
+
+    id: int
+    command: str
+    state: str  # "pending", "complete" or "abandoned"
+    started_at: str
+    finished_at: str | None
+    os_user: str
+    academic_year: int
+    input_name: str | None
+    input_sha256: str | None
+    output: str
+    staging: str
+    counts: Mapping[str, int]
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    id_, command, state, started, finished, user, year, name, sha, output, staging, counts = row
+    loaded = json.loads(counts) if counts else {}
+    return RunRecord(id_, command, state, started, finished, user, year, name, sha, output, staging, loaded)
+
+
+_ACCOUNT_COLUMNS = "student_number, identifier, first_year, short_identifier, state, student, issued_at"
+
+
+def _account(row: tuple[Any, ...]) -> IssuedAccount:
+    number, identifier, year, short, state, student, issued_at = row
+    return IssuedAccount(number, identifier, year, short, state, json.loads(student) if student else None, issued_at)
+
+
+def number_key(student_number: str) -> str:
+    """A student number as Excel may have mangled it: without leading zeros."""
+    return student_number.lstrip("0")
 
 
 class Registry:
@@ -59,11 +165,7 @@ class Registry:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One run's changes, all or nothing.
-
-        ``BEGIN IMMEDIATE`` takes the write lock at once, so two offices
-        running at the same time cannot hand out the same identifier.
-        """
+        """Changes made all or nothing; ``BEGIN IMMEDIATE`` takes the write lock at once."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -76,91 +178,220 @@ class Registry:
         self._db.execute("COMMIT")
 
     @contextmanager
-    def _reading(self) -> Iterator[None]:
-        # A file damaged between opening and use is the registrar's state to fix, not a bug.
+    def _guard(self, doing: str) -> Iterator[None]:
+        # A file damaged or locked between opening and use is the registrar's state to fix, not a bug.
         try:
             yield
+        except sqlite3.IntegrityError as exc:
+            raise StateError(f"{self.path}: an identifier or student was recorded twice: {exc}") from None
         except sqlite3.DatabaseError as exc:
-            raise StateError(f"{self.path}: cannot read the registry: {exc}") from None
+            raise StateError(f"{self.path}: cannot {doing} the registry: {exc}") from None
 
+    # -- accounts ------------------------------------------------------------
     def issued(self, student_numbers: Iterable[str]) -> dict[str, IssuedAccount]:
-        """The accounts already issued to these students."""
-        with self._reading():
-            return self._issued(list(student_numbers))
-
-    def _issued(self, numbers: list[str]) -> dict[str, IssuedAccount]:
+        """The accounts already issued (or pending, or adopted) to these students."""
+        numbers = list(student_numbers)
         found: dict[str, IssuedAccount] = {}
-        for start in range(0, len(numbers), 500):
-            chunk = numbers[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            # Only "?" marks are formatted in; the values are bound.
-            columns = "student_number, identifier, first_year, short_identifier"
-            query = f"SELECT {columns} FROM accounts WHERE student_number IN ({marks})"  # noqa: S608
-            for number, identifier, year, short in self._db.execute(query, chunk):
-                found[number] = IssuedAccount(number, identifier, year, short)
+        with self._guard("read"):
+            for start in range(0, len(numbers), 500):
+                chunk = numbers[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                # Only "?" marks are formatted in; the values are bound.
+                query = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE student_number IN ({marks})"  # noqa: S608
+                for row in self._db.execute(query, chunk):
+                    found[row[0]] = _account(row)
+        return found
+
+    def account(self, student_number: str) -> IssuedAccount | None:
+        """One student's account, if any."""
+        return self.issued([student_number]).get(student_number)
+
+    def accounts(self) -> Iterator[IssuedAccount]:
+        """Every account, by student number."""
+        with self._guard("read"):
+            rows = self._db.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY student_number").fetchall()  # noqa: S608
+        return (_account(row) for row in rows)
+
+    def probable_duplicates(self, number: str, ine: str, identity_key: str) -> list[tuple[str, str]]:
+        """Issued students that are probably the same person: ``(student_number, why)``."""
+        found: list[tuple[str, str]] = []
+        with self._guard("read"):
+            query = "SELECT student_number FROM accounts WHERE student_number != ? AND "
+            checks = [("number_key = ?", number_key(number), "the same student number but for leading zeros")]
+            if ine:
+                checks.append(("ine = ?", ine, "the same INE"))
+            checks.append(("identity_key = ?", identity_key, "the same birth name, first name and birth date"))
+            for condition, value, why in checks:
+                for (other,) in self._db.execute(query + condition, (number, value)):
+                    found.append((other, why))
         return found
 
     def taken_identifiers(self, short: bool = False) -> set[str]:
         """Every identifier (or short identifier) ever issued, and every reserved login."""
         column = "short_identifier" if short else "identifier"
-        with self._reading():
-            taken = {row[0] for row in self._db.execute(f"SELECT {column} FROM accounts WHERE {column} IS NOT NULL")}  # noqa: S608
+        with self._guard("read"):
+            taken = {r[0] for r in self._db.execute(f"SELECT {column} FROM accounts WHERE {column} IS NOT NULL")}  # noqa: S608
             return taken | {row[0] for row in self._db.execute("SELECT identifier FROM reserved")}
 
-    def reserve(self, logins: Iterable[str], source: str, when: datetime) -> int:
-        """Reserve logins of existing accounts (staff, former students...); returns how many were new."""
+    def record(self, accounts: Iterable[NewAccount], year: int, when: datetime, run_id: int | None = None) -> None:
+        """Remember new accounts, ``pending`` until :meth:`confirm` when a run is given."""
+        state = "pending" if run_id is not None else "issued"
         stamp = when.isoformat(timespec="seconds")
-        try:
-            with self.transaction():
-                before = self._db.total_changes
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO reserved (identifier, source, reserved_at) VALUES (?, ?, ?)",
-                    [(login, source, stamp) for login in logins],
-                )
-                return self._db.total_changes - before
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"{self.path}: cannot write the registry: {exc}") from None
-
-    def reserved_count(self) -> int:
-        """How many logins are reserved."""
-        with self._reading():
-            return int(self._db.execute("SELECT count(*) FROM reserved").fetchone()[0])
-
-    def record(self, accounts: Iterable[tuple[str, str, str | None]], year: int, when: datetime) -> None:
-        """Remember new ``(student_number, identifier, short_identifier)`` (inside :meth:`transaction`)."""
-        stamp = when.isoformat(timespec="seconds")
-        try:
+        with self._guard("write"):
             self._db.executemany(
-                "INSERT INTO accounts (student_number, identifier, short_identifier, first_year, issued_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(number, identifier, short, year, stamp) for number, identifier, short in accounts],
+                "INSERT INTO accounts (student_number, identifier, short_identifier, first_year, issued_at, state,"
+                " run_id, ine, identity_key, number_key, student) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (a.student_number, a.identifier, a.short_identifier, year, stamp, state, run_id, a.ine or None,
+                     a.identity_key, number_key(a.student_number), json.dumps(a.student, ensure_ascii=False))
+                    for a in accounts
+                ],
+            )  # fmt: skip
+
+    def update_students(self, students: Mapping[str, Mapping[str, Any]]) -> None:
+        """Keep the printed data of returning students current (names change, steps change)."""
+        with self._guard("write"):
+            self._db.executemany(
+                "UPDATE accounts SET student = ? WHERE student_number = ?",
+                [(json.dumps(data, ensure_ascii=False), number) for number, data in students.items()],
             )
-        except sqlite3.IntegrityError as exc:
-            raise StateError(f"{self.path}: an identifier or student was recorded twice: {exc}") from None
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"{self.path}: cannot write the registry: {exc}") from None
 
     def count(self) -> int:
         """How many accounts the registry holds."""
-        with self._reading():
+        with self._guard("read"):
             return int(self._db.execute("SELECT count(*) FROM accounts").fetchone()[0])
 
+    # -- reserved logins -------------------------------------------------------
+    def reserve(self, logins: Iterable[str], source: str, when: datetime) -> int:
+        """Reserve logins of existing accounts (staff, former students...); returns how many were new."""
+        stamp = when.isoformat(timespec="seconds")
+        with self._guard("write"), self.transaction():
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO reserved (identifier, source, reserved_at) VALUES (?, ?, ?)",
+                [(login, source, stamp) for login in logins],
+            )
+            return self._db.total_changes - before
 
-_COLUMNS = {"student_number", "identifier", "short_identifier", "first_year", "issued_at"}
+    def reserved_count(self) -> int:
+        """How many logins are reserved."""
+        with self._guard("read"):
+            return int(self._db.execute("SELECT count(*) FROM reserved").fetchone()[0])
+
+    def adopt(self, links: Mapping[str, str], year: int, when: datetime) -> tuple[int, list[str]]:
+        """Link student numbers to the logins they already have; returns (adopted, conflicts)."""
+        adopted, conflicts = 0, []
+        stamp = when.isoformat(timespec="seconds")
+        with self._guard("write"), self.transaction():
+            for number, login in sorted(links.items()):
+                row = self._db.execute(
+                    "SELECT student_number, identifier FROM accounts WHERE student_number = ? OR identifier = ?",
+                    (number, login),
+                ).fetchall()
+                if any(r != (number, login) for r in row):
+                    conflicts.append(f"{number} -> {login}: the registry links {row[0][0]} -> {row[0][1]}")
+                    continue
+                if not row:
+                    self._db.execute(
+                        "INSERT INTO accounts (student_number, identifier, first_year, issued_at, state, number_key)"
+                        " VALUES (?, ?, ?, ?, 'adopted', ?)",
+                        (number, login, year, stamp, number_key(number)),
+                    )
+                    adopted += 1
+        return adopted, conflicts
+
+    # -- runs ------------------------------------------------------------------
+    def begin_run(
+        self,
+        command: str,
+        year: int,
+        when: datetime,
+        os_user: str,
+        output: Path,
+        input_name: str | None = None,
+        input_sha256: str | None = None,
+    ) -> int:
+        """Record a run that starts writing (inside :meth:`transaction`); returns its id.
+
+        Its staging folder, named after the id, is given next with :meth:`set_staging`.
+        """
+        with self._guard("write"):
+            cursor = self._db.execute(
+                "INSERT INTO runs (command, state, started_at, os_user, academic_year, input_name, input_sha256,"
+                " output, staging) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, '')",
+                (command, when.isoformat(timespec="seconds"), os_user, year, input_name, input_sha256, str(output)),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def set_staging(self, run_id: int, staging: Path) -> None:
+        """Where run ``run_id`` writes before publishing (inside the transaction of :meth:`begin_run`)."""
+        with self._guard("write"):
+            self._db.execute("UPDATE runs SET staging = ? WHERE id = ?", (str(staging), run_id))
+
+    def confirm(self, run_id: int, counts: Mapping[str, int], when: datetime) -> None:
+        """The run's output folder is complete: its accounts are issued."""
+        with self._guard("write"), self.transaction():
+            self._db.execute("UPDATE accounts SET state = 'issued' WHERE run_id = ? AND state = 'pending'", (run_id,))
+            self._db.execute(
+                "UPDATE runs SET state = 'complete', finished_at = ?, counts = ? WHERE id = ?",
+                (when.isoformat(timespec="seconds"), json.dumps(dict(counts)), run_id),
+            )
+
+    def abandon(self, run_id: int, when: datetime) -> None:
+        """The run never completed: its pending accounts and reissues are forgotten, identifiers freed."""
+        with self._guard("write"), self.transaction():
+            self._db.execute("DELETE FROM accounts WHERE run_id = ? AND state = 'pending'", (run_id,))
+            self._db.execute("DELETE FROM reissues WHERE run_id = ?", (run_id,))
+            self._db.execute(
+                "UPDATE runs SET state = 'abandoned', finished_at = ? WHERE id = ?",
+                (when.isoformat(timespec="seconds"), run_id),
+            )
+
+    def runs(self, state: str | None = None) -> list[RunRecord]:
+        """Every run (or those in ``state``), oldest first."""
+        query = "SELECT id, command, state, started_at, finished_at, os_user, academic_year, input_name,"
+        query += " input_sha256, output, staging, counts FROM runs"
+        with self._guard("read"):
+            rows = self._db.execute(
+                query + (" WHERE state = ?" if state else "") + " ORDER BY id", (state,) if state else ()
+            ).fetchall()
+        return [_run(row) for row in rows]
+
+    def record_reissues(self, student_numbers: Iterable[str], run_id: int, when: datetime) -> None:
+        """Remember that these students got a new password in this run (inside :meth:`transaction`)."""
+        stamp = when.isoformat(timespec="seconds")
+        with self._guard("write"):
+            self._db.executemany(
+                "INSERT INTO reissues (student_number, run_id, reissued_at) VALUES (?, ?, ?)",
+                [(number, run_id, stamp) for number in student_numbers],
+            )
+
+    def reissues(self, student_number: str) -> list[tuple[str, int]]:
+        """When a student's password was reissued, and by which run (complete runs only)."""
+        with self._guard("read"):
+            return self._db.execute(
+                "SELECT reissued_at, run_id FROM reissues JOIN runs ON runs.id = run_id"
+                " WHERE student_number = ? AND runs.state = 'complete' ORDER BY reissues.id",
+                (student_number,),
+            ).fetchall()
 
 
-def open_registry(path: str | Path) -> Registry:
-    """Open the registry file, creating it (and saying so in ``Registry.created``) when absent.
+def open_registry(path: str | Path, in_memory: bool = False) -> Registry:
+    """Open the registry file, creating it when absent (``Registry.created``) and migrating it forward.
 
     Any other SQLite file is refused untouched: scolpass must never add its
-    tables to another application's database.
+    tables to another application's database. ``in_memory`` works on a copy
+    (a dry run): the file is only read, and not created when absent.
     """
     path = Path(path)
+    if in_memory:
+        return _memory_copy(path)
     created = not path.exists()
     if created and not path.parent.is_dir():
         raise StateError(f"{path}: cannot create the registry: folder {path.parent} does not exist")
     try:
-        db = sqlite3.connect(path, isolation_level=None, timeout=10)
+        db = sqlite3.connect(path, isolation_level=None, timeout=30)
         version = db.execute("PRAGMA user_version").fetchone()[0]
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if version == 0 and not tables:
@@ -173,14 +404,55 @@ def open_registry(path: str | Path) -> Registry:
             )
         else:
             columns = {row[1] for row in db.execute("PRAGMA table_info(accounts)")}
-            if version != SCHEMA_VERSION or columns != _COLUMNS:
+            if version not in _COLUMNS or columns != _COLUMNS[version]:
                 db.close()
                 listed = ", ".join(sorted(tables))
                 raise StateError(
                     f"{path}: not a scolpass registry (an SQLite file with tables {listed}); left untouched"
                 )
+            _migrate(db, version)
     except sqlite3.DatabaseError as exc:
         if created:
             raise StateError(f"{path}: cannot create the registry: {exc}") from None
         raise StateError(f"{path}: not a scolpass registry: {exc}") from None
     return Registry(path, db, created)
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    """Bring an older registry to the current schema, in one transaction."""
+    if version == SCHEMA_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for step in range(version, SCHEMA_VERSION):
+            for statement in filter(str.strip, _MIGRATIONS[step].split(";")):
+                db.execute(statement)
+        for statement in filter(str.strip, _SCHEMA.split(";")):
+            db.execute(statement)  # new tables and indexes (IF NOT EXISTS)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _memory_copy(path: Path) -> Registry:
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    if path.exists():
+        try:
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            source.backup(memory)
+            source.close()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{path}: not a scolpass registry: {exc}") from None
+    version = memory.execute("PRAGMA user_version").fetchone()[0]
+    tables = {row[0] for row in memory.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if version == 0 and not tables:
+        memory.executescript(_SCHEMA)
+        memory.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    else:
+        columns = {row[1] for row in memory.execute("PRAGMA table_info(accounts)")}
+        if version not in _COLUMNS or columns != _COLUMNS[version]:
+            raise StateError(f"{path}: not a scolpass registry; left untouched")
+        _migrate(memory, version)
+    return Registry(path, memory, False)

@@ -59,7 +59,7 @@ class Sheet:
     student: Student
     email: str
     login: str
-    password: str = field(repr=False)
+    password: str | None = field(repr=False)  # None: a returning student's reprint
     activation_url: str
 
 
@@ -153,6 +153,7 @@ class SheetRenderer:
         self.styles = _Styles(self.color)
         url = settings.university.activation_url
         self.qr_is_static = "{" not in url
+        self._returning_note = _paragraph(wording.para("returning_password_note"), self.styles.small)
         # For fit_check's quick bound: the widest ASCII glyph at full size.
         self._widest = VALUE_SIZE * _widest_ascii_glyph()
 
@@ -191,10 +192,8 @@ class SheetRenderer:
         c.roundRect(MARGIN + PAD, FRAME_BOTTOM + PAD, WIDTH - 2 * PAD, CRED_H, 4, stroke=0, fill=1)
         c.setFillColor(colors.HexColor("#444444"))
         c.setFont(SANS, 7.6)
-        for label, top in zip(("label_email", "label_login", "label_password"), self._cred_rows(), strict=True):
+        for label, top in zip(("label_email", "label_login"), self._cred_rows(), strict=False):
             c.drawString(MARGIN + PAD + 10, top, w.text(label))
-        c.setFont(SANS, 7.2)
-        c.drawString(MARGIN + PAD + 10, FRAME_BOTTOM + PAD + 7, w.text("password_hint"))
         c.setFillColor(colors.black)
         c.setFont(SANS_BOLD, 7.6)
         c.drawCentredString(QR_X + QR_SIZE / 2, FRAME_BOTTOM + PAD + 7, w.text("qr_caption"))
@@ -292,10 +291,23 @@ class SheetRenderer:
         _draw_rows(c, self._rows(sheet.student), MARGIN + PAD, DATA_TOP, DATA_W, DATA_BOTTOM)
 
         value_x = MARGIN + PAD + 10
-        for value, top, size in zip(
-            (sheet.email, sheet.login, sheet.password), self._cred_rows(), (12.5, 12.5, 17), strict=True
-        ):
-            _draw_fitted(c, value, MONO_BOLD, size, value_x, top - size - 2, CRED_VALUE_W)
+        email_top, login_top, password_top = self._cred_rows()
+        for value, top in ((sheet.email, email_top), (sheet.login, login_top)):
+            _draw_fitted(c, value, MONO_BOLD, 12.5, value_x, top - 14.5, CRED_VALUE_W)
+        # The password's label and hint are drawn per page: a reprint has a note instead.
+        w = self.words
+        c.setFillColor(colors.HexColor("#444444"))
+        c.setFont(SANS, 7.6)
+        if sheet.password is not None:
+            c.drawString(value_x, password_top, w.text("label_password"))
+            c.setFont(SANS, 7.2)
+            c.drawString(value_x, FRAME_BOTTOM + PAD + 7, w.text("password_hint"))
+            c.setFillColor(colors.black)
+            _draw_fitted(c, sheet.password, MONO_BOLD, 17, value_x, password_top - 19, CRED_VALUE_W)
+        else:
+            c.drawString(value_x, password_top, w.text("label_password_returning"))
+            c.setFillColor(colors.black)
+            _draw_flow(c, [self._returning_note], value_x, password_top - 4, CRED_VALUE_W)
         if not self.qr_is_static:
             draw_qr(c, sheet.activation_url, QR_X, FRAME_BOTTOM + PAD + 20, QR_SIZE)
 

@@ -59,7 +59,11 @@ def test_accounts_of_two_runs_coexist(
         write_csv([row("1")], name="a.csv"), settings, year=2026, out_dir=tmp_path / "a", registry=registry
     )
     second = generate(
-        write_csv([row("2")], name="b.csv"), settings, year=2026, out_dir=tmp_path / "b", registry=registry
+        write_csv([row("2", birth_date="02/02/2006")], name="b.csv"),
+        settings,
+        year=2026,
+        out_dir=tmp_path / "b",
+        registry=registry,
     )
     for result in (first, second):
         loaded = slapd.add(result.out_dir / "credentials.ldif")

@@ -16,7 +16,7 @@ import pytest
 from scolpass import InputError, Settings, StateError, generate
 from scolpass import pipeline as pipeline_module
 
-from .conftest import HEADER, PASSWORD_PATTERN, SAMPLES, page_texts, row
+from .conftest import HEADER, PASSWORD_PATTERN, SAMPLES, csv_text, page_texts, row
 
 NOW = datetime(2026, 9, 1, 9, 30, 0)
 
@@ -37,7 +37,7 @@ def test_sample_run_writes_everything(settings: Settings, tmp_path: Path, seeded
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     assert result.out_dir.stat().st_mode & 0o777 == 0o700  # sheets carry passwords
     assert manifest["academic_year"] == "2026/2027"
-    assert manifest["counts"] == {"new": 11, "returning": 0, "skipped": 0}
+    assert manifest["counts"] == {"new": 11, "returning": 0, "reissued": 0, "duplicate": 0, "skipped": 0}
     for entry in manifest["files"]:
         assert hashlib.sha256((result.out_dir / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
 
@@ -90,7 +90,9 @@ def test_second_run_keeps_identifiers_and_issues_only_new_students(
     assert sorted(p.name for p in again.out_dir.iterdir()) == ["manifest.json"]
 
     # A third Jean Martin gets the next free identifier, never a taken one.
-    newcomer = write_csv([row("00099999", academic_year="2026")], header=(*HEADER, "academic_year"))
+    newcomer = write_csv(
+        [row("00099999", academic_year="2026", birth_date="03/03/2006")], header=(*HEADER, "academic_year")
+    )
     third = run(settings, tmp_path, enrolment=newcomer, out="third")
     (outcome,) = third.outcomes
     assert (outcome.identifier, outcome.status) == ("jean.martin3", "new")
@@ -183,46 +185,24 @@ def test_failed_run_removes_the_folders_it_made(
     assert list((tmp_path / "nest").iterdir()) == []
 
 
-def test_output_folder_held_by_another_run_is_refused(settings: Settings, tmp_path: Path) -> None:
-    # Another run found the folder empty first and holds its lock.
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / ".scolpass-writing").touch()
-    with pytest.raises(StateError, match="another scolpass run is writing"):
-        run(settings, tmp_path)
-    assert [p.name for p in (tmp_path / "out").iterdir()] == [".scolpass-writing"]
-    assert not (tmp_path / "r.sqlite3").exists()
-
-
-def test_default_folder_taken_meanwhile_moves_on(settings: Settings, tmp_path: Path) -> None:
-    taken = tmp_path / "scolpass-output/2026-2027/2026-09-01_093000"
-    claim = pipeline_module._claim(taken, requested=False)
-    again = pipeline_module._claim(taken, requested=False)
-    assert (claim.path, again.path) == (taken, taken.with_name("2026-09-01_093000-2"))
-    assert claim.made[0] == tmp_path / "scolpass-output"
-    again.undo()
-    claim.undo()
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_failure_while_writing_rolls_everything_back(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run(settings, tmp_path, enrolment=SAMPLES / "enrolment.csv", out="first")
-    registry_before = (tmp_path / "r.sqlite3").read_bytes()
 
     def disk_full(*_: object) -> int:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pipeline_module, "write_ldif", disk_full)
     newcomer = tmp_path / "new.csv"
-    newcomer.write_text((SAMPLES / "enrolment.csv").read_text(encoding="utf-8-sig").replace("00012345", "00077777"))
+    newcomer.write_text(csv_text([row("00077777", birth_date="03/03/2006")]), encoding="utf-8")
     with pytest.raises(StateError, match="cannot write the output: No space left on device"):
-        run(settings, tmp_path, enrolment=newcomer, out="second")
-    assert not (tmp_path / "second").exists()
+        run(settings, tmp_path, enrolment=newcomer, out="second", year=2026)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first", "new.csv", "r.sqlite3"]  # no staging left
     reopened = pipeline_module.open_registry(tmp_path / "r.sqlite3")
-    assert reopened.count() == 11
+    assert reopened.count() == 11  # the pending account was removed, its identifier freed
+    assert [(r.command, r.state) for r in reopened.runs()] == [("generate", "complete"), ("generate", "abandoned")]
     reopened.close()
-    assert (tmp_path / "r.sqlite3").read_bytes() == registry_before
 
 
 def test_failure_on_a_new_registry_removes_it(
@@ -269,7 +249,7 @@ def test_skip_invalid_issues_the_others_and_writes_rejected_rows(
     assert sorted(o.identifier for o in result.outcomes) == ["jean.martin", "paul.martin"]
     assert result.enrolment.skipped == 1
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
-    assert manifest["counts"] == {"new": 2, "returning": 0, "skipped": 1}
+    assert manifest["counts"] == {"new": 2, "returning": 0, "reissued": 0, "duplicate": 0, "skipped": 1}
     assert "rejected.csv" in [f["path"] for f in manifest["files"]]
     raw = (result.out_dir / "rejected.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel opens it as UTF-8

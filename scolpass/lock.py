@@ -1,0 +1,57 @@
+"""One run at a time on a registry, across processes and offices.
+
+An exclusive ``flock`` on the registry file is held for the whole run
+(reading the registry, writing the output, confirming). The system releases it
+when a process dies, even by SIGKILL, so a crashed run never blocks the next
+one, which then recovers what it left. SQLite's own locks are not enough: a run
+writes its files between two transactions. (``flock`` and the POSIX locks
+SQLite takes are independent on a local disk; on a network share neither is
+reliable, which is why the registry must live on a local disk.)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import StateError
+
+WAIT_SECONDS = 30.0
+
+
+def os_user() -> str:
+    """Who runs scolpass, as the operating system knows them."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no name
+        return str(os.getuid())
+
+
+@contextmanager
+def run_lock(registry: Path, wait: float = WAIT_SECONDS) -> Iterator[None]:
+    """Hold the registry's run lock, creating the (empty) file if needed; wait up to ``wait`` seconds."""
+    try:
+        fd = os.open(registry, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StateError(f"{registry}: cannot open the registry: {exc.strerror}") from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StateError(
+                        f"{registry}: another scolpass run is using this registry (waited {wait:.0f} s); "
+                        "run again when it has finished"
+                    ) from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
