@@ -327,6 +327,10 @@ def import_command(file: Path, config: Path | None, registry_file: Path | None) 
         f"{file.name}: {done.read} logins read, {done.new} newly reserved; "
         f"{done.reserved} reserved in all in {done.registry_path}"
     )
+    if done.adopted:
+        click.echo(f"{done.adopted} students linked to their existing login (returning from the first run)")
+    for conflict in done.conflicts:
+        click.echo(f"warning: not linked: {conflict}", err=True)
 
 
 def _open_existing_registry(config: Path | None, registry_file: Path | None) -> Registry:

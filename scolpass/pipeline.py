@@ -24,7 +24,7 @@ from . import __version__
 from .academic_year import AcademicYear, resolve_academic_year
 from .enrolment import Enrolment, check_students, read_enrolment
 from .errors import InputError, Problem, StateError
-from .existing import read_existing_logins
+from .existing import read_existing_accounts
 from .exports import Credential, write_csv, write_ldif, write_password_changes, write_rejected
 from .fonts import font_check
 from .identifiers import LoginRule, assign_identifiers, name_check, name_part
@@ -170,21 +170,32 @@ class Reservation:
     reserved: int  # reserved in all, now
     registry_path: Path
     registry_created: bool
+    adopted: int = 0  # student numbers linked to their existing login
+    conflicts: tuple[str, ...] = ()  # links refused: the registry says otherwise
 
 
 def import_existing(
     path: str | Path, settings: Settings | None, registry: str | Path | None = None, now: datetime | None = None
 ) -> Reservation:
-    """Reserve every login of an LDIF or CSV export of existing accounts, so that none is ever issued."""
-    logins = read_existing_logins(path)
+    """Reserve every login of an LDIF or CSV export of existing accounts, so that none is ever issued.
+
+    Where the export links a student number to its login (``supannEtuId``, a
+    ``student_number`` column), the student is adopted: returning, with that login.
+    """
+    existing = read_existing_accounts(path)
     location = registry_location(settings, registry) if settings else Path(registry or DEFAULT_REGISTRY)
-    reg = open_registry(location)
-    try:
-        new = reg.reserve(sorted(logins), Path(path).name, now or datetime.now().astimezone())
-        total = reg.reserved_count()
-    finally:
-        reg.close()
-    return Reservation(len(logins), new, total, reg.path, reg.created)
+    now = now or datetime.now().astimezone()
+    created = not location.exists()  # before the lock, which creates the file
+    with run_lock(location):
+        reg = open_registry(location)
+        try:
+            # Students who already have an account are linked to it: they are "returning" from the first run.
+            adopted, conflicts = reg.adopt(existing.links, AcademicYear.of_date(now.date()).start, now)
+            new = reg.reserve(sorted(existing.logins), Path(path).name, now)
+            total = reg.reserved_count()
+        finally:
+            reg.close()
+    return Reservation(len(existing.logins), new, total, reg.path, created, adopted, tuple(conflicts))
 
 
 def report(checked: Checked | None, problems: Sequence[Problem], configured: bool) -> dict[str, object]:
