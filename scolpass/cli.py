@@ -260,6 +260,8 @@ def check_command(
     )
     if settings is None:
         click.echo("No configuration: the sheet's layout and [columns] were not checked.")
+    if checked.enrolment.ignored_columns:
+        click.echo(f"Columns not used: {', '.join(checked.enrolment.ignored_columns)}")
     for warning in checked.enrolment.warnings:
         click.echo(f"warning: {warning}")
     click.echo("No problem found.")

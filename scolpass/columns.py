@@ -83,6 +83,13 @@ def map_columns(
             hint = f" (closest header found: {header[seen[close]]!r})" if close is not None else ""
             origin = " (from [columns])" if column.name in configured else ""
             problems.append(Problem(source, 1, None, None, f"required column {wanted}{origin} is missing{hint}"))
+    # A configured header may also be another value's default name (usual_name = "LIB_NOM_PAT_IND").
+    by_index: dict[int, str] = {}
+    for name, index in found.items():
+        if index in by_index:
+            reason = f"would give both {by_index[index]} and {name}; check [columns]"
+            problems.append(Problem(source, 1, header[index], None, reason))
+        by_index.setdefault(index, name)
     if "ine_key" in found and "ine" not in found:
         problems.append(Problem(source, 1, header[found["ine_key"]], None, "gives an INE key without the INE column"))
     return found, problems

@@ -23,7 +23,6 @@ ENCODINGS = {"utf-8": "UTF-8", "windows-1252": "Windows-1252", "utf-16": "UTF-16
 _ENCODING_ALIASES = {"utf8": "utf-8", "cp1252": "windows-1252", "utf16": "utf-16"}
 # --separator names.
 SEPARATORS = {";": ";", ",": ",", "tab": "\t"}
-_LINE_END = re.compile(rb"\r\n|\r|\n")
 # Control characters that no text export holds (tab, line ends and form feed aside).
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
@@ -66,8 +65,10 @@ def read_table(path: str | Path, encoding: str | None = None, separator: str | N
     return CsvTable(name, label, sep, header, records)
 
 
-def _fail(name: str, raw: bytes, offset: int, reason: str) -> InputError:
-    line = len(_LINE_END.findall(raw, 0, offset)) + 1
+def _fail(name: str, raw: bytes, offset: int, reason: str, codec: str = "latin-1") -> InputError:
+    # Line ends are counted in the decoded text before the offset: in UTF-16 a line end is two bytes each.
+    prefix = raw[:offset].decode(codec, errors="replace")
+    line = len(re.findall(r"\r\n|\r|\n", prefix)) + 1
     return InputError([Problem(name, line, None, None, f"byte offset {offset}: {reason}")])
 
 
@@ -91,11 +92,20 @@ def decode(raw: bytes, name: str, encoding: str | None = None) -> tuple[str, str
         try:
             text = raw.decode(codec)
         except UnicodeDecodeError as exc:
+            if candidate == "utf-8" and not raw[: exc.start].isascii() and encoding is None:
+                # Valid UTF-8 accents before a byte that is not: two encodings in one file (a row
+                # pasted from another export). Reading it all as Windows-1252 would garble every
+                # accent of the UTF-8 part into permanent logins.
+                reason = (
+                    f"byte 0x{raw[exc.start]:02x} is not UTF-8, but the text before it is: the file mixes "
+                    "two encodings; save it again as 'CSV UTF-8'"
+                )
+                raise _fail(name, raw, exc.start, reason, "utf-8") from None
             if candidate != candidates[-1]:
                 continue
             tried = " or ".join(ENCODINGS[c] for c in candidates)
             reason = f"byte 0x{raw[exc.start]:02x} is not text in {tried}; save the file as 'CSV UTF-8'"
-            raise _fail(name, raw, exc.start, reason) from None
+            raise _fail(name, raw, exc.start, reason, codec) from None
         _refuse_binary(text, raw, name, codec)
         label = ENCODINGS[candidate] + (" with BOM" if codec == "utf-8-sig" and raw.startswith(codecs.BOM_UTF8) else "")
         return text, label
@@ -110,7 +120,8 @@ def _refuse_binary(text: str, raw: bytes, name: str, codec: str) -> None:
         prefix = text[: found.start()]
         bom = 3 if codec == "utf-8-sig" and raw.startswith(codecs.BOM_UTF8) else 0
         offset = bom + len(prefix.encode(codec if codec != "utf-8-sig" else "utf-8"))
-        raise _fail(name, raw, offset, f"control character U+{ord(found.group()):04X}: this is not a text file")
+        reason = f"control character U+{ord(found.group()):04X}: this is not a text file"
+        raise _fail(name, raw, offset, reason, codec)
 
 
 def detect_separator(text: str) -> str:

@@ -29,9 +29,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # Values that describe the person, and so must agree on every row of one student.
+# (The faculty belongs to each step: a double degree may span two faculties.)
 PERSON_FIELDS = (
-    "birth_name", "usual_name", "first_name", "birth_date", "birth_place", "sex", "ine", "faculty",
-    "faculty_code", "status", "social_security_date", "paying_centre",
+    "birth_name", "usual_name", "first_name", "birth_date", "birth_place", "sex", "ine", "status",
+    "social_security_date", "paying_centre",
 )  # fmt: skip
 # Youngest and oldest plausible age of a student, in years.
 MIN_AGE, MAX_AGE = 12, 100
@@ -193,10 +194,13 @@ class _Builder:
         self.checks = checks
         self.today = date.today()
         self.warnings: list[Problem] = []
+        # Problems name columns by the file's own headers, as the registrar sees them.
+        self.headers = {column: table.header[index] for column, index in columns.items()}
 
     def problem(self, row: _Row, column: str | None, reason: str, value: str | None = "") -> None:
         shown = row.values.get(column, "") if column and value == "" else value
-        row.problems.append(Problem(self.source, row.line, column, shown, reason))
+        header = self.headers.get(column, column) if column else None
+        row.problems.append(Problem(self.source, row.line, header, shown, reason))
 
     def check_row(self, row: _Row) -> None:
         v = row.values
@@ -227,9 +231,8 @@ class _Builder:
         ine = v.get("ine", "") + v.get("ine_key", "")
         if ine and not _INE.match(ine):
             # Kept as given, never repaired: exports cut INEs in many ways.
-            self.warnings.append(
-                Problem(self.source, row.line, "ine", ine, "is not 11 letters and digits once joined with its key")
-            )
+            reason = "is not 11 letters and digits once joined with its key"
+            self.warnings.append(Problem(self.source, row.line, self.headers["ine"], ine, reason))
         for check in self.checks:
             for column, reason in check(v):
                 self.problem(row, column, reason)
@@ -256,7 +259,8 @@ class _Builder:
                 self.problem(row, "step_code", f"repeats the enrolment of line {step_lines[key]}")
                 continue
             step_lines[key] = row.line
-            steps.append(Step(key[0], key[1], row.values.get("step_label", "")))
+            v = row.values
+            steps.append(Step(key[0], key[1], v.get("step_label", ""), v["faculty"], v.get("faculty_code", "")))
         if any(row.problems for row in rows):
             return None
         v = first.values
@@ -328,16 +332,29 @@ def build_enrolment(
         else:
             by_number.setdefault(number, []).append(row)
 
+    # A row set aside for its shape still names its student when it can: that student is
+    # set aside whole, never issued with only some of their steps.
+    number_index = columns["student_number"]
+    tainted = {r.cells[number_index] for r in loose if number_index < len(r.cells)} & set(by_number)
+    # One INE on two student numbers: every holder is refused, whatever else is wrong with them.
+    holders: dict[str, dict[str, int]] = {}
+    for number, rows in by_number.items():
+        for row in rows:
+            ine = builder.value(row, "ine")
+            if ine:
+                holders.setdefault(ine, {}).setdefault(number, row.line)
+    for ine, owners in holders.items():
+        if len(owners) > 1:
+            for number, line in owners.items():
+                others = ", ".join(f"{n} (line {ln})" for n, ln in owners.items() if n != number)
+                row = next(r for r in by_number[number] if r.line == line)
+                builder.problem(row, "ine", f"is also the INE of student {others}", ine)
+
     students: list[Student] = []
-    ine_owner: dict[str, tuple[str, int]] = {}
     for number, rows in by_number.items():
         student = builder.student(number, rows)
-        if student is not None and student.ine:
-            owner = ine_owner.setdefault(student.ine, (number, student.line))
-            if owner[0] != number:
-                reason = f"is also the INE of student {owner[0]} (line {owner[1]})"
-                builder.problem(rows[0], "ine", reason, student.ine)
-                student = None
+        if number in tainted:
+            student = None
         if student is not None:
             found = [found for check in student_checks for found in check(student)]
             for column, reason in found:

@@ -39,9 +39,8 @@ class Problem:
         if self.column is not None:
             parts.append(f"column {self.column!r}")
         if self.value is not None:
-            parts.append(f"{self.value!r} {self.reason}")
-        else:
-            parts.append(self.reason)
+            parts.append(repr(self.value))
+        parts.append(self.reason)
         return ": ".join(parts)
 
 

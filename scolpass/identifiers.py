@@ -7,6 +7,7 @@ decomposition would silently lose ł ø đ œ æ ß and every non-Latin script.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -60,9 +61,10 @@ class LoginRule:
 
     def base(self, student: Student) -> str:
         """The login before homonyms are told apart; empty when a name leaves no letter."""
-        first, last = name_part(student.first_name), name_part(student.last_name)
-        if not _LETTER.search(first) or not _LETTER.search(last):
+        if name_check({"first_name": student.first_name, "usual_name": student.usual_name,
+                       "birth_name": student.birth_name}):  # fmt: skip
             return ""
+        first, last = name_part(student.first_name), name_part(student.last_name)
         login = self.pattern.format(first=first, last=last, first_initial=first[0], last_initial=last[0])
         return _cut(login, self.max_length - self.room)
 
@@ -79,7 +81,7 @@ def _cut(text: str, length: int) -> str:
     return text[:length].rstrip(_SEPARATORS)
 
 
-NO_LETTER = "leaves no letter for the login after transliteration"
+NO_LETTER = "has no letter to make a login from"
 
 
 def name_check(values: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -88,9 +90,15 @@ def name_check(values: Mapping[str, str]) -> list[tuple[str, str]]:
     last_column = "usual_name" if values.get("usual_name") else "birth_name"
     for column in ("first_name", last_column):
         value = values.get(column, "")
-        if value and not _LETTER.search(name_part(value)):
+        # A letter of the name itself: anyascii spells symbols out ("°" gives "deg", "€" "eur").
+        if value and not (_has_letter(value) and _LETTER.search(name_part(value))):
             found.append((column, NO_LETTER))
     return found
+
+
+@lru_cache(maxsize=65536)
+def _has_letter(value: str) -> bool:
+    return any(unicodedata.category(c).startswith("L") for c in value)
 
 
 def assign_identifiers(

@@ -125,7 +125,15 @@ def load_checked(
     """
     student_checks = [SheetRenderer(settings, load_wording(settings, _ANY_YEAR)).fit_check] if settings else []
     if isinstance(enrolment, Enrolment):
-        _refuse(check_students(enrolment, ROW_CHECKS, student_checks))
+        problems = check_students(enrolment, ROW_CHECKS, student_checks)
+        if problems and skip_invalid:
+            bad = {p.line for p in problems}
+            kept = tuple(s for s in enrolment.students if s.line not in bad)
+            skipped = enrolment.skipped + len(enrolment.students) - len(kept)
+            return dataclasses.replace(
+                enrolment, students=kept, problems=(*enrolment.problems, *problems), skipped=skipped
+            )
+        _refuse(problems)
         return enrolment
     return read_enrolment(
         enrolment,
@@ -279,12 +287,25 @@ def _plan(enrolment: Enrolment, settings: Settings, reg: Registry, allow_duplica
         else:
             new.append(student)
     rules = settings.identifiers
+    # Main and short logins are one namespace: a short login is never another student's login.
+    taken = reg.taken_identifiers() | reg.taken_identifiers(short=True)
     rule = LoginRule(rules.pattern, rules.max_length, rules.suffix)
-    identifiers = assign_identifiers(new, reg.taken_identifiers().__contains__, rule, rules.reserved)
+    identifiers = assign_identifiers(new, taken.__contains__, rule, rules.reserved)
     shorts: dict[str, str] = {}
     if rules.short_pattern:
         short_rule = LoginRule(rules.short_pattern, rules.short_max_length, rules.suffix)
-        shorts = assign_identifiers(new, reg.taken_identifiers(short=True).__contains__, short_rule, rules.reserved)
+        # A student's own main login may also be their short one (same person), no one else's.
+        mains = set(identifiers.values())
+        given: set[str] = set()
+        for student in sorted(new, key=lambda s: s.student_number):
+            own = identifiers[student.student_number]
+
+            def used(login: str, own: str = own) -> bool:
+                return login in taken or login in given or (login in mains and login != own)
+
+            short = assign_identifiers([student], used, short_rule, rules.reserved)[student.student_number]
+            shorts[student.student_number] = short
+            given.add(short)
     return _Plan(new, returning, duplicates, identifiers, shorts)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .columns import BY_NAME
+from .columns import BY_NAME, normalise_header
 from .errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "scolpass.toml"
@@ -208,11 +208,16 @@ def _build(name: str, cls: type, table: Any, where: str) -> Any:
 def _columns(table: Any, where: str) -> dict[str, str]:
     if not isinstance(table, dict):
         raise ConfigError(f'{where}: [columns] must be a table of column = "Header in the file"')
+    seen: dict[str, str] = {}
     for key, value in table.items():
         if key not in BY_NAME:
             raise ConfigError(f"{where}: unknown key [columns] {key}{_nearest(key, BY_NAME)}")
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{where}: [columns] {key} = {value!r} must be the header of a column in the file")
+        header = normalise_header(value)
+        if header in seen:
+            raise ConfigError(f"{where}: [columns] {key} and {seen[header]} both name the column {value!r}")
+        seen[header] = key
     return dict(table)
 
 
@@ -266,6 +271,7 @@ _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
 LOGIN_PLACEHOLDERS = ("first", "last", "first_initial", "last_initial")
+SEPARATORS = (".", "_", "-")
 
 
 def login_pattern_problem(pattern: str) -> str | None:
@@ -279,6 +285,8 @@ def login_pattern_problem(pattern: str) -> str | None:
     literal = re.sub(r"{[^{}]*}", "", pattern)
     if not re.fullmatch(r"[a-z0-9._-]*", literal):
         return "only a-z 0-9 . _ - may stand between the placeholders"
+    if pattern.startswith(SEPARATORS) or pattern.endswith(SEPARATORS) or re.search(r"[._-]{2}", pattern):
+        return "must not start or end with . _ - nor hold two of them in a row (an address cannot)"
     return None
 
 
@@ -345,6 +353,12 @@ def check_settings(s: Settings, where: str = "configuration") -> None:
             fail(f"[identifiers] {key} = {getattr(i, key)!r}: {problem}")
     if i.suffix.count("{n}") != 1 or not re.fullmatch(r"[a-z0-9._-]*", i.suffix.replace("{n}", "")):
         fail(f"[identifiers] suffix = {i.suffix!r} must hold {{n}} once, with only a-z 0-9 . _ - around it")
+    if i.suffix.endswith(tuple(SEPARATORS)):
+        fail(f"[identifiers] suffix = {i.suffix!r} must not end with . _ or - (an address cannot)")
+    room = len(i.suffix.replace("{n}", "999"))
+    for key in ("max_length", "short_max_length"):
+        if getattr(i, key) < room + 4:
+            fail(f"[identifiers] {key} leaves less than 4 characters besides the suffix {i.suffix!r}")
     for word in i.reserved:
         if not re.fullmatch(r"[a-z0-9._-]+", word):
             fail(f"[identifiers] reserved: {word!r} is not a login (lower-case a-z 0-9 . _ -)")

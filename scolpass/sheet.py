@@ -249,7 +249,7 @@ class SheetRenderer:
         if s.birth_place:
             born = f"{born} {w.text('label_born_at')} {s.birth_place}"
         rows.append((w.text("label_born"), born))
-        rows.append((w.text("label_faculty"), s.faculty))
+        rows.append((w.text("label_faculty"), " / ".join(s.faculties)))
         steps = [" ".join(p for p in (st.code, st.label) if p) for st in s.steps]
         rows.append((w.text("label_steps"), steps[0]))
         rows.extend(("", step) for step in steps[1:])

@@ -13,6 +13,8 @@ class Step:
     code: str
     version: str
     label: str
+    faculty: str = ""  # a student in a double degree may have steps in two faculties
+    faculty_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class Student:
         return self.usual_name or self.birth_name
 
     @property
+    def faculties(self) -> list[str]:
+        """Every faculty of the student's steps, first step's first, each once."""
+        return list(dict.fromkeys([self.faculty, *(s.faculty for s in self.steps if s.faculty)]))
+
+    @property
     def civility(self) -> str:
         """ "M." or "Mme" when the file gives the sex, else nothing."""
         return {"M": "M.", "F": "Mme"}.get(self.sex, "")
@@ -61,4 +68,5 @@ class Student:
         for step in self.steps:
             fields[f"step_code ({step.code})"] = step.code
             fields[f"step_label ({step.code})"] = step.label
+            fields[f"faculty ({step.code})"] = step.faculty
         return fields

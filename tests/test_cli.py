@@ -40,7 +40,7 @@ def test_bad_input_exits_1_with_located_message_and_writes_nothing(
     )
     out, err = capsys.readouterr()
     assert code == 1
-    assert err == "Error: enrolment.csv:3: column 'birth_date': '31/02/2008' is not a valid date (DD/MM/YYYY)\n"
+    assert err == "Error: enrolment.csv:3: column 'birth_date': '31/02/2008': is not a valid date (DD/MM/YYYY)\n"
     assert out == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["enrolment.csv"]
 

@@ -64,3 +64,8 @@ def test_missing_required_column_names_the_closest_header() -> None:
     _, problems = map_columns("e.csv", header, {})
     (problem,) = problems
     assert "'first_name' or 'LIB_PR1_IND' is missing (closest header found: 'LIB_PR_IND')" in problem.reason
+
+
+def test_configured_header_that_is_another_values_default() -> None:
+    _, problems = map_columns("e.csv", APOGEE, {"usual_name": "LIB_NOM_PAT_IND"})
+    assert [p.reason for p in problems] == ["would give both birth_name and usual_name; check [columns]"]

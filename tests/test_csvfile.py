@@ -167,3 +167,20 @@ def test_decode_reports_the_line_of_the_bad_byte() -> None:
     with pytest.raises(InputError) as caught:
         decode(b"a\r\nb\nc\r\x81", "x.csv")
     assert caught.value.problems[0].line == 4
+
+
+def test_mixed_encodings_are_refused(tmp_path: Path) -> None:
+    # UTF-8 rows, then one row saved from a Windows editor: read as Windows-1252 it would garble the rest.
+    path = tmp_path / "e.csv"
+    path.write_bytes("a;b\nHélène;1\n".encode() + "Chloé;2\n".encode("cp1252"))
+    with pytest.raises(InputError, match="the file mixes two encodings") as caught:
+        read_table(path)
+    assert caught.value.problems[0].line == 3
+
+
+def test_bad_byte_line_in_utf16_with_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "e.txt"
+    path.write_bytes("a\tb\r\n1\t2\r\n3\t".encode("utf-16-le").join([codecs.BOM_UTF16_LE, b""]) + b"\x00\xd8")
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert caught.value.problems[0].line == 3

@@ -286,3 +286,16 @@ def test_configured_patterns_and_short_logins(settings: Settings, tmp_path: Path
     assert shorts["00012346"] == "jmartin-2"
     again = run(settings, tmp_path, out="again")
     assert {o.student_number: (o.identifier, o.short_login) for o in again.outcomes} == ids
+
+
+def test_a_short_login_is_never_another_students_login(
+    settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    rules = dataclasses.replace(settings.identifiers, short_pattern="{first}.{last}", short_max_length=20)
+    settings = dataclasses.replace(settings, identifiers=rules)
+    rows = [row("1", birth_name="MARTIN-DUPONTEL"), row("2", birth_name="MARTIN-DUPON", birth_date="02/02/2006")]
+    result = run(settings, tmp_path, enrolment=write_csv(rows), year=2026)
+    owners: dict[str, str] = {}
+    for o in result.outcomes:
+        for login in {o.identifier, o.short_login}:
+            assert owners.setdefault(str(login), o.student_number) == o.student_number, login

@@ -68,12 +68,17 @@ def test_config_in_current_folder_is_used(tmp_path: Path, monkeypatch: pytest.Mo
         (lambda d: d.update(identifiers={"short_pattern": "{first}"}), "short_pattern = '{first}': must hold {last}"),
         (lambda d: d.update(identifiers={"max_length": 80}), "between 8 and 64"),
         (lambda d: d.update(columns={"numero": "Numéro"}), "unknown key [columns] numero"),
+        (lambda d: d.update(columns={"first_name": "Nom", "birth_name": "NOM "}), "both name the column"),
+        (lambda d: d.update(identifiers={"suffix": "{n}."}), "must not end with"),
+        (lambda d: d.update(identifiers={"pattern": "{first}..{last}"}), "two of them in a row"),
+        (lambda d: d.update(identifiers={"max_length": 8, "short_max_length": 8, "suffix": "-etu-{n}"}), "less than 4"),
     ],
     ids=[
         "unknown-key", "unknown-table", "missing-table", "missing-key", "empty-name", "bad-domain", "bad-url",
         "password-in-url", "bad-dn", "weak-password", "look-alikes", "wrong-type", "forbidden-char", "rules-longer", "language",
         "color", "pattern-placeholder", "pattern-without-last", "pattern-literal", "suffix", "reserved-word",
-        "reserved-not-list", "short-pattern", "max-length", "columns-key",
+        "reserved-not-list", "short-pattern", "max-length", "columns-key", "columns-same-header", "suffix-end",
+        "double-separator", "no-room",
     ],
 )  # fmt: skip
 def test_bad_settings(change: Any, message: str) -> None:
