@@ -1,0 +1,299 @@
+"""A registry through an enrolment period and the next year: reruns, reissues, reprints,
+duplicates, adoption, dry runs, migration, crashes and two offices at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from passlib.hash import sha512_crypt  # type: ignore[import-untyped]
+
+from scolpass import Settings, StateError, generate, open_registry
+from scolpass.pipeline import import_existing, reissue
+
+from .conftest import HEADER, PASSWORD_PATTERN, SAMPLES, page_texts, row
+
+NOW = datetime(2026, 9, 1, 9, 0)
+SAMPLE = SAMPLES / "enrolment.csv"
+CONFIG = SAMPLES / "scolpass.toml"
+
+
+def sample_with(tmp_path: Path, name: str, extra: str = "", year: str = "2026") -> Path:
+    """The sample export, for another year and with extra rows (cumulative exports)."""
+    text = SAMPLE.read_text(encoding="utf-8-sig").replace("\n2026;", f"\n{year};")
+    path = tmp_path / name
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+def passwords_by_student(folder: Path) -> dict[str, str]:
+    """Read each password back from its sheet, through the manifest's page numbers."""
+    texts = page_texts(folder / "sheets.pdf")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return {
+        s["student_number"]: re.findall(PASSWORD_PATTERN, texts[s["page"] - 1], flags=re.MULTILINE)[0]
+        for s in manifest["students"]
+        if s["pdf"] == "sheets.pdf"
+    }
+
+
+def hashes_by_student(folder: Path) -> dict[str, str]:
+    import csv
+
+    with (folder / "credentials.csv").open(encoding="utf-8", newline="") as handle:
+        return {r["student_number"]: r["password_hash"] for r in csv.DictReader(handle)}
+
+
+def test_an_enrolment_period_and_the_next_year(settings: Settings, tmp_path: Path) -> None:
+    registry = tmp_path / "r.sqlite3"
+
+    def run(path: Path, out: str, **kw: object):  # type: ignore[no-untyped-def]
+        return generate(path, settings, out_dir=tmp_path / out, registry=registry, now=NOW, **kw)  # type: ignore[arg-type]
+
+    first = run(SAMPLE, "1-first")
+    assert first.count("new") == 11
+    ids = {o.student_number: o.identifier for o in first.outcomes}
+
+    # Later in the period: the cumulative export, with a new homonym.
+    homonym = "2026;00012399;0999999999;Z;MARTIN;;Jean;05/05/2005;LYON;M;SCI;SCIENCES;SI1;101;L1 Informatique\n"
+    later = run(sample_with(tmp_path, "later.csv", homonym), "2-later")
+    assert (later.count("new"), later.count("returning")) == (1, 11)
+    assert {o.student_number: o.identifier for o in later.outcomes if o.status == "returning"} == ids
+    assert [o.identifier for o in later.outcomes if o.status == "new"] == ["jean.martin3"]
+
+    # A lost sheet: a new password, the same identifier, a change record for the directory.
+    lost = reissue(["00012345"], settings, year=2026, out_dir=tmp_path / "3-reissue", registry=registry, now=NOW)
+    (outcome,) = lost.outcomes
+    assert (outcome.identifier, outcome.status) == ("jean.martin", "reissued")
+    ldif = (lost.out_dir / "credentials.ldif").read_text()
+    assert "changetype: modify\nreplace: userPassword\nuserPassword: {CRYPT}$6$" in ldif
+    assert "objectClass" not in ldif
+    (password,) = passwords_by_student(lost.out_dir).values()
+    assert sha512_crypt.verify(password, hashes_by_student(lost.out_dir)["00012345"].removeprefix("{CRYPT}"))
+
+    # The next year: everyone returns; a reprint without password for each.
+    next_year = run(sample_with(tmp_path, "2027.csv", homonym.replace("2026;", "2027;"), "2027"), "4-2027",
+                    reprint_returning=True)  # fmt: skip
+    assert next_year.year.label == "2027/2028"
+    assert (next_year.count("new"), next_year.count("returning")) == (0, 12)
+    reprints = page_texts(next_year.out_dir / "reprints.pdf")
+    assert len(reprints) == 12
+    for o in next_year.outcomes:
+        text = reprints[o.page - 1]  # type: ignore[operator]
+        assert o.email in text
+        assert "SCOL'PASS 2027/2028" in text
+        assert "reste valable" in " ".join(text.split())
+        assert not re.findall(PASSWORD_PATTERN, text, flags=re.MULTILINE)
+    assert not (next_year.out_dir / "credentials.ldif").exists()
+
+    reg = open_registry(registry)
+    assert [(r.command, r.state) for r in reg.runs()] == [("generate", "complete")] * 2 + [
+        ("reissue", "complete"), ("generate", "complete"),
+    ]  # fmt: skip
+    assert reg.runs()[0].input_sha256 is not None
+    assert len(reg.reissues("00012345")) == 1
+    reg.close()
+
+
+def test_probable_duplicates_are_held_back(settings: Settings, tmp_path: Path) -> None:
+    registry = tmp_path / "r.sqlite3"
+    generate(SAMPLE, settings, out_dir=tmp_path / "a", registry=registry, now=NOW)
+    rows = (
+        "2026;12345;0123456788;A;MARTINEZ;;Paul;01/01/2006;X;M;ECO;ECONOMIE;EE1;101;L1\n"  # 00012345 without zeros
+        "2026;00055555;0223456789;B;DURAND;;Luc;01/01/2006;X;M;ECO;ECONOMIE;EE1;101;L1\n"  # INE of 00012346
+        "2026;00066666;;;DE LA FONTAINE;;Marie-Hélène;30/01/2005;X;F;LET;LETTRES;LM3;101;L3\n"  # same person
+    )
+    path = tmp_path / "d.csv"
+    path.write_text(SAMPLE.read_text(encoding="utf-8-sig").splitlines()[0] + "\n" + rows, encoding="utf-8")
+    result = generate(path, settings, out_dir=tmp_path / "b", registry=registry, now=NOW)
+    held = {o.student_number: o.note for o in result.outcomes if o.status == "duplicate"}
+    assert held == {
+        "12345": "probable duplicate of student 00012345: the same student number but for leading zeros",
+        "00055555": "probable duplicate of student 00012346: the same INE",
+        "00066666": "probable duplicate of student 00012347: the same birth name, first name and birth date",
+    }
+    assert result.count("new") == 0
+    again = generate(path, settings, out_dir=tmp_path / "c", registry=registry, now=NOW, allow_duplicates=["00066666"])
+    assert [o.student_number for o in again.outcomes if o.status == "new"] == ["00066666"]
+
+
+def test_existing_accounts_are_adopted(settings: Settings, tmp_path: Path) -> None:
+    export = tmp_path / "people.ldif"
+    export.write_text(
+        "dn: uid=jmartin,ou=people,dc=umontpellier,dc=fr\nuid: jmartin\nsupannEtuId: 00012345\n"
+        "mail: jmartin@etu.umontpellier.fr\n\n"
+        "dn: uid=prof.x,ou=people,dc=umontpellier,dc=fr\nuid: prof.x\n"
+    )
+    registry = tmp_path / "r.sqlite3"
+    done = import_existing(export, settings, registry)
+    assert (done.adopted, done.read) == (1, 2)
+    result = generate(SAMPLE, settings, out_dir=tmp_path / "o", registry=registry, now=NOW)
+    by_number = {o.student_number: (o.identifier, o.status) for o in result.outcomes}
+    assert by_number["00012345"] == ("jmartin", "returning")  # no second account
+    assert by_number["00012346"] == ("jean.martin", "new")
+    assert result.count("new") == 10
+
+
+def test_dry_run_writes_nothing(settings: Settings, tmp_path: Path) -> None:
+    registry = tmp_path / "r.sqlite3"
+    dry = generate(SAMPLE, settings, out_dir=tmp_path / "o", registry=registry, now=NOW, dry_run=True)
+    assert dry.count("new") == 11
+    assert sorted(o.identifier or "" for o in dry.outcomes)[0] == "aissatou.ndiaye"
+    assert list(tmp_path.iterdir()) == []
+    generate(SAMPLE, settings, out_dir=tmp_path / "o", registry=registry, now=NOW)
+    before = registry.read_bytes()
+    again = generate(sample_with(tmp_path, "e.csv"), settings, out_dir=tmp_path / "p", registry=registry, dry_run=True)
+    assert again.count("returning") == 11
+    assert registry.read_bytes() == before
+    assert not (tmp_path / "p").exists()
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE accounts (student_number TEXT PRIMARY KEY, identifier TEXT NOT NULL UNIQUE,
+    short_identifier TEXT UNIQUE, first_year INTEGER NOT NULL, issued_at TEXT NOT NULL);
+CREATE TABLE reserved (identifier TEXT PRIMARY KEY, source TEXT NOT NULL, reserved_at TEXT NOT NULL);
+INSERT INTO accounts VALUES ('00012345', 'jean.martin', NULL, 2025, '2025-09-01T10:00:00');
+INSERT INTO reserved VALUES ('marie-helene.de-la-fontaine', 'staff.ldif', '2025-09-01T10:00:00');
+PRAGMA user_version = 1;
+"""
+
+
+def test_migration_from_schema_1(settings: Settings, tmp_path: Path) -> None:
+    registry = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(registry)
+    old.executescript(V1_SCHEMA)
+    old.close()
+    result = generate(SAMPLE, settings, out_dir=tmp_path / "o", registry=registry, now=NOW)
+    by_number = {o.student_number: (o.identifier, o.status) for o in result.outcomes}
+    assert by_number["00012345"] == ("jean.martin", "returning")
+    assert by_number["00012347"] == ("marie-helene.de-la-fontaine2", "new")  # still reserved
+    assert sqlite3.connect(registry).execute("PRAGMA user_version").fetchone() == (2,)
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scolpass", *args], capture_output=True, text=True, check=False,
+        env={**os.environ, **(env or {})}, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["pending", "rendered", "written", "published"])
+def test_a_killed_run_leaves_nothing_a_rerun_cannot_settle(tmp_path: Path, point: str) -> None:
+    registry = str(tmp_path / "r.sqlite3")
+    common = ["generate", str(SAMPLE), "--config", str(CONFIG), "--registry", registry]
+    killed = _cli(*common, "--out", str(tmp_path / "killed"), env={"SCOLPASS_CRASH_AT": point})
+    assert killed.returncode == -9, killed.stderr
+    rerun = _cli(*common, "--out", str(tmp_path / "rerun"))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "recovered run 1" in rerun.stderr
+
+    assert not list(tmp_path.glob(".*partial*"))  # no half-written folder anywhere
+    reg = open_registry(registry)
+    accounts = list(reg.accounts())
+    assert len(accounts) == 11
+    assert {a.state for a in accounts} == {"issued"}
+    assert len({a.identifier for a in accounts}) == 11
+    reg.close()
+    # Every issued student is new in exactly one complete folder, and the password printed
+    # there opens the hash of that folder's credential files.
+    complete = [f for f in (tmp_path / "killed", tmp_path / "rerun") if (f / "manifest.json").exists()]
+    issued_in: dict[str, list[Path]] = {}
+    for folder in complete:
+        hashes = hashes_by_student(folder) if (folder / "credentials.csv").exists() else {}
+        for number, password in (passwords_by_student(folder) if hashes else {}).items():
+            assert sha512_crypt.verify(password, hashes[number].removeprefix("{CRYPT}"))
+            issued_in.setdefault(number, []).append(folder)
+    assert sorted(issued_in) == sorted(a.student_number for a in accounts)
+    assert all(len(folders) == 1 for folders in issued_in.values())
+    expected = "killed" if point == "published" else "rerun"
+    assert {f.name for fs in issued_in.values() for f in fs} == {expected}
+
+
+@pytest.mark.slow
+def test_two_offices_at_once(tmp_path: Path, write_csv: Callable[..., Path]) -> None:
+    registry = str(tmp_path / "r.sqlite3")
+    files = [
+        write_csv([row(f"1{i:07d}", birth_date=f"{1 + i % 28:02d}/01/2006") for i in range(150)], name="a.csv"),
+        write_csv([row(f"2{i:07d}", birth_date=f"{1 + i % 28:02d}/02/2006") for i in range(150)], name="b.csv"),
+    ]
+    offices = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scolpass",
+                "generate",
+                str(f),
+                "--config",
+                str(CONFIG),
+                "--year",
+                "2026",
+                "--registry",
+                registry,
+                "--out",
+                str(tmp_path / f.stem),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for f in files
+    ]
+    for office in offices:
+        _, err = office.communicate(timeout=120)
+        assert office.returncode == 0, err
+    reg = open_registry(registry)
+    identifiers = [a.identifier for a in reg.accounts()]
+    assert len(identifiers) == len(set(identifiers)) == 300
+    assert [r.state for r in reg.runs()] == ["complete", "complete"]
+    reg.close()
+
+
+def test_registry_busy_stops_with_a_clear_message(settings: Settings, tmp_path: Path) -> None:
+    from scolpass.lock import run_lock
+
+    registry = tmp_path / "r.sqlite3"
+    with run_lock(registry), pytest.raises(StateError, match="another scolpass run is using this registry"):
+        with run_lock(registry, wait=0.5):
+            pass
+    with run_lock(registry):  # released: free again
+        pass
+
+
+def test_help_desk_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scolpass.cli import main
+
+    registry = str(tmp_path / "r.sqlite3")
+    assert (
+        main(["generate", str(SAMPLE), "--config", str(CONFIG), "--registry", registry, "--out", str(tmp_path / "o")])
+        == 0
+    )
+    assert (
+        main(["reissue", "00012345", "--config", str(CONFIG), "--registry", registry, "--out", str(tmp_path / "r")])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["registry", "show", "00012345", "--registry", registry]) == 0
+    shown = capsys.readouterr().out
+    assert "identifier:     jean.martin" in shown
+    assert "reissued:" in shown
+    assert main(["registry", "export", "--registry", registry]) == 0
+    exported = capsys.readouterr().out.splitlines()
+    assert exported[0].startswith("student_number,identifier")
+    assert len(exported) == 12
+    assert main(["registry", "runs", "--registry", registry]) == 0
+    runs = capsys.readouterr().out.splitlines()
+    assert len(runs) == 2
+    assert "generate" in runs[0] and "complete" in runs[0] and "11 new" in runs[0]
+    assert "reissue" in runs[1] and "1 reissued" in runs[1]
+    assert main(["registry", "show", "99999999", "--registry", registry]) == 1
