@@ -19,7 +19,7 @@ from passlib.hash import sha512_crypt  # type: ignore[import-untyped]
 from scolpass import Settings, StateError, generate, open_registry
 from scolpass.pipeline import import_existing, reissue
 
-from .conftest import HEADER, PASSWORD_PATTERN, SAMPLES, page_texts, row
+from .conftest import PASSWORD_PATTERN, SAMPLES, page_texts, row
 
 NOW = datetime(2026, 9, 1, 9, 0)
 SAMPLE = SAMPLES / "enrolment.csv"
@@ -246,7 +246,7 @@ def test_two_offices_at_once(tmp_path: Path, write_csv: Callable[..., Path]) -> 
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for f in files
     ]
     for office in offices:
@@ -263,11 +263,14 @@ def test_registry_busy_stops_with_a_clear_message(settings: Settings, tmp_path: 
     from scolpass.lock import run_lock
 
     registry = tmp_path / "r.sqlite3"
-    with run_lock(registry), pytest.raises(StateError, match="another scolpass run is using this registry"):
+
+    def second_office() -> None:
         with run_lock(registry, wait=0.5):
             pass
-    with run_lock(registry):  # released: free again
-        pass
+
+    with run_lock(registry), pytest.raises(StateError, match="another scolpass run is using this registry"):
+        second_office()
+    second_office()  # released: free again
 
 
 def test_help_desk_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -294,6 +297,8 @@ def test_help_desk_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["registry", "runs", "--registry", registry]) == 0
     runs = capsys.readouterr().out.splitlines()
     assert len(runs) == 2
-    assert "generate" in runs[0] and "complete" in runs[0] and "11 new" in runs[0]
-    assert "reissue" in runs[1] and "1 reissued" in runs[1]
+    for line, words in zip(
+        runs, (("generate", "complete", "11 new"), ("reissue", "complete", "1 reissued")), strict=True
+    ):
+        assert all(word in line for word in words), line
     assert main(["registry", "show", "99999999", "--registry", registry]) == 1
