@@ -119,6 +119,7 @@ def slapd(tmp_path: Path) -> Iterator[Slapd]:
         ldapadd=require("ldapadd", "ldap-utils"),
         ldapwhoami=require("ldapwhoami", "ldap-utils"),
         ldapsearch=require("ldapsearch", "ldap-utils"),
+        ldapmodify=require("ldapmodify", "ldap-utils"),
     )
     server.start()
     try:

@@ -20,11 +20,16 @@ def _free_port() -> int:
 class Slapd:
     """Start, load, bind, stop."""
 
-    def __init__(self, folder: Path, suffix: str, slapd: str, ldapadd: str, ldapwhoami: str, ldapsearch: str) -> None:
+    def __init__(
+        self, folder: Path, suffix: str, slapd: str, ldapadd: str, ldapwhoami: str, ldapsearch: str, ldapmodify: str
+    ) -> None:
         self.folder = folder
         self.suffix = suffix
         self.root_dn = f"cn=admin,{suffix}"
-        self.tools = {"slapd": slapd, "ldapadd": ldapadd, "ldapwhoami": ldapwhoami, "ldapsearch": ldapsearch}
+        self.tools = {
+            "slapd": slapd, "ldapadd": ldapadd, "ldapwhoami": ldapwhoami, "ldapsearch": ldapsearch,
+            "ldapmodify": ldapmodify,
+        }  # fmt: skip
         self.port = _free_port()
         self.uri = f"ldap://127.0.0.1:{self.port}/"
         self._process: subprocess.Popen[bytes] | None = None
@@ -74,6 +79,15 @@ access to * by * read
         """``ldapadd`` a file as the root DN (check=False: callers assert on it)."""
         return subprocess.run(
             [self.tools["ldapadd"], "-x", "-H", self.uri, "-D", self.root_dn, "-w", ROOT_PASSWORD, "-f", str(ldif)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def modify(self, ldif: Path) -> subprocess.CompletedProcess[str]:
+        """``ldapmodify`` a file of change records as the root DN."""
+        return subprocess.run(
+            [self.tools["ldapmodify"], "-x", "-H", self.uri, "-D", self.root_dn, "-w", ROOT_PASSWORD, "-f", str(ldif)],
             capture_output=True,
             text=True,
             check=False,

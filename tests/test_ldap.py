@@ -95,3 +95,21 @@ def test_logins_of_existing_accounts_are_never_issued(
     assert [o.identifier for o in result.outcomes] == ["jean.martin2"]
     loaded = slapd.add(result.out_dir / "credentials.ldif")
     assert loaded.returncode == 0, loaded.stderr  # without the reservation: "Already exists (68)"
+
+
+def test_a_reissue_replaces_only_the_password(slapd: Slapd, settings: Settings, tmp_path: Path) -> None:
+    from scolpass.pipeline import reissue
+
+    registry = tmp_path / "r.sqlite3"
+    first = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "a", registry=registry)
+    assert slapd.add(first.out_dir / "credentials.ldif").returncode == 0
+    page = next(o.page for o in first.outcomes if o.student_number == "00012345")
+    old = password_on_page(page_texts(first.out_dir / "sheets.pdf")[page - 1])
+    lost = reissue(["00012345"], settings, year=2026, out_dir=tmp_path / "b", registry=registry)
+    changed = slapd.modify(lost.out_dir / "credentials.ldif")
+    assert changed.returncode == 0, changed.stderr
+    new = password_on_page(page_texts(lost.out_dir / "sheets.pdf")[0])
+    dn = f"uid=jean.martin,{settings.ldap.people_dn}"
+    assert slapd.bind(dn, new)
+    assert not slapd.bind(dn, old)
+    assert "mail: jean.martin@etu.umontpellier.fr" in slapd.search(dn, "mail")
