@@ -8,6 +8,7 @@ click's usage errors exit 2.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from .pipeline import check as run_check
 from .pipeline import generate as run_generate
 from .pipeline import reissue as run_reissue
 from .registry import DEFAULT_REGISTRY, Registry, open_registry
-from .settings import DEFAULT_CONFIG_NAME, config_template, load_settings
+from .settings import DEFAULT_CONFIG_NAME, Settings, config_template, load_settings
 
 _EPILOG_MAIN = """\b
 Example:
@@ -79,6 +80,28 @@ _out = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder; must not exist or be empty (default: a new dated folder under scolpass-output/).",
 )
+
+
+_csv_excel = click.option(
+    "--csv-excel", is_flag=True, help="credentials.csv with ';' and a UTF-8 BOM, as French Excel opens it."
+)
+_plaintext = click.option(
+    "--plaintext-credentials",
+    is_flag=True,
+    help="Also write the plaintext passwords into credentials.csv (only for an account system that needs them).",
+)
+
+
+def _with_csv_options(settings: Settings, csv_excel: bool, plaintext: bool) -> Settings:
+    if plaintext:
+        click.echo(
+            "warning: --plaintext-credentials: credentials.csv will hold every provisional password in clear; "
+            "load it, then delete it",
+            err=True,
+        )
+    if csv_excel:
+        return dataclasses.replace(settings, credentials=dataclasses.replace(settings.credentials, csv_excel=True))
+    return settings
 
 
 def _report_run(result: RunResult, dry_run: bool = False) -> None:
@@ -144,6 +167,8 @@ Example:
     help="Issue this probable duplicate anyway (repeatable).",
 )
 @click.option("--dry-run", is_flag=True, help="Compute and report everything; write nothing.")
+@_csv_excel
+@_plaintext
 def generate(
     enrolment: Path,
     year: int | None,
@@ -156,6 +181,8 @@ def generate(
     reprint_returning: bool,
     allow_duplicates: tuple[str, ...],
     dry_run: bool,
+    csv_excel: bool,
+    plaintext_credentials: bool,
 ) -> None:
     """Issue accounts and print SCOL'PASS sheets for an enrolment file.
 
@@ -166,7 +193,7 @@ def generate(
     Nothing is written if the file has a problem: every problem is listed
     with its line and column.
     """
-    settings = load_settings(config)
+    settings = _with_csv_options(load_settings(config), csv_excel, plaintext_credentials)
     result = run_generate(
         enrolment,
         settings,
@@ -179,6 +206,7 @@ def generate(
         reprint_returning=reprint_returning,
         allow_duplicates=allow_duplicates,
         dry_run=dry_run,
+        plaintext_credentials=plaintext_credentials,
     )
     _report_run(result, dry_run)
 
@@ -194,12 +222,16 @@ Example:
 @_config
 @_out
 @_registry_option
+@_csv_excel
+@_plaintext
 def reissue(
     student_numbers: tuple[str, ...],
     year: int | None,
     config: Path | None,
     out: Path | None,
     registry_file: Path | None,
+    csv_excel: bool,
+    plaintext_credentials: bool,
 ) -> None:
     """A new provisional password and sheet for lost or stolen sheets.
 
@@ -207,8 +239,11 @@ def reissue(
     replace userPassword only (load it with ldapmodify). Every reissue is
     recorded in the registry.
     """
-    settings = load_settings(config)
-    result = run_reissue(student_numbers, settings, year=year, out_dir=out, registry=registry_file)
+    settings = _with_csv_options(load_settings(config), csv_excel, plaintext_credentials)
+    result = run_reissue(
+        student_numbers, settings, year=year, out_dir=out, registry=registry_file,
+        plaintext_credentials=plaintext_credentials,
+    )  # fmt: skip
     _report_run(result)
 
 
@@ -247,17 +282,19 @@ def check_command(
     except InputError as exc:
         if not as_json:
             raise
-        click.echo(json.dumps(report(None, exc.problems, settings is not None), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(report(None, exc.problems, settings), indent=2, ensure_ascii=False))
         raise click.exceptions.Exit(1) from None
     if as_json:
-        click.echo(json.dumps(report(checked, (), settings is not None), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(report(checked, (), settings), indent=2, ensure_ascii=False))
         return
-    data = report(checked, (), settings is not None)
+    data = report(checked, (), settings)
     click.echo(f"{data['file']}: {data['encoding']}, separator {data['separator']!r}")
     click.echo(
         f"{data['rows']} rows, {data['students']} students, {data['steps']} programme steps, "
         f"{data['faculties']} faculties; academic year {data['academic_year']}"
     )
+    if settings is not None:
+        click.echo(f"Provisional passwords: {data['password_entropy_bits']:.1f} bits of entropy")
     if settings is None:
         click.echo("No configuration: the sheet's layout and [columns] were not checked.")
     if checked.enrolment.ignored_columns:

@@ -8,9 +8,13 @@ hand-written writer tends to get subtly wrong for names with accents.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import io
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 from ldif import LDIFWriter  # type: ignore[import-untyped]
 
@@ -32,6 +36,8 @@ class Credential:
     email: str
     password_hash: str
     short_login: str | None = None
+    # Only with --plaintext-credentials, for account systems that must set the password themselves.
+    password: str | None = field(default=None, repr=False)
 
 
 def dn_of(identifier: str, people_dn: str) -> str:
@@ -57,7 +63,7 @@ def ldap_entry(credential: Credential) -> dict[str, list[str]]:
 
 def write_ldif(credentials: Iterable[Credential], people_dn: str, path: Path) -> int:
     """Write one add record per account; returns how many."""
-    with path.open("wb") as handle:
+    with _private_binary(path) as handle:
         handle.write(b"version: 1\n\n")
         writer = LDIFWriter(handle)
         for credential in credentials:
@@ -67,7 +73,7 @@ def write_ldif(credentials: Iterable[Credential], people_dn: str, path: Path) ->
 
 def write_password_changes(credentials: Iterable[Credential], people_dn: str, path: Path) -> int:
     """Write one change record per account that replaces ``userPassword`` only (``ldapmodify``)."""
-    with path.open("wb") as handle:
+    with _private_binary(path) as handle:
         handle.write(b"version: 1\n\n")
         writer = LDIFWriter(handle)
         for credential in credentials:
@@ -76,20 +82,63 @@ def write_password_changes(credentials: Iterable[Credential], people_dn: str, pa
         return int(writer.records_written)
 
 
-def write_csv(credentials: Sequence[Credential], people_dn: str, path: Path) -> int:
-    """Write one row per account (UTF-8, comma-separated, header first); returns how many."""
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_FIELDS)
+# Excel runs a cell that begins with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutral(cell: str) -> str:
+    """A cell Excel shows as text: a leading apostrophe before a formula character (documented)."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def write_csv(credentials: Sequence[Credential], people_dn: str, path: Path, excel: bool = False) -> int:
+    """Write one row per account (header first); returns how many.
+
+    UTF-8 and commas, or with ``excel`` semicolons and a BOM as French Excel
+    expects. Cells that Excel would run as formulas are prefixed with an
+    apostrophe. A ``password`` column is added only when the credentials carry
+    plaintext passwords (``--plaintext-credentials``).
+    """
+    plaintext = any(c.password is not None for c in credentials)
+    with _private(path, "utf-8-sig" if excel else "utf-8") as handle:
+        writer = csv.writer(handle, delimiter=";" if excel else ",")
+        writer.writerow((*CSV_FIELDS, "password") if plaintext else CSV_FIELDS)
         for c in credentials:
             s = c.student
-            writer.writerow(
-                (
-                    s.student_number, c.identifier, c.email, dn_of(c.identifier, people_dn), s.first_name,
-                    s.last_name, s.birth_name, s.ine, c.short_login or "", c.password_hash,
-                )
-            )  # fmt: skip
+            row = [
+                s.student_number, c.identifier, c.email, dn_of(c.identifier, people_dn), s.first_name,
+                s.last_name, s.birth_name, s.ine, c.short_login or "", c.password_hash,
+            ]  # fmt: skip
+            if plaintext:
+                row.append(c.password or "")
+            writer.writerow([_neutral(cell) for cell in row])
     return len(credentials)
+
+
+@contextmanager
+def _private_binary(path: Path) -> Iterator[BinaryIO]:
+    """A file only its owner can read, written whole or not at all (temporary file, then rename)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with open(fd, "wb") as handle:
+            yield handle
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _private(path: Path, encoding: str) -> Iterator[TextIO]:
+    """:func:`_private_binary` for text."""
+    with _private_binary(path) as raw:
+        text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+        try:
+            yield text
+        finally:
+            text.flush()
+            text.detach()
 
 
 def write_rejected(enrolment: Enrolment, path: Path) -> int:

@@ -30,7 +30,7 @@ from .fonts import font_check
 from .identifiers import LoginRule, assign_identifiers, name_check, name_part
 from .lock import os_user, run_lock
 from .output import MANIFEST, checkpoint, make_parents, output_folder, publish, recover, remove_empty, staging_folder
-from .passwords import Choice, generate_passwords, hash_password
+from .passwords import Choice, generate_passwords, hash_passwords
 from .registry import DEFAULT_REGISTRY, IssuedAccount, NewAccount, Registry, open_registry
 from .settings import Settings, email_of
 from .sheet import Sheet, SheetRenderer, activation_link
@@ -206,9 +206,11 @@ def import_existing(
     return Reservation(len(existing.logins), new, total, reg.path, created, adopted, tuple(conflicts))
 
 
-def report(checked: Checked | None, problems: Sequence[Problem], configured: bool) -> dict[str, object]:
+def report(checked: Checked | None, problems: Sequence[Problem], settings: Settings | None) -> dict[str, object]:
     """What ``scolpass check`` prints, as plain data (its ``--json``)."""
-    data: dict[str, object] = {"ok": checked is not None, "configuration_checked": configured}
+    data: dict[str, object] = {"ok": checked is not None, "configuration_checked": settings is not None}
+    if settings is not None:
+        data["password_entropy_bits"] = round(settings.password.entropy_bits, 1)
     if checked is not None:
         e = checked.enrolment
         data.update(
@@ -324,6 +326,7 @@ def generate(
     reprint_returning: bool = False,
     allow_duplicates: Collection[str] = (),
     dry_run: bool = False,
+    plaintext_credentials: bool = False,
 ) -> RunResult:
     """Issue accounts and sheets for the students of ``enrolment`` not yet issued.
 
@@ -331,7 +334,9 @@ def generate(
     With ``skip_invalid``, students with a problem are set aside in ``rejected.csv``.
     ``reprint_returning`` prints returning students a sheet without password;
     ``allow_duplicates`` issues these probable duplicates anyway; ``dry_run``
-    computes and reports everything and writes nothing.
+    computes and reports everything and writes nothing. ``plaintext_credentials``
+    adds the passwords to credentials.csv (for account systems that must set them
+    themselves; the caller warns).
     """
     now = now or datetime.now().astimezone()
     checked = check(
@@ -355,12 +360,12 @@ def generate(
     def write(reg: Registry, run_id: int, plan: _Plan, staging: Path) -> tuple[tuple[Outcome, ...], list[str]]:
         passwords = generate_passwords(len(plan.new), settings.password, choice)
         files: list[str] = []
-        sheets, credentials = _new_accounts(plan, settings, passwords)
+        sheets, credentials = _new_accounts(plan, settings, passwords, plaintext_credentials)
         if sheets:
             checkpoint("rendering")
             renderer.render(sheets, staging / SHEETS_PDF, f"SCOL'PASS {academic_year.label}")
             checkpoint("rendered")
-            write_csv(credentials, settings.ldap.people_dn, staging / CREDENTIALS_CSV)
+            write_csv(credentials, settings.ldap.people_dn, staging / CREDENTIALS_CSV, settings.credentials.csv_excel)
             write_ldif(credentials, settings.ldap.people_dn, staging / CREDENTIALS_LDIF)
             files += [SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF]
         outcomes = _outcomes(plan, settings, credentials, reprint_returning)
@@ -390,18 +395,21 @@ def generate(
     )  # fmt: skip
 
 
-def _new_accounts(plan: _Plan, settings: Settings, passwords: Sequence[str]) -> tuple[list[Sheet], list[Credential]]:
+def _new_accounts(
+    plan: _Plan, settings: Settings, passwords: Sequence[str], plaintext: bool
+) -> tuple[list[Sheet], list[Credential]]:
     sheets: list[Sheet] = []
     credentials: list[Credential] = []
     domain = settings.university.email_domain
-    for student, password in zip(plan.new, passwords, strict=True):
+    hashes = hash_passwords(passwords, settings.credentials)
+    for student, password, password_hash in zip(plan.new, passwords, hashes, strict=True):
         identifier = plan.identifiers[student.student_number]
         email = email_of(identifier, domain)
         link = activation_link(settings.university.activation_url, identifier, email)
         sheets.append(Sheet(student, email, settings.login_of(identifier), password, link))
-        password_hash = hash_password(password, settings.password.hash)
+        short = plan.shorts.get(student.student_number)
         credentials.append(
-            Credential(student, identifier, email, password_hash, plan.shorts.get(student.student_number))
+            Credential(student, identifier, email, password_hash, short, password if plaintext else None)
         )
     return sheets, credentials
 
@@ -444,6 +452,7 @@ def reissue(
     registry: str | Path | None = None,
     now: datetime | None = None,
     choice: Choice = secrets.choice,
+    plaintext_credentials: bool = False,
 ) -> RunResult:
     """A new provisional password and sheet for lost or stolen sheets; the identifier never changes.
 
@@ -484,19 +493,24 @@ def reissue(
     def write(reg: Registry, run_id: int, _: _Plan, staging: Path) -> tuple[tuple[Outcome, ...], list[str]]:
         passwords = generate_passwords(len(chosen), settings.password, choice)
         domain = settings.university.email_domain
+        hashes = hash_passwords(passwords, settings.credentials)
         sheets, credentials, outcomes = [], [], []
-        for page, ((student, account), password) in enumerate(zip(chosen, passwords, strict=True), start=1):
+        for page, ((student, account), password, password_hash) in enumerate(
+            zip(chosen, passwords, hashes, strict=True), start=1
+        ):
             email = email_of(account.identifier, domain)
             link = activation_link(settings.university.activation_url, account.identifier, email)
             sheets.append(Sheet(student, email, settings.login_of(account.identifier), password, link))
-            password_hash = hash_password(password, settings.password.hash)
-            credentials.append(Credential(student, account.identifier, email, password_hash, account.short_identifier))
+            plain = password if plaintext_credentials else None
+            credentials.append(
+                Credential(student, account.identifier, email, password_hash, account.short_identifier, plain)
+            )
             outcomes.append(
                 Outcome(student.student_number, account.identifier, email, "reissued", SHEETS_PDF, page,
                         account.short_identifier)
             )  # fmt: skip
         renderer.render(sheets, staging / SHEETS_PDF, f"SCOL'PASS {academic_year.label}")
-        write_csv(credentials, settings.ldap.people_dn, staging / CREDENTIALS_CSV)
+        write_csv(credentials, settings.ldap.people_dn, staging / CREDENTIALS_CSV, settings.credentials.csv_excel)
         write_password_changes(credentials, settings.ldap.people_dn, staging / CREDENTIALS_LDIF)
         return tuple(outcomes), [SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF]
 

@@ -28,7 +28,7 @@ DEFAULT_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 MIN_ENTROPY_BITS = 80.0
 # Characters misread on paper; never in a provisional password.
 LOOK_ALIKES = "0Oo1lI"
-HASH_SCHEMES = ("sha512_crypt", "ssha")
+HASH_SCHEMES = ("sha512_crypt", "argon2", "ssha", "bcrypt")
 LOGIN_DISPLAYS = ("email", "identifier")
 LANGUAGES = ("fr",)
 URL_PLACEHOLDERS = ("identifier", "email")
@@ -80,12 +80,27 @@ class PasswordPolicy:
 
     length: int = 15
     alphabet: str = DEFAULT_ALPHABET
-    hash: str = "sha512_crypt"
+    # Printed in groups of this many characters, spaced visually only (0: one block).
+    group: int = 0
 
     @property
     def entropy_bits(self) -> float:
         """Entropy of a password drawn uniformly among those with a lower, an upper and a digit."""
         return math.log2(max(count_valid_passwords(self.alphabet, self.length), 1))
+
+
+@dataclass(frozen=True)
+class CredentialSettings:
+    """How the credential files are written."""
+
+    # sha512_crypt, argon2, ssha or bcrypt: each verified by stock OpenLDAP (argon2 with moduleload argon2).
+    hash: str = "sha512_crypt"
+    sha512_rounds: int = 5000  # the scheme's own default; the password's entropy protects it
+    bcrypt_cost: int = 10
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    # credentials.csv with ";" and a UTF-8 BOM, as French Excel opens it.
+    csv_excel: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,6 +137,7 @@ class Settings:
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     sheet: SheetSettings = field(default_factory=SheetSettings)
     password: PasswordPolicy = field(default_factory=PasswordPolicy)
+    credentials: CredentialSettings = field(default_factory=CredentialSettings)
     password_rules: PasswordRules = field(default_factory=PasswordRules)
     identifiers: IdentifierSettings = field(default_factory=IdentifierSettings)
     # [columns]: scolpass column name to the header of the university's own export.
@@ -165,6 +181,7 @@ _SECTIONS: dict[str, type] = {
     "registry": RegistrySettings,
     "sheet": SheetSettings,
     "password": PasswordPolicy,
+    "credentials": CredentialSettings,
     "password_rules": PasswordRules,
     "identifiers": IdentifierSettings,
 }
@@ -320,8 +337,17 @@ def check_settings(s: Settings, where: str = "configuration") -> None:
     if not _COLOR.match(s.sheet.color):
         fail(f"[sheet] color = {s.sheet.color!r} must be written #RRGGBB")
     p, r = s.password, s.password_rules
-    if p.hash not in HASH_SCHEMES:
-        fail(f"[password] hash = {p.hash!r} must be one of {', '.join(HASH_SCHEMES)}")
+    c = s.credentials
+    if c.hash not in HASH_SCHEMES:
+        fail(f"[credentials] hash = {c.hash!r} must be one of {', '.join(HASH_SCHEMES)}")
+    if not 1000 <= c.sha512_rounds <= 999_999_999:
+        fail("[credentials] sha512_rounds must be between 1,000 and 999,999,999")
+    if not 4 <= c.bcrypt_cost <= 31:
+        fail("[credentials] bcrypt_cost must be between 4 and 31")
+    if c.argon2_time_cost < 1 or c.argon2_memory_kib < 8:
+        fail("[credentials] argon2_time_cost must be at least 1 and argon2_memory_kib at least 8")
+    if p.group < 0 or (p.group and p.group >= p.length):
+        fail(f"[password] group = {p.group} must be 0 (no groups) or shorter than the length {p.length}")
     if len(set(p.alphabet)) != len(p.alphabet) or not p.alphabet.isascii() or not p.alphabet.isprintable():
         fail("[password] alphabet must be printable ASCII characters, each once")
     if " " in p.alphabet:

@@ -299,11 +299,15 @@ class SheetRenderer:
         c.setFillColor(colors.HexColor("#444444"))
         c.setFont(SANS, 7.6)
         if sheet.password is not None:
+            group = self.settings.password.group
             c.drawString(value_x, password_top, w.text("label_password"))
             c.setFont(SANS, 7.2)
-            c.drawString(value_x, FRAME_BOTTOM + PAD + 7, w.text("password_hint"))
+            c.drawString(value_x, FRAME_BOTTOM + PAD + 7, w.text("password_hint_grouped" if group else "password_hint"))
             c.setFillColor(colors.black)
-            _draw_fitted(c, sheet.password, MONO_BOLD, 17, value_x, password_top - 19, CRED_VALUE_W)
+            if group:
+                _draw_groups(c, sheet.password, group, value_x, password_top - 19)
+            else:
+                _draw_fitted(c, sheet.password, MONO_BOLD, 17, value_x, password_top - 19, CRED_VALUE_W)
         else:
             c.drawString(value_x, password_top, w.text("label_password_returning"))
             c.setFillColor(colors.black)
@@ -337,6 +341,16 @@ def _fit_plain(text: str, font: str, size: float, width: float) -> tuple[str, fl
     while stringWidth(text, font, size) > width and size > 6:
         size -= 0.5
     return text, size
+
+
+def _draw_groups(c: Canvas, password: str, group: int, x: float, y: float) -> None:
+    """The password in groups spaced visually only: the gaps are no characters of it."""
+    c.setFont(MONO_BOLD, 17)
+    gap = stringWidth("M", MONO_BOLD, 17) * 0.7
+    for start in range(0, len(password), group):
+        part = password[start : start + group]
+        c.drawString(x, y, part)
+        x += stringWidth(part, MONO_BOLD, 17) + gap
 
 
 def _split(text: str, font: str, size: float, width: float) -> list[str]:

@@ -19,7 +19,7 @@ PIECES = (
     "label_born", "label_born_at", "label_faculty", "label_steps", "label_status", "status_value",
     "label_social_security", "social_security_affiliated", "label_paying_centre", "label_email", "label_login",
     "label_password", "label_password_returning", "returning_password_note",
-    "password_hint", "qr_caption", "frame_notice", "body", "rules_title", "rules", "help",
+    "password_hint", "password_hint_grouped", "qr_caption", "frame_notice", "body", "rules_title", "rules", "help",
 )  # fmt: skip
 
 

@@ -41,6 +41,7 @@ pidfile {self.folder}/slapd.pid
 argsfile {self.folder}/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
+moduleload argon2
 database mdb
 maxsize 104857600
 suffix "{self.suffix}"

@@ -210,3 +210,16 @@ def test_registry_import_reserves_logins(tmp_path: Path, capsys: pytest.CaptureF
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     ids = {s["student_number"]: s["identifier"] for s in manifest["students"]}
     assert (ids["00012345"], ids["00012346"]) == ("jean.martin2", "jean.martin3")
+
+
+def test_plaintext_credentials_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["generate", ENROLMENT, "--config", CONFIG, "--registry", str(tmp_path / "r"), "--out", str(tmp_path / "o")]
+    assert main([*args, "--plaintext-credentials", "--csv-excel"]) == 0
+    assert "credentials.csv will hold every provisional password in clear" in capsys.readouterr().err
+    header = (tmp_path / "o" / "credentials.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    assert header.endswith(";password_hash;password")
+
+
+def test_check_shows_the_password_entropy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", ENROLMENT, "--config", CONFIG]) == 0
+    assert "Provisional passwords: 87.0 bits of entropy" in capsys.readouterr().out

@@ -62,3 +62,52 @@ def test_csv_reloads_to_the_same_data(tmp_path: Path) -> None:
     assert rows[0]["dn"] == "uid=marie-helene.de-la-fontaine,ou=people,dc=umontpellier,dc=fr"
     assert rows[1]["last_name"] == "ΠΑΠΑΔΟΠΟΥΛΟΥ"
     assert rows[1]["password_hash"] == "{SSHA}c2FsdHNhbHQ="
+
+
+def test_no_field_can_add_a_line_an_attribute_or_an_entry(tmp_path: Path) -> None:
+    evil = Student(
+        "1", "X\ndn: uid=root,dc=um,dc=fr\nuserPassword: {CLEARTEXT}x", "Jean\r\nobjectClass: admin", date(2007, 1, 1),
+        "ECO", (Step("EE1", "", "L1"),), line=2,
+    )  # fmt: skip
+    path = tmp_path / "c.ldif"
+    write_ldif([Credential(evil, "jean.x", "jean.x@etu.fr", "{SSHA}abc")], PEOPLE, path)
+    with path.open("rb") as handle:
+        handle.readline()
+        ((dn, entry),) = list(LDIFParser(handle).parse())
+    assert dn == dn_of("jean.x", PEOPLE)
+    assert entry["sn"] == ["X\ndn: uid=root,dc=um,dc=fr\nuserPassword: {CLEARTEXT}x"]
+    assert entry["userPassword"] == ["{SSHA}abc"]
+    assert entry["objectClass"] == ["top", "person", "organizationalPerson", "inetOrgPerson"]
+
+
+def test_credential_files_are_private(tmp_path: Path) -> None:
+    write_csv(credentials(), PEOPLE, tmp_path / "c.csv")
+    write_ldif(credentials(), PEOPLE, tmp_path / "c.ldif")
+    for name in ("c.csv", "c.ldif"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "c.ldif"]  # no temporary file left
+
+
+def test_csv_for_excel_and_formula_injection(tmp_path: Path) -> None:
+    formula = Student("2", '=HYPERLINK("http://x")', "+Jean", date(2007, 1, 1), "ECO", (Step("EE1", "", "L1"),))
+    path = tmp_path / "c.csv"
+    write_csv([*credentials(), Credential(formula, "jean.x", "jean.x@etu.fr", "{SSHA}abc")], PEOPLE, path, excel=True)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    assert rows[0]["first_name"] == "Marie-Hélène"  # other cells reopen unchanged
+    assert rows[2]["birth_name"] == '\'=HYPERLINK("http://x")'  # shown as text, not run
+    assert rows[2]["first_name"] == "'+Jean"
+    assert "password" not in rows[0]
+
+
+def test_plaintext_passwords_only_when_asked(tmp_path: Path) -> None:
+    import dataclasses
+
+    path = tmp_path / "c.csv"
+    with_plain = [dataclasses.replace(c, password="Xk7pQ2mZr9TnWc4") for c in credentials()]
+    write_csv(with_plain, PEOPLE, path)
+    with path.open(encoding="utf-8", newline="") as handle:
+        assert [r["password"] for r in csv.DictReader(handle)] == ["Xk7pQ2mZr9TnWc4"] * 2
+    assert "Xk7pQ2mZr9TnWc4" not in repr(with_plain[0])

@@ -23,11 +23,11 @@ def password_on_page(text: str) -> str:
     return password
 
 
-@pytest.mark.parametrize("scheme", ["sha512_crypt", "ssha"])
+@pytest.mark.parametrize("scheme", ["sha512_crypt", "argon2", "ssha", "bcrypt"])
 def test_every_student_binds_with_the_password_on_their_sheet(
     slapd: Slapd, settings: Settings, tmp_path: Path, scheme: str
 ) -> None:
-    settings = dataclasses.replace(settings, password=dataclasses.replace(settings.password, hash=scheme))
+    settings = dataclasses.replace(settings, credentials=dataclasses.replace(settings.credentials, hash=scheme))
     result = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "out", registry=tmp_path / "r.sqlite3")
     loaded = slapd.add(result.out_dir / "credentials.ldif")
     assert loaded.returncode == 0, loaded.stderr

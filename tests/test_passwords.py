@@ -9,11 +9,11 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from passlib.hash import ldap_salted_sha1, sha512_crypt  # type: ignore[import-untyped]
+from passlib.hash import argon2, bcrypt, ldap_salted_sha1, sha512_crypt  # type: ignore[import-untyped]
 
 from scolpass import generate_password, generate_passwords, hash_password
-from scolpass.passwords import has_required_classes
-from scolpass.settings import PasswordPolicy, PasswordRules, count_valid_passwords
+from scolpass.passwords import PARALLEL_FROM, has_required_classes, hash_passwords
+from scolpass.settings import CredentialSettings, PasswordPolicy, PasswordRules, count_valid_passwords
 
 POLICY = PasswordPolicy()
 LOOK_ALIKES = set("0Oo1lI")
@@ -60,11 +60,31 @@ def test_symbols_of_a_class_are_equally_likely(seeded_choice: Callable[[str], st
         assert all(abs(counts[c] - mean) < mean * 0.12 for c in members), members
 
 
-@pytest.mark.parametrize(("scheme", "checker"), [("sha512_crypt", sha512_crypt), ("ssha", ldap_salted_sha1)])
-def test_hashes_verify_and_never_hold_the_password(scheme: str, checker: object) -> None:
-    value = hash_password("Xk7pQ2mZr9TnWc4", scheme)
+@pytest.mark.parametrize(
+    ("scheme", "prefix", "checker"),
+    [
+        ("sha512_crypt", "{CRYPT}$6$", sha512_crypt),
+        ("bcrypt", "{CRYPT}$2b$10$", bcrypt),
+        ("argon2", "{ARGON2}$argon2id$", argon2),
+        ("ssha", "{SSHA}", ldap_salted_sha1),
+    ],
+)
+def test_hashes_verify_and_never_hold_the_password(scheme: str, prefix: str, checker: object) -> None:
+    value = hash_password("Xk7pQ2mZr9TnWc4", CredentialSettings(hash=scheme))
+    assert value.startswith(prefix)
     assert "Xk7pQ2mZr9TnWc4" not in value
-    stored = value.removeprefix("{CRYPT}")
+    stored = value.removeprefix("{CRYPT}").removeprefix("{ARGON2}")
     assert checker.verify("Xk7pQ2mZr9TnWc4", stored)  # type: ignore[attr-defined]
     assert not checker.verify("Xk7pQ2mZr9TnWc5", stored)  # type: ignore[attr-defined]
-    assert value.startswith("{CRYPT}$6$" if scheme == "sha512_crypt" else "{SSHA}")
+
+
+def test_rounds_are_configurable() -> None:
+    assert "$rounds=20000$" in hash_password("x", CredentialSettings(sha512_rounds=20000))
+    assert hash_password("x", CredentialSettings(hash="bcrypt", bcrypt_cost=4)).startswith("{CRYPT}$2b$04$")
+
+
+def test_batch_hashing_on_every_core_keeps_the_order() -> None:
+    passwords = generate_passwords(PARALLEL_FROM + 10, POLICY)
+    hashes = hash_passwords(passwords, CredentialSettings(hash="ssha"))
+    assert len(hashes) == len(passwords)
+    assert all(ldap_salted_sha1.verify(p, h) for p, h in zip(passwords, hashes, strict=True))

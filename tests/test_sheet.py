@@ -224,3 +224,13 @@ def test_fit_check_agrees_with_the_layout(steps: int, name: str, label: str, ine
 def _sample_renderer() -> SheetRenderer:
     plain = load_settings(SAMPLES / "scolpass.toml")
     return SheetRenderer(plain, load_wording(plain, "2026/2027"))
+
+
+def test_password_in_groups_is_spaced_visually_only(settings: Settings, tmp_path: Path) -> None:
+    grouped = dataclasses.replace(settings, password=dataclasses.replace(settings.password, group=5))
+    (text,) = page_texts(render(grouped, [make_sheet(make_student(), password="Xk7pQ2mZr9TnWc4")], tmp_path / "s.pdf"))
+    words = text.split()
+    assert "Xk7pQ2mZr9TnWc4" not in words  # drawn apart: the gaps show
+    start = words.index("Xk7pQ")
+    assert words[start : start + 3] == ["Xk7pQ", "2mZr9", "TnWc4"]  # and nothing else between them
+    assert "sans les espaces entre les groupes" in text
