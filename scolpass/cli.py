@@ -375,9 +375,10 @@ def import_command(file: Path, config: Path | None, registry_file: Path | None) 
 def _open_existing_registry(config: Path | None, registry_file: Path | None) -> Registry:
     settings = load_settings(config) if config or Path(DEFAULT_CONFIG_NAME).is_file() else None
     location = registry_location(settings, registry_file) if settings else Path(registry_file or DEFAULT_REGISTRY)
-    if not location.exists():
+    if not location.exists() or location.stat().st_size == 0:
         raise StateError(f"{location}: no registry here")
-    return open_registry(location)
+    # Read through a copy: the help desk never writes (nor migrates) a registry a run may be using.
+    return open_registry(location, in_memory=True)
 
 
 @registry.command(

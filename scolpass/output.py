@@ -46,6 +46,9 @@ def output_folder(requested: str | Path | None, year: AcademicYear, now: datetim
             raise StateError(
                 f"{path}: the output folder must not exist or be empty (an earlier run's files would be mixed in)"
             )
+        existing = next(p for p in path.absolute().parents if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise StateError(f"{path}: cannot write the output: {existing} is not a folder this user may write in")
         return path
     base = Path(OUTPUT_ROOT) / year.slug / now.strftime("%Y-%m-%d_%H%M%S")
     path, n = base, 1
@@ -104,10 +107,16 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def recover(registry: Registry, now: datetime) -> list[str]:
+def recover(registry: Registry, now: datetime, touch_files: bool = True) -> list[str]:
     """Settle the runs a crash left pending; returns what was done, for the terminal.
 
     Called with the run lock held, so a pending run is never one still running.
+    A pending run's staging folder exists from its first commit until it is
+    published, so: a complete folder at the target confirms it; a staging
+    folder means it stopped before publishing (undone: its identifiers are
+    free again); neither means it was published and its folder since moved or
+    deleted (confirmed: its sheets exist somewhere). ``touch_files=False`` (a
+    dry run) leaves the folders alone.
     """
     done = []
     for run in registry.runs("pending"):
@@ -117,10 +126,17 @@ def recover(registry: Registry, now: datetime) -> list[str]:
             counts = manifest.get("counts")
             registry.confirm(run.id, counts if isinstance(counts, dict) else {}, now)
             done.append(f"run {run.id} of {run.started_at} had written {target} completely: confirmed")
-        else:
-            shutil.rmtree(staging, ignore_errors=True)
+        elif staging.exists():
+            if touch_files:
+                shutil.rmtree(staging, ignore_errors=True)
             registry.abandon(run.id, now)
             done.append(f"run {run.id} of {run.started_at} stopped before its output was complete: undone")
+        else:
+            registry.confirm(run.id, {}, now)
+            done.append(
+                f"run {run.id} of {run.started_at} was published to {target}, which is no longer there: "
+                "confirmed (its sheets and credential files were moved or deleted)"
+            )
     return done
 
 

@@ -31,7 +31,7 @@ from .identifiers import LoginRule, assign_identifiers, name_check, name_part
 from .lock import os_user, run_lock
 from .output import MANIFEST, checkpoint, make_parents, output_folder, publish, recover, remove_empty, staging_folder
 from .passwords import Choice, generate_passwords, hash_passwords
-from .registry import DEFAULT_REGISTRY, IssuedAccount, NewAccount, Registry, open_registry
+from .registry import DEFAULT_REGISTRY, IssuedAccount, NewAccount, Registry, number_key, open_registry
 from .settings import Settings, email_of
 from .sheet import Sheet, SheetRenderer, activation_link
 from .student import Step, Student
@@ -281,13 +281,25 @@ def _plan(enrolment: Enrolment, settings: Settings, reg: Registry, allow_duplica
     )
     new: list[Student] = []
     duplicates: list[tuple[Student, str]] = []
-    for student in fresh:
+    # New students of this very file are compared with each other too (in student-number order).
+    by_number: dict[str, str] = {}
+    by_identity: dict[str, str] = {}
+    for student in sorted(fresh, key=lambda s: s.student_number):
         found = reg.probable_duplicates(student.student_number, student.ine, identity_key(student))
+        same_number = by_number.get(number_key(student.student_number))
+        same_person = by_identity.get(identity_key(student))
+        if same_number:
+            found.append((same_number, "the same student number but for leading zeros"))
+        if same_person:
+            found.append((same_person, "the same birth name, first name and birth date"))
         if found and student.student_number not in allow_duplicates:
             other, why = found[0]
             duplicates.append((student, f"probable duplicate of student {other}: {why}"))
-        else:
-            new.append(student)
+            continue
+        new.append(student)
+        by_number.setdefault(number_key(student.student_number), student.student_number)
+        by_identity.setdefault(identity_key(student), student.student_number)
+    new.sort(key=sort_key)
     rules = settings.identifiers
     # Main and short logins are one namespace: a short login is never another student's login.
     taken = reg.taken_identifiers() | reg.taken_identifiers(short=True)
@@ -351,6 +363,7 @@ def generate(
     if dry_run:
         reg = open_registry(location, in_memory=True)
         try:
+            recover(reg, now, touch_files=False)  # on the copy: what the next real run will settle
             plan = _plan(loaded, settings, reg, allow_duplicates)
             outcomes = _outcomes(plan, settings, None, reprint_returning)
             return RunResult(target, academic_year, outcomes, (), location, False, reg.count(), loaded)
@@ -387,10 +400,13 @@ def generate(
             ),
             academic_year.start, now, run_id,
         )  # fmt: skip
-        reg.update_students({s.student_number: student_record(s) for s, _ in plan.returning})
+        reg.update_students(
+            NewAccount(s.student_number, a.identifier, a.short_identifier, s.ine, identity_key(s), student_record(s))
+            for s, a in plan.returning
+        )
 
     return _run(
-        "generate", settings, location, target, academic_year, now, loaded, enrolment_path,
+        "generate", settings, location, out_dir, academic_year, now, loaded, enrolment_path,
         plan=lambda reg: _plan(loaded, settings, reg, allow_duplicates), begin=begin, write=write,
     )  # fmt: skip
 
@@ -523,7 +539,7 @@ def _run(
     command: str,
     settings: Settings,
     location: Path,
-    target: Path,
+    out_dir: str | Path | None,
     year: AcademicYear,
     now: datetime,
     enrolment: Enrolment | None,
@@ -534,35 +550,43 @@ def _run(
     write: Callable[[Registry, int, _Plan, Path], tuple[tuple[Outcome, ...], list[str]]],
 ) -> RunResult:
     """The frame every writing run shares: lock, recover, plan, pending, write aside, publish, confirm."""
-    created = not location.exists()
+    created = not location.exists()  # before the lock, which creates the file
     with run_lock(location):
         reg = open_registry(location)
         made: list[Path] = []
         staging: Path | None = None
         run_id: int | None = None
+        published = False
         try:
             recovered = recover(reg, now)
+            # Chosen under the lock: two offices starting in the same second get two folders.
+            target = output_folder(out_dir, year, now)
             # Recorded absolute, so that a later run can recover it from any folder.
             absolute = target.resolve()
             computed = plan(reg)
-            made = make_parents(absolute)
-            with reg.transaction():
-                run_id = reg.begin_run(
-                    command, year.start, now, os_user(), absolute, enrolment_path.name if enrolment_path else None,
-                    input_digest(enrolment_path) if enrolment_path else None,
-                )  # fmt: skip
-                staging = staging_folder(absolute, run_id)
-                reg.set_staging(run_id, staging)
-                begin(reg, run_id, computed)
-            checkpoint("pending")
             try:
-                staging.mkdir(mode=0o700)  # sheets carry passwords: the owner only
+                made = make_parents(absolute)
+                with reg.transaction():
+                    run_id = reg.begin_run(
+                        command, year.start, now, os_user(), absolute,
+                        enrolment_path.name if enrolment_path else None,
+                        input_digest(enrolment_path) if enrolment_path else None,
+                    )  # fmt: skip
+                    staging = staging_folder(absolute, run_id)
+                    reg.set_staging(run_id, staging)
+                    begin(reg, run_id, computed)
+                    # Made before the commit: once the run is pending, a missing staging folder
+                    # can only mean that it was published (then moved or deleted by someone).
+                    shutil.rmtree(staging, ignore_errors=True)  # left by a rolled-back run of this id
+                    staging.mkdir(mode=0o700)  # sheets carry passwords: the owner only
+                checkpoint("pending")
                 outcomes, files = write(reg, run_id, computed, staging)
                 counts = {status: sum(1 for o in outcomes if o.status == status) for status in STATUSES}
                 counts["skipped"] = enrolment.skipped if enrolment else 0
                 _write_manifest(staging, command, run_id, enrolment, year, now, reg.path, files, outcomes, counts)
                 checkpoint("written")
                 publish(staging, absolute)
+                published = True
             except OSError as exc:
                 # A full disk or a folder that cannot be written: the registrar's to fix, not a bug.
                 raise StateError(f"{exc.filename or target}: cannot write the output: {exc.strerror or exc}") from exc
@@ -570,13 +594,13 @@ def _run(
             reg.confirm(run_id, counts, now)
             size = reg.count()
         except BaseException:
-            if staging is not None and run_id is not None:
+            # Once published, the sheets exist: the run stays pending and the next run confirms it.
+            if not published and staging is not None and run_id is not None:
                 shutil.rmtree(staging, ignore_errors=True)
                 reg.abandon(run_id, now)
-            remove_empty(made)
+            if not published:
+                remove_empty(made)
             reg.close()
-            if created:  # a registry this failed run created holds nothing: leave no trace
-                location.unlink(missing_ok=True)
             raise
         reg.close()
     return RunResult(target, year, outcomes, (*files, MANIFEST), reg.path, created, size, enrolment, run_id,

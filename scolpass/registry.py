@@ -175,7 +175,12 @@ class Registry:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            # A reader holding the file too long: the commit fails but the transaction stays open.
+            self._db.execute("ROLLBACK")
+            raise StateError(f"{self.path}: cannot save to the registry: {exc}") from None
 
     @contextmanager
     def _guard(self, doing: str) -> Iterator[None]:
@@ -248,13 +253,18 @@ class Registry:
                 ],
             )  # fmt: skip
 
-    def update_students(self, students: Mapping[str, Mapping[str, Any]]) -> None:
-        """Keep the printed data of returning students current (names change, steps change)."""
+    def update_students(self, students: Iterable[NewAccount]) -> None:
+        """Keep returning students' printed data and duplicate keys current (names, steps, INE change;
+        adopted and migrated accounts get them here first)."""
         with self._guard("write"):
             self._db.executemany(
-                "UPDATE accounts SET student = ? WHERE student_number = ?",
-                [(json.dumps(data, ensure_ascii=False), number) for number, data in students.items()],
-            )
+                "UPDATE accounts SET student = ?, ine = ?, identity_key = ?, number_key = ? WHERE student_number = ?",
+                [
+                    (json.dumps(a.student, ensure_ascii=False), a.ine or None, a.identity_key,
+                     number_key(a.student_number), a.student_number)
+                    for a in students
+                ],
+            )  # fmt: skip
 
     def count(self) -> int:
         """How many accounts the registry holds."""

@@ -187,7 +187,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", ["pending", "rendered", "written", "published"])
+@pytest.mark.parametrize("point", ["pending", "rendering", "rendered", "written", "published"])
 def test_a_killed_run_leaves_nothing_a_rerun_cannot_settle(tmp_path: Path, point: str) -> None:
     registry = str(tmp_path / "r.sqlite3")
     common = ["generate", str(SAMPLE), "--config", str(CONFIG), "--registry", registry]
@@ -222,10 +222,14 @@ def test_a_killed_run_leaves_nothing_a_rerun_cannot_settle(tmp_path: Path, point
 @pytest.mark.slow
 def test_two_offices_at_once(tmp_path: Path, write_csv: Callable[..., Path]) -> None:
     registry = str(tmp_path / "r.sqlite3")
-    files = [
-        write_csv([row(f"1{i:07d}", birth_date=f"{1 + i % 28:02d}/01/2006") for i in range(150)], name="a.csv"),
-        write_csv([row(f"2{i:07d}", birth_date=f"{1 + i % 28:02d}/02/2006") for i in range(150)], name="b.csv"),
-    ]
+
+    def people(office: int) -> list[dict[str, str]]:
+        # Every Jean Martin is another person (first names differ): homonym logins, no duplicates.
+        born = f"0{office}/0{office}/2006"  # and the two offices' students are other people again
+        names = [f"Jean-{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(150)]
+        return [row(f"{office}{i:07d}", first_name=name, birth_date=born) for i, name in enumerate(names)]
+
+    files = [write_csv(people(1), name="a.csv"), write_csv(people(2), name="b.csv")]
     offices = [
         subprocess.Popen(
             [
@@ -302,3 +306,110 @@ def test_help_desk_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     ):
         assert all(word in line for word in words), line
     assert main(["registry", "show", "99999999", "--registry", registry]) == 1
+
+
+@pytest.mark.slow
+def test_two_offices_on_a_new_registry_with_default_folders(tmp_path: Path) -> None:
+    # Same second, same default folder name, no registry yet: both must succeed, apart.
+    offices = [
+        subprocess.Popen(
+            [sys.executable, "-m", "scolpass", "generate", str(path), "--config", str(CONFIG)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for path in (SAMPLE, sample_with(tmp_path, "other.csv", year="2026"))
+    ]
+    results = [office.communicate(timeout=120) for office in offices]
+    assert [office.returncode for office in offices] == [0, 0], results
+    folders = sorted(p for p in (tmp_path / "scolpass-output" / "2026-2027").iterdir())
+    assert len(folders) == 2
+    counts = sorted(json.loads((f / "manifest.json").read_text())["counts"]["new"] for f in folders)
+    assert counts == [0, 11]  # the second saw the first's students as returning
+    reg = open_registry(tmp_path / "scolpass.sqlite3")
+    assert reg.count() == 11
+    reg.close()
+
+
+@pytest.mark.parametrize("command", ["generate", "reissue"])
+def test_an_interrupt_after_publishing_keeps_the_run(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    from scolpass import pipeline as pipeline_module
+
+    registry = tmp_path / "r.sqlite3"
+    if command == "reissue":
+        generate(SAMPLE, settings, out_dir=tmp_path / "first", registry=registry, now=NOW)
+
+    def interrupt(point: str) -> None:
+        if point == "published":
+            raise KeyboardInterrupt
+
+    def run_it() -> None:
+        if command == "generate":
+            generate(SAMPLE, settings, out_dir=tmp_path / "a", registry=registry, now=NOW)
+        else:
+            reissue(["00012345"], settings, year=2026, out_dir=tmp_path / "a", registry=registry, now=NOW)
+
+    monkeypatch.setattr(pipeline_module, "checkpoint", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_it()
+    monkeypatch.undo()
+    assert (tmp_path / "a" / "manifest.json").exists()  # the sheets exist: the run must count
+    again = generate(SAMPLE, settings, out_dir=tmp_path / "b", registry=registry, now=NOW)
+    assert again.recovered
+    assert "confirmed" in again.recovered[0]
+    assert again.count("new") == 0  # nobody gets a second password
+    reg = open_registry(registry)
+    assert len(reg.reissues("00012345")) == (1 if command == "reissue" else 0)
+    reg.close()
+
+
+@pytest.mark.slow
+def test_a_published_folder_moved_before_recovery_still_counts(tmp_path: Path) -> None:
+    registry = str(tmp_path / "r.sqlite3")
+    common = ["generate", str(SAMPLE), "--config", str(CONFIG), "--registry", registry]
+    assert _cli(*common, "--out", str(tmp_path / "m1"), env={"SCOLPASS_CRASH_AT": "published"}).returncode == -9
+    (tmp_path / "m1").rename(tmp_path / "m1-printed")
+    rerun = _cli(*common, "--out", str(tmp_path / "m2"))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "which is no longer there: confirmed" in rerun.stderr
+    assert "0 new, 11 returning" in rerun.stdout
+
+
+def test_duplicates_within_one_file(settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]) -> None:
+    rows = [row("00012345"), row("12345", first_name="Paul"), row("00077777", step_code="X")]
+    result = generate(write_csv(rows), settings, year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r")
+    held = {o.student_number: o.note for o in result.outcomes if o.status == "duplicate"}
+    assert held == {
+        "00077777": "probable duplicate of student 00012345: the same birth name, first name and birth date",
+        "12345": "probable duplicate of student 00012345: the same student number but for leading zeros",
+    }
+    assert [o.identifier for o in result.outcomes if o.status == "new"] == ["jean.martin"]
+
+
+def test_adopted_accounts_are_compared_for_duplicates(settings: Settings, tmp_path: Path) -> None:
+    export = tmp_path / "people.csv"
+    export.write_text("uid;student_number\njmartin;00012345\n")
+    registry = tmp_path / "r.sqlite3"
+    import_existing(export, settings, registry)
+    generate(SAMPLE, settings, out_dir=tmp_path / "a", registry=registry, now=NOW)  # 00012345 returning, keys set
+    same_ine = "2026;00099999;0123456789;A;DURAND;;Luc;01/01/2006;X;M;ECO;ECONOMIE;EE1;101;L1\n"
+    path = tmp_path / "n.csv"
+    path.write_text(SAMPLE.read_text(encoding="utf-8-sig").splitlines()[0] + "\n" + same_ine, encoding="utf-8")
+    result = generate(path, settings, out_dir=tmp_path / "b", registry=registry, now=NOW)
+    (outcome,) = result.outcomes
+    assert (outcome.status, outcome.note) == ("duplicate", "probable duplicate of student 00012345: the same INE")
+
+
+@pytest.mark.slow
+def test_a_dry_run_after_a_crash_reports_what_the_next_run_will_do(tmp_path: Path) -> None:
+    registry = str(tmp_path / "r.sqlite3")
+    common = ["generate", str(SAMPLE), "--config", str(CONFIG), "--registry", registry]
+    assert _cli(*common, "--out", str(tmp_path / "k"), env={"SCOLPASS_CRASH_AT": "rendered"}).returncode == -9
+    dry = _cli(*common, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "Dry run, nothing written: SCOL'PASS 2026/2027: 11 new, 0 returning" in dry.stdout
+    assert list(tmp_path.glob(".*partial*"))  # the dry run left the crashed run's folder to the real run
+    assert "11 new" in _cli(*common, "--out", str(tmp_path / "o")).stdout

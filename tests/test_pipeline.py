@@ -205,7 +205,7 @@ def test_failure_while_writing_rolls_everything_back(
     reopened.close()
 
 
-def test_failure_on_a_new_registry_removes_it(
+def test_failure_on_a_new_registry_leaves_no_account(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_: object) -> int:
@@ -214,8 +214,12 @@ def test_failure_on_a_new_registry_removes_it(
     monkeypatch.setattr(pipeline_module, "write_csv", broken)
     with pytest.raises(StateError, match="I/O error"):
         run(settings, tmp_path)
-    assert not (tmp_path / "r.sqlite3").exists()
     assert not (tmp_path / "out").exists()
+    # The registry file stays (deleting it could split the lock another office waits on), empty of accounts.
+    reg = pipeline_module.open_registry(tmp_path / "r.sqlite3")
+    assert reg.count() == 0
+    assert [r.state for r in reg.runs()] == ["abandoned"]
+    reg.close()
 
 
 def test_default_output_folder_and_registry(
