@@ -9,16 +9,17 @@ Timings vary on shared machines: run it three times and keep the median.
 from __future__ import annotations
 
 import argparse
-import random
 import resource
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 
-from scolpass import generate_passwords, hash_password, load_settings
+from scolpass import generate_passwords, load_settings
 from scolpass import pipeline as pl
+from scolpass.passwords import hash_passwords
 from scolpass.sheet import Sheet, SheetRenderer
 from scolpass.wording import load_wording
 
@@ -28,14 +29,16 @@ LAST = ["MARTIN", "DE LA FONTAINE", "N'DIAYE", "LE GOFF", "WAŁĘSA", "O'BRIEN",
 
 
 def write_enrolment(path: Path, count: int) -> None:
-    rng = random.Random(1)
+    """``count`` students, each a different person (name and birth date), with many homonyms."""
     lines = [
         "COD_ANU;COD_ETU;LIB_NOM_PAT_IND;LIB_PR1_IND;DATE_NAI_IND;LIB_VIL_NAI_ETU;COD_SEX_ETU;LIB_CMP;COD_ETP;LIB_ETP"
     ]
+    pairs = len(FIRST) * len(LAST)
     for n in range(count):
+        first, last = FIRST[n % len(FIRST)], LAST[(n // len(FIRST)) % len(LAST)]
+        born = date(1996, 1, 1) + timedelta(days=(n // pairs) % 3650)  # injective below 90 x 3,650 students
         lines.append(
-            f"2026;{n:08d};{rng.choice(LAST)};{rng.choice(FIRST)};{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2006;"
-            f"MONTPELLIER;{rng.choice('MF')};SCIENCES;SI1;L1 Informatique"
+            f"2026;{n:08d};{last};{first};{born:%d/%m/%Y};MONTPELLIER;{'MF'[n % 2]};SCIENCES;SI1;L1 Informatique"
         )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -58,11 +61,10 @@ def main() -> None:
         csv_path = folder / "enrolment.csv"
         write_enrolment(csv_path, count)
         with stage("read and check CSV", count):
-            enrolment = pl.load_checked(csv_path)
+            enrolment = pl.load_checked(csv_path, settings)
         passwords = generate_passwords(count, settings.password)
-        with stage("hash passwords", count):
-            for password in passwords:
-                hash_password(password, settings.password.hash)
+        with stage("hash passwords (all cores)", count):
+            hash_passwords(passwords, settings.credentials)
         renderer = SheetRenderer(settings, load_wording(settings, "2026/2027"))
         sheets = [Sheet(s, "jean.martin@etu.umontpellier.fr", "jean.martin@etu.umontpellier.fr", p, "")
                   for s, p in zip(enrolment.students, passwords, strict=True)]  # fmt: skip
