@@ -40,15 +40,67 @@ class Credential:
     password: str | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class Directory:
+    """What the LDIF must fit: where entries go, their profile, and the academic year they describe."""
+
+    people_dn: str
+    profile: str = "inetorgperson"
+    uai: str = ""
+    eppn_scope: str = ""
+    must_change: bool = False
+    year: int = 0
+
+    def dn(self, identifier: str) -> str:
+        """The DN of a login."""
+        return dn_of(identifier, self.people_dn)
+
+
+# SUPANN 2021's spelling (OID 1.3.6.1.4.1.7135.1.2.1.38).
+BIRTH_NAME_ATTRIBUTE = "supannNomDeNaissance"
+
+
+def _bracketed(value: str) -> str:
+    # supannEtuInscription's components are [key=value]: a bracket inside a value would break it.
+    return value.replace("[", "(").replace("]", ")")
+
+
+def inscriptions(student: Student, directory: Directory) -> list[str]:
+    """One ``supannEtuInscription`` per programme step, with the components the data provides."""
+    values = []
+    for step in student.steps:
+        parts = [f"[etab={{UAI}}{directory.uai}]", f"[anneeinsc={directory.year}]"]
+        affect = step.faculty_code or step.faculty or student.faculty_code or student.faculty
+        if affect:
+            parts.append(f"[affect={_bracketed(affect)}]")
+        parts.append(f"[etape={{UAI:{directory.uai}}}{_bracketed(step.code)}]")
+        values.append("".join(parts))
+    return values
+
+
+def enrolment_attributes(student: Student, directory: Directory) -> dict[str, list[str]]:
+    """The attributes that change with each academic year (supann profile)."""
+    return {
+        "eduPersonAffiliation": ["student"],
+        "eduPersonPrimaryAffiliation": ["student"],
+        "supannEtuEtape": [f"{{UAI:{directory.uai}}}{step.code}" for step in student.steps],
+        "supannEtuInscription": inscriptions(student, directory),
+    }
+
+
 def dn_of(identifier: str, people_dn: str) -> str:
     """The entry's DN; identifiers are ``[a-z0-9.-]`` so need no DN escaping."""
     return f"uid={identifier},{people_dn}"
 
 
-def ldap_entry(credential: Credential) -> dict[str, list[str]]:
-    """The ``inetOrgPerson`` entry of one account."""
+def ldap_entry(credential: Credential, directory: Directory | None = None) -> dict[str, list[str]]:
+    """The entry of one account: ``inetOrgPerson``, and SUPANN's classes with the supann profile.
+
+    Never ``shadowLastChange``: esup-activ reads its absence as "not yet activated".
+    """
+    directory = directory or Directory("")
     s = credential.student
-    return {
+    entry = {
         "objectClass": ["top", "person", "organizationalPerson", "inetOrgPerson"],
         "uid": [credential.identifier],
         "cn": [f"{s.first_name} {s.last_name}"],
@@ -59,15 +111,68 @@ def ldap_entry(credential: Credential) -> dict[str, list[str]]:
         "employeeNumber": [s.student_number],
         "userPassword": [credential.password_hash],
     }
+    if directory.profile == "supann":
+        entry["objectClass"] += ["eduPerson", "supannPerson"]
+        scope = directory.eppn_scope or credential.email.split("@", 1)[1]
+        entry |= {
+            "supannEtuId": [s.student_number],
+            "supannAliasLogin": [credential.identifier],
+            "eduPersonPrincipalName": [f"{credential.identifier}@{scope}"],
+            "supannEtablissement": [f"{{UAI}}{directory.uai}"],
+            BIRTH_NAME_ATTRIBUTE: [s.birth_name],
+            **enrolment_attributes(s, directory),
+        }
+        if s.ine:
+            entry["supannCodeINE"] = [s.ine]
+    if directory.must_change:
+        entry["pwdReset"] = ["TRUE"]
+    return entry
 
 
-def write_ldif(credentials: Iterable[Credential], people_dn: str, path: Path) -> int:
+def write_ldif(credentials: Iterable[Credential], directory: Directory, path: Path) -> int:
     """Write one add record per account; returns how many."""
     with _private_binary(path) as handle:
         handle.write(b"version: 1\n\n")
         writer = LDIFWriter(handle)
         for credential in credentials:
-            writer.unparse(dn_of(credential.identifier, people_dn), ldap_entry(credential))
+            writer.unparse(directory.dn(credential.identifier), ldap_entry(credential, directory))
+        return int(writer.records_written)
+
+
+@dataclass(frozen=True)
+class Returning:
+    """A returning student: this year's data, and what the registry printed last time."""
+
+    student: Student
+    identifier: str
+    previous: Student | None
+
+
+def returning_changes(returning: Returning, directory: Directory) -> list[tuple[int, str, list[str]]]:
+    """The change record of a returning student: this year's enrolment; a changed usual name.
+
+    Never the password, never the login.
+    """
+    s, before = returning.student, returning.previous
+    mods: list[tuple[int, str, list[str]]] = []
+    if before is None or before.last_name != s.last_name or before.first_name != s.first_name:
+        name = f"{s.first_name} {s.last_name}"
+        mods += [(2, "sn", [s.last_name]), (2, "givenName", [s.first_name]), (2, "cn", [name]),
+                 (2, "displayName", [name])]  # fmt: skip
+    if directory.profile == "supann":
+        mods += [(2, attribute, values) for attribute, values in enrolment_attributes(s, directory).items()]
+    return mods
+
+
+def write_returning(returning: Iterable[Returning], directory: Directory, path: Path) -> int:
+    """Write the change records of returning students (``ldapmodify``); returns how many."""
+    with _private_binary(path) as handle:
+        handle.write(b"version: 1\n\n")
+        writer = LDIFWriter(handle)
+        for r in returning:
+            mods = returning_changes(r, directory)
+            if mods:
+                writer.unparse(directory.dn(r.identifier), mods)
         return int(writer.records_written)
 
 

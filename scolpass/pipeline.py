@@ -25,7 +25,17 @@ from .academic_year import AcademicYear, resolve_academic_year
 from .enrolment import Enrolment, check_students, read_enrolment
 from .errors import InputError, Problem, StateError
 from .existing import read_existing_accounts
-from .exports import Credential, write_csv, write_ldif, write_password_changes, write_rejected
+from .exports import (
+    Credential,
+    Directory,
+    Returning,
+    returning_changes,
+    write_csv,
+    write_ldif,
+    write_password_changes,
+    write_rejected,
+    write_returning,
+)
 from .fonts import font_check
 from .identifiers import LoginRule, assign_identifiers, name_check, name_part
 from .lock import os_user, run_lock
@@ -41,6 +51,7 @@ SHEETS_PDF = "sheets.pdf"
 REPRINTS_PDF = "reprints.pdf"
 CREDENTIALS_CSV = "credentials.csv"
 CREDENTIALS_LDIF = "credentials.ldif"
+RETURNING_LDIF = "returning.ldif"
 REJECTED_CSV = "rejected.csv"
 
 
@@ -229,6 +240,14 @@ def report(checked: Checked | None, problems: Sequence[Problem], settings: Setti
     return data
 
 
+def directory_of(settings: Settings, year: AcademicYear) -> Directory:
+    """The directory the LDIF files are for, from the configuration."""
+    ldap = settings.ldap
+    return Directory(
+        ldap.people_dn, ldap.profile, settings.university.uai, ldap.eppn_scope, ldap.must_change, year.start
+    )
+
+
 def identity_key(student: Student) -> str:
     """Birth name, first name and birth date, as a probable-duplicate check compares them."""
     return f"{name_part(student.birth_name)}|{name_part(student.first_name)}|{student.birth_date.isoformat()}"
@@ -370,6 +389,8 @@ def generate(
         finally:
             reg.close()
 
+    directory = directory_of(settings, academic_year)
+
     def write(reg: Registry, run_id: int, plan: _Plan, staging: Path) -> tuple[tuple[Outcome, ...], list[str]]:
         passwords = generate_passwords(len(plan.new), settings.password, choice)
         files: list[str] = []
@@ -379,8 +400,16 @@ def generate(
             renderer.render(sheets, staging / SHEETS_PDF, f"SCOL'PASS {academic_year.label}")
             checkpoint("rendered")
             write_csv(credentials, settings.ldap.people_dn, staging / CREDENTIALS_CSV, settings.credentials.csv_excel)
-            write_ldif(credentials, settings.ldap.people_dn, staging / CREDENTIALS_LDIF)
+            write_ldif(credentials, directory, staging / CREDENTIALS_LDIF)
             files += [SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF]
+        # This year's enrolment (supann) and changed names of returning students, for ldapmodify.
+        changes = [
+            Returning(s, a.identifier, student_from_record(a.student) if a.student else None) for s, a in plan.returning
+        ]
+        changes = [c for c in changes if returning_changes(c, directory)]
+        if changes:
+            write_returning(changes, directory, staging / RETURNING_LDIF)
+            files.append(RETURNING_LDIF)
         outcomes = _outcomes(plan, settings, credentials, reprint_returning)
         if reprint_returning and plan.returning:
             reprints = [_reprint(student, account, settings) for student, account in plan.returning]

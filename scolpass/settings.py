@@ -30,6 +30,7 @@ MIN_ENTROPY_BITS = 80.0
 LOOK_ALIKES = "0Oo1lI"
 HASH_SCHEMES = ("sha512_crypt", "argon2", "ssha", "bcrypt")
 LOGIN_DISPLAYS = ("email", "identifier")
+LDAP_PROFILES = ("inetorgperson", "supann")
 LANGUAGES = ("fr",)
 URL_PLACEHOLDERS = ("identifier", "email")
 
@@ -43,6 +44,8 @@ class University:
     activation_url: str
     email_domain: str
     short_name: str = ""
+    # The establishment's UAI code (e.g. 0341087X), required by the supann profile.
+    uai: str = ""
 
     @property
     def label(self) -> str:
@@ -52,9 +55,15 @@ class University:
 
 @dataclass(frozen=True)
 class Ldap:
-    """Where the accounts live in the directory."""
+    """Where the accounts live in the directory, and how their entries look."""
 
     people_dn: str
+    # "inetorgperson" loads into any directory; "supann" adds eduPerson and supannPerson (RENATER).
+    profile: str = "inetorgperson"
+    # eduPersonPrincipalName's scope; default: the e-mail domain.
+    eppn_scope: str = ""
+    # pwdReset: TRUE, so that a directory with the ppolicy overlay forces a new password at first login.
+    must_change: bool = False
 
 
 @dataclass(frozen=True)
@@ -328,6 +337,12 @@ def check_settings(s: Settings, where: str = "configuration") -> None:
                 f"[university] activation_url: unknown placeholder {{{placeholder}}}; "
                 f"known: {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)}"
             )
+    if s.ldap.profile not in LDAP_PROFILES:
+        fail(f"[ldap] profile = {s.ldap.profile!r} must be one of {', '.join(LDAP_PROFILES)}")
+    if s.ldap.profile == "supann" and not re.fullmatch(r"[0-9]{7}[A-Z]", u.uai):
+        fail(f"[university] uai = {u.uai!r}: the supann profile needs the establishment's UAI, like 0341087X")
+    if s.ldap.eppn_scope and not _DOMAIN.match(s.ldap.eppn_scope):
+        fail(f"[ldap] eppn_scope = {s.ldap.eppn_scope!r} is not a domain name in lower case")
     if not _DN.match(s.ldap.people_dn):
         fail(f"[ldap] people_dn = {s.ldap.people_dn!r} is not a DN like 'ou=people,dc=example,dc=fr'")
     if s.sheet.language not in LANGUAGES:

@@ -125,7 +125,11 @@ def slapd(tmp_path: Path) -> Iterator[Slapd]:
     try:
         server.add_ldif(
             "dn: dc=umontpellier,dc=fr\nobjectClass: dcObject\nobjectClass: organization\no: UM\ndc: umontpellier\n\n"
-            "dn: ou=people,dc=umontpellier,dc=fr\nobjectClass: organizationalUnit\nou: people\n"
+            "dn: ou=people,dc=umontpellier,dc=fr\nobjectClass: organizationalUnit\nou: people\n\n"
+            "dn: ou=policies,dc=umontpellier,dc=fr\nobjectClass: organizationalUnit\nou: policies\n\n"
+            # ppolicy: a password set by an administrator (pwdReset) must be changed at first login.
+            "dn: cn=default,ou=policies,dc=umontpellier,dc=fr\nobjectClass: device\nobjectClass: pwdPolicy\n"
+            "cn: default\npwdAttribute: userPassword\npwdMustChange: TRUE\n"
         )
         yield server
     finally:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
+HERE = Path(__file__).resolve().parent
 ROOT_PASSWORD = "root-secret"
 
 
@@ -36,12 +37,15 @@ class Slapd:
 
     def _config(self) -> str:
         includes = "\n".join(f"include /etc/ldap/schema/{name}.schema" for name in SCHEMAS)
+        # SUPANN and eduPerson: Debian ships neither; the tests keep their own copies.
+        includes += "".join(f"\ninclude {HERE / 'schema' / name}.schema" for name in ("eduperson", "supann"))
         return f"""{includes}
 pidfile {self.folder}/slapd.pid
 argsfile {self.folder}/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload argon2
+moduleload ppolicy
 database mdb
 maxsize 104857600
 suffix "{self.suffix}"
@@ -50,6 +54,8 @@ rootpw {ROOT_PASSWORD}
 directory {self.folder}/db
 access to attrs=userPassword by anonymous auth by self write by * none
 access to * by * read
+overlay ppolicy
+ppolicy_default "cn=default,ou=policies,{self.suffix}"
 """
 
     def start(self) -> None:
@@ -109,6 +115,23 @@ access to * by * read
             capture_output=True,
             text=True,
             check=False,
+        )
+        return result.returncode == 0
+
+    def search_as(self, dn: str, password: str, base: str) -> subprocess.CompletedProcess[str]:
+        """``ldapsearch`` bound as a user (check=False: callers assert on it)."""
+        return subprocess.run(
+            [self.tools["ldapsearch"], "-x", "-LLL", "-H", self.uri, "-D", dn, "-w", password, "-b", base],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def change_password(self, dn: str, old: str, new: str) -> bool:
+        """The user changes their own password (password modify extended operation)."""
+        ldappasswd = str(Path(self.tools["ldapsearch"]).with_name("ldappasswd"))
+        result = subprocess.run(
+            [ldappasswd, "-x", "-H", self.uri, "-D", dn, "-w", old, "-s", new], capture_output=True, check=False
         )
         return result.returncode == 0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from ldif import LDIFParser  # type: ignore[import-untyped]
 
 from scolpass import Student
-from scolpass.exports import CSV_FIELDS, Credential, dn_of, write_csv, write_ldif
+from scolpass.exports import CSV_FIELDS, Credential, Directory, dn_of, write_csv, write_ldif
 from scolpass.student import Step
 
 PEOPLE = "ou=people,dc=umontpellier,dc=fr"
@@ -30,7 +30,7 @@ def credentials() -> list[Credential]:
 
 def test_ldif_reloads_to_the_same_entries(tmp_path: Path) -> None:
     path = tmp_path / "c.ldif"
-    assert write_ldif(credentials(), PEOPLE, path) == 2
+    assert write_ldif(credentials(), Directory(PEOPLE), path) == 2
     raw = path.read_bytes()
     assert raw.startswith(b"version: 1\n")
     assert raw.isascii()  # non-ASCII values are base64, as RFC 2849 requires
@@ -70,7 +70,7 @@ def test_no_field_can_add_a_line_an_attribute_or_an_entry(tmp_path: Path) -> Non
         "ECO", (Step("EE1", "", "L1"),), line=2,
     )  # fmt: skip
     path = tmp_path / "c.ldif"
-    write_ldif([Credential(evil, "jean.x", "jean.x@etu.fr", "{SSHA}abc")], PEOPLE, path)
+    write_ldif([Credential(evil, "jean.x", "jean.x@etu.fr", "{SSHA}abc")], Directory(PEOPLE), path)
     with path.open("rb") as handle:
         handle.readline()
         ((dn, entry),) = list(LDIFParser(handle).parse())
@@ -82,7 +82,7 @@ def test_no_field_can_add_a_line_an_attribute_or_an_entry(tmp_path: Path) -> Non
 
 def test_credential_files_are_private(tmp_path: Path) -> None:
     write_csv(credentials(), PEOPLE, tmp_path / "c.csv")
-    write_ldif(credentials(), PEOPLE, tmp_path / "c.ldif")
+    write_ldif(credentials(), Directory(PEOPLE), tmp_path / "c.ldif")
     for name in ("c.csv", "c.ldif"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "c.ldif"]  # no temporary file left
@@ -111,3 +111,22 @@ def test_plaintext_passwords_only_when_asked(tmp_path: Path) -> None:
     with path.open(encoding="utf-8", newline="") as handle:
         assert [r["password"] for r in csv.DictReader(handle)] == ["Xk7pQ2mZr9TnWc4"] * 2
     assert "Xk7pQ2mZr9TnWc4" not in repr(with_plain[0])
+
+
+def test_returning_changes_touch_names_and_enrolment_only() -> None:
+    from scolpass.exports import Returning, returning_changes
+
+    (first, _) = credentials()
+    student = first.student
+    married = Student(**{**student.__dict__, "usual_name": "DURAND"})
+    plain, supann = Directory(PEOPLE), Directory(PEOPLE, "supann", "0341087X", year=2027)
+    assert returning_changes(Returning(student, first.identifier, student), plain) == []
+    renamed = returning_changes(Returning(married, first.identifier, student), plain)
+    assert [(op, name) for op, name, _ in renamed] == [(2, "sn"), (2, "givenName"), (2, "cn"), (2, "displayName")]
+    assert renamed[0][2] == ["DURAND"]
+    yearly = dict((name, values) for _, name, values in returning_changes(Returning(student, "x", student), supann))
+    assert yearly["supannEtuInscription"] == [
+        "[etab={UAI}0341087X][anneeinsc=2027][affect=LETTRES][etape={UAI:0341087X}LM3]"
+    ]
+    assert "userPassword" not in yearly
+    assert "uid" not in yearly

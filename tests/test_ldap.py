@@ -113,3 +113,92 @@ def test_a_reissue_replaces_only_the_password(slapd: Slapd, settings: Settings, 
     assert slapd.bind(dn, new)
     assert not slapd.bind(dn, old)
     assert "mail: jean.martin@etu.umontpellier.fr" in slapd.search(dn, "mail")
+
+
+def supann(settings: Settings, must_change: bool = False) -> Settings:
+    return dataclasses.replace(
+        settings,
+        university=dataclasses.replace(settings.university, uai="0341087X"),
+        ldap=dataclasses.replace(settings.ldap, profile="supann", must_change=must_change),
+    )
+
+
+def attributes(ldif: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in ldif.splitlines():
+        if ": " in line:
+            name, value = line.split(": ", 1)
+            found.setdefault(name.rstrip(":"), []).append(value)
+    return found
+
+
+def test_supann_entries_load_and_are_found_by_student_number(slapd: Slapd, settings: Settings, tmp_path: Path) -> None:
+    settings = supann(settings)
+    result = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "o", registry=tmp_path / "r.sqlite3")
+    loaded = slapd.add(result.out_dir / "credentials.ldif")
+    assert loaded.returncode == 0, loaded.stderr
+    texts = page_texts(result.out_dir / "sheets.pdf")
+    for o in result.outcomes:
+        dn = f"uid={o.identifier},{settings.ldap.people_dn}"
+        assert slapd.bind(dn, password_on_page(texts[o.page - 1]))  # type: ignore[operator]
+        found = attributes(slapd.search(f"{settings.ldap.people_dn}", f"(supannEtuId={o.student_number})"))
+        assert found["dn"] == [dn]
+        assert found["supannAliasLogin"] == [o.identifier]
+        assert found["eduPersonPrincipalName"] == [f"{o.identifier}@etu.umontpellier.fr"]
+        assert found["eduPersonAffiliation"] == found["eduPersonPrimaryAffiliation"] == ["student"]
+        assert found["supannEtablissement"] == ["{UAI}0341087X"]
+        assert all(v.startswith("[etab={UAI}0341087X][anneeinsc=2026]") for v in found["supannEtuInscription"])
+    le_goff = attributes(slapd.search(settings.ldap.people_dn, "(supannEtuId=00012349)"))
+    assert le_goff["sn"] == ["KERGUELEN"]
+    assert le_goff["supannNomDeNaissance"] == ["LE GOFF"]
+    assert le_goff["supannCodeINE"] == ["0523456789E"]
+    assert sorted(le_goff["supannEtuEtape"]) == ["{UAI:0341087X}DUB", "{UAI:0341087X}MBI"]
+    assert sorted(le_goff["supannEtuInscription"]) == [
+        "[etab={UAI}0341087X][anneeinsc=2026][affect=SCI][etape={UAI:0341087X}DUB]",
+        "[etab={UAI}0341087X][anneeinsc=2026][affect=SCI][etape={UAI:0341087X}MBI]",
+    ]
+    assert "shadowLastChange" not in slapd.search(settings.ldap.people_dn, "shadowLastChange")
+
+
+def test_next_years_changes_apply_and_keep_the_password(slapd: Slapd, settings: Settings, tmp_path: Path) -> None:
+    settings = supann(settings)
+    registry = tmp_path / "r.sqlite3"
+    first = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "y1", registry=registry)
+    assert slapd.add(first.out_dir / "credentials.ldif").returncode == 0
+    texts = page_texts(first.out_dir / "sheets.pdf")
+    passwords = {o.identifier: password_on_page(texts[o.page - 1]) for o in first.outcomes}  # type: ignore[operator]
+    # Next year: a new step for one student, a married name for another.
+    text = (SAMPLES / "enrolment.csv").read_text(encoding="utf-8-sig").replace("\n2026;", "\n2027;")
+    text = text.replace("EE1;101;L1 Economie", "EE2;101;L2 Economie").replace(";N'DIAYE;;", ";N'DIAYE;FALL;")
+    export = tmp_path / "2027.csv"
+    export.write_text(text, encoding="utf-8")
+    second = generate(export, settings, out_dir=tmp_path / "y2", registry=registry)
+    assert second.count("returning") == 11
+    changed = slapd.modify(second.out_dir / "returning.ldif")
+    assert changed.returncode == 0, changed.stderr
+    ndiaye = attributes(slapd.search(settings.ldap.people_dn, "(supannEtuId=00012348)"))
+    assert ndiaye["sn"] == ["FALL"]
+    assert ndiaye["uid"] == ["aissatou.ndiaye"]  # never the login
+    assert ndiaye["supannNomDeNaissance"] == ["N'DIAYE"]
+    martin = attributes(slapd.search(settings.ldap.people_dn, "(supannEtuId=00012345)"))
+    assert martin["supannEtuInscription"] == [
+        "[etab={UAI}0341087X][anneeinsc=2027][affect=ECO][etape={UAI:0341087X}EE2]"
+    ]
+    assert martin["supannEtuEtape"] == ["{UAI:0341087X}EE2"]
+    for identifier, password in passwords.items():
+        assert slapd.bind(f"uid={identifier},{settings.ldap.people_dn}", password), identifier
+    assert "userPassword" not in (second.out_dir / "returning.ldif").read_text()
+
+
+def test_must_change_forces_a_new_password_at_first_login(slapd: Slapd, settings: Settings, tmp_path: Path) -> None:
+    settings = supann(settings, must_change=True)
+    result = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "o", registry=tmp_path / "r.sqlite3")
+    assert "pwdReset: TRUE" in (result.out_dir / "credentials.ldif").read_text()
+    assert slapd.add(result.out_dir / "credentials.ldif").returncode == 0
+    o = result.outcomes[0]
+    dn = f"uid={o.identifier},{settings.ldap.people_dn}"
+    password = password_on_page(page_texts(result.out_dir / "sheets.pdf")[o.page - 1])  # type: ignore[operator]
+    assert slapd.bind(dn, password)  # the student can bind...
+    assert "restricted to bind/unbind/abandon/StartTLS/modify password" in slapd.search_as(dn, password, dn).stderr
+    assert slapd.change_password(dn, password, "Un-nouveau-mot-de-passe-9")  # ...then only change the password
+    assert slapd.search_as(dn, "Un-nouveau-mot-de-passe-9", dn).returncode == 0

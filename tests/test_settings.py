@@ -72,13 +72,15 @@ def test_config_in_current_folder_is_used(tmp_path: Path, monkeypatch: pytest.Mo
         (lambda d: d.update(identifiers={"suffix": "{n}."}), "must not end with"),
         (lambda d: d.update(identifiers={"pattern": "{first}..{last}"}), "two of them in a row"),
         (lambda d: d.update(identifiers={"max_length": 8, "short_max_length": 8, "suffix": "-etu-{n}"}), "less than 4"),
+        (lambda d: d["ldap"].update(profile="supann"), "the supann profile needs the establishment's UAI"),
+        (lambda d: d["ldap"].update(profile="eduperson"), "must be one of inetorgperson, supann"),
     ],
     ids=[
         "unknown-key", "unknown-table", "missing-table", "missing-key", "empty-name", "bad-domain", "bad-url",
         "password-in-url", "bad-dn", "weak-password", "look-alikes", "wrong-type", "forbidden-char", "rules-longer", "language",
         "color", "pattern-placeholder", "pattern-without-last", "pattern-literal", "suffix", "reserved-word",
         "reserved-not-list", "short-pattern", "max-length", "columns-key", "columns-same-header", "suffix-end",
-        "double-separator", "no-room",
+        "double-separator", "no-room", "supann-without-uai", "unknown-profile",
     ],
 )  # fmt: skip
 def test_bad_settings(change: Any, message: str) -> None:
