@@ -21,7 +21,6 @@ from scolpass import generate_passwords, load_settings
 from scolpass import pipeline as pl
 from scolpass.passwords import hash_passwords
 from scolpass.sheet import Sheet, SheetRenderer
-from scolpass.wording import load_wording
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST = ["Jean", "Marie", "Anne-Sophie", "Łukasz", "Aïssatou", "Seán", "Élodie", "Ελένη", "Анастасия", "Noël"]
@@ -65,7 +64,7 @@ def main() -> None:
         passwords = generate_passwords(count, settings.password)
         with stage("hash passwords (all cores)", count):
             hash_passwords(passwords, settings.credentials)
-        renderer = SheetRenderer(settings, load_wording(settings, "2026/2027"))
+        renderer = SheetRenderer(settings, "2026/2027")
         sheets = [Sheet(s, "jean.martin@etu.umontpellier.fr", "jean.martin@etu.umontpellier.fr", p, "")
                   for s, p in zip(enrolment.students, passwords, strict=True)]  # fmt: skip
         with stage("render sheets (PDF)", count):

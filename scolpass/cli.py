@@ -21,6 +21,7 @@ from .errors import InputError, Problem, ScolpassError, StateError
 from .pipeline import RunResult, import_existing, registry_location, report
 from .pipeline import check as run_check
 from .pipeline import generate as run_generate
+from .pipeline import preview as run_preview
 from .pipeline import reissue as run_reissue
 from .registry import DEFAULT_REGISTRY, Registry, open_registry
 from .settings import DEFAULT_CONFIG_NAME, Settings, config_template, load_settings
@@ -327,6 +328,28 @@ def init(path: Path) -> None:
     click.echo(
         f"Wrote {path}: fill in [university] and [ldap], then run 'scolpass generate ENROLMENT.csv --config {path}'"
     )
+
+
+@cli.command(
+    "preview",
+    epilog="""\b
+Example:
+  scolpass preview --config scolpass.toml --lang en --out preview-en.pdf
+""",
+)
+@_config
+@click.option("--lang", "language", help="Language of the sheet (default: [sheet] language).")
+@click.option("--year", type=click.IntRange(2000, 2100), help="Academic year printed (default: the current one).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("scolpass-preview.pdf"), show_default=True
+)
+def preview_command(config: Path | None, language: str | None, year: int | None, out: Path) -> None:
+    """Write one sheet with sample data, to check wording, logo and colours.
+
+    Nothing is issued and the registry is not touched; the sample password opens nothing.
+    """
+    path = run_preview(load_settings(config), out, language, year)
+    click.echo(f"Wrote {path}")
 
 
 @cli.group(

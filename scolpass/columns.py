@@ -40,6 +40,7 @@ COLUMNS = (
     Column("status", "", False, 60, "status, printed instead of 'Étudiant'"),
     Column("social_security_date", "", False, 10, "date of affiliation to student social security"),
     Column("paying_centre", "", False, 100, "social security paying centre (Centre payeur)"),
+    Column("language", "", False, 3, "language of the sheet (fr, en...); default [sheet] language"),
 )
 BY_NAME = {c.name: c for c in COLUMNS}
 REQUIRED = tuple(c.name for c in COLUMNS if c.required)

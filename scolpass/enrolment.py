@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # (The faculty belongs to each step: a double degree may span two faculties.)
 PERSON_FIELDS = (
     "birth_name", "usual_name", "first_name", "birth_date", "birth_place", "sex", "ine", "status",
-    "social_security_date", "paying_centre",
+    "social_security_date", "paying_centre", "language",
 )  # fmt: skip
 # Youngest and oldest plausible age of a student, in years.
 MIN_AGE, MAX_AGE = 12, 100
@@ -282,6 +282,7 @@ class _Builder:
             status=v.get("status", ""),
             social_security_date=parse_date(security) if security else None,
             paying_centre=v.get("paying_centre", ""),
+            language=v.get("language", "").strip().lower(),
             line=first.line,
         )
 

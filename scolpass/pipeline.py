@@ -22,7 +22,7 @@ from anyascii import anyascii
 
 from . import __version__
 from .academic_year import AcademicYear, resolve_academic_year
-from .enrolment import Enrolment, check_students, read_enrolment
+from .enrolment import Enrolment, RowCheck, check_students, read_enrolment
 from .errors import InputError, Problem, StateError
 from .existing import read_existing_accounts
 from .exports import (
@@ -45,7 +45,7 @@ from .registry import DEFAULT_REGISTRY, IssuedAccount, NewAccount, Registry, num
 from .settings import Settings, email_of
 from .sheet import Sheet, SheetRenderer, activation_link
 from .student import Step, Student
-from .wording import load_wording
+from .wording import languages
 
 SHEETS_PDF = "sheets.pdf"
 REPRINTS_PDF = "reprints.pdf"
@@ -110,6 +110,18 @@ def sort_key(student: Student) -> tuple[str, str, str]:
 ROW_CHECKS = (name_check, font_check)
 
 
+def _language_check(known: Sequence[str]) -> RowCheck:
+    """Row check: a sheet language the templates provide."""
+
+    def check(values: Mapping[str, str]) -> list[tuple[str, str]]:
+        language = values.get("language", "").strip().lower()
+        if language and language not in known:
+            return [("language", f"is not a language of the sheet templates ({', '.join(known)})")]
+        return []
+
+    return check
+
+
 def _refuse(problems: list[Problem]) -> None:
     if problems:
         problems.sort(key=lambda p: p.line or 0)
@@ -134,9 +146,10 @@ def load_checked(
     Without settings, the checks that need a configuration (the sheet's layout,
     ``[columns]``) are left out.
     """
-    student_checks = [SheetRenderer(settings, load_wording(settings, _ANY_YEAR)).fit_check] if settings else []
+    student_checks = [SheetRenderer(settings, _ANY_YEAR).fit_check] if settings else []
+    row_checks = [*ROW_CHECKS, _language_check(languages(settings))] if settings else list(ROW_CHECKS)
     if isinstance(enrolment, Enrolment):
-        problems = check_students(enrolment, ROW_CHECKS, student_checks)
+        problems = check_students(enrolment, row_checks, student_checks)
         if problems and skip_invalid:
             bad = {p.line for p in problems}
             kept = tuple(s for s in enrolment.students if s.line not in bad)
@@ -148,7 +161,7 @@ def load_checked(
         return enrolment
     return read_enrolment(
         enrolment,
-        ROW_CHECKS,
+        row_checks,
         encoding=encoding,
         separator=separator,
         columns=settings.columns if settings else None,
@@ -246,6 +259,45 @@ def directory_of(settings: Settings, year: AcademicYear) -> Directory:
     return Directory(
         ldap.people_dn, ldap.profile, settings.university.uai, ldap.eppn_scope, ldap.must_change, year.start
     )
+
+
+PREVIEW_STUDENT = Student(
+    student_number="00012345",
+    birth_name="DE LA FONTAINE",
+    usual_name="KERGUELEN",
+    first_name="Marie-Hélène",
+    birth_date=date(2006, 4, 17),
+    birth_place="SAINT-ÉTIENNE",
+    sex="F",
+    ine="0123456789A",
+    faculty="LETTRES, LANGUES ET SCIENCES HUMAINES",
+    steps=(Step("LM1", "101", "L1 Lettres modernes"), Step("DUX", "101", "DU Écritures créatives")),
+)
+
+
+def preview(settings: Settings, path: str | Path, language: str | None = None, year: int | None = None) -> Path:
+    """One sheet with sample data, to check wording, logo and colours before a real run.
+
+    Its password is random and opens nothing.
+    """
+    academic_year = AcademicYear(year) if year else AcademicYear.of_date(date.today())
+    renderer = SheetRenderer(settings, academic_year.label)
+    student = dataclasses.replace(PREVIEW_STUDENT, language=language or settings.sheet.language)
+    renderer.wording(student.language)  # an unknown language fails here, with the template's name
+    rules = settings.identifiers
+    rule = LoginRule(rules.pattern, rules.max_length, rules.suffix)
+    identifier = assign_identifiers([student], lambda _: False, rule)[student.student_number]
+    email = email_of(identifier, settings.university.email_domain)
+    link = activation_link(settings.university.activation_url, identifier, email)
+    (password,) = generate_passwords(1, settings.password)
+    path = Path(path)
+    try:
+        renderer.render(
+            [Sheet(student, email, settings.login_of(identifier), password, link)], path, "SCOL'PASS preview"
+        )
+    except OSError as exc:
+        raise StateError(f"{path}: cannot write the preview: {exc.strerror}") from None
+    return path
 
 
 def identity_key(student: Student) -> str:
@@ -376,7 +428,7 @@ def generate(
     )  # fmt: skip
     enrolment_path = None if isinstance(enrolment, Enrolment) else Path(enrolment)
     loaded, academic_year = checked.enrolment, checked.year
-    renderer = SheetRenderer(settings, load_wording(settings, academic_year.label))
+    renderer = SheetRenderer(settings, academic_year.label)
     location = registry_location(settings, registry)
     target = output_folder(out_dir, academic_year, now)
     if dry_run:
@@ -505,7 +557,7 @@ def reissue(
     """
     now = now or datetime.now().astimezone()
     academic_year = AcademicYear(year) if year is not None else AcademicYear.of_date(now.date())
-    renderer = SheetRenderer(settings, load_wording(settings, academic_year.label))
+    renderer = SheetRenderer(settings, academic_year.label)
     location = registry_location(settings, registry)
     if not location.exists():
         raise StateError(f"{location}: no registry here: nothing was ever issued from it")

@@ -31,7 +31,6 @@ LOOK_ALIKES = "0Oo1lI"
 HASH_SCHEMES = ("sha512_crypt", "argon2", "ssha", "bcrypt")
 LOGIN_DISPLAYS = ("email", "identifier")
 LDAP_PROFILES = ("inetorgperson", "supann")
-LANGUAGES = ("fr",)
 URL_PLACEHOLDERS = ("identifier", "email")
 
 
@@ -77,10 +76,15 @@ class RegistrySettings:
 class SheetSettings:
     """How the sheet reads."""
 
+    # The default language; a "language" column in the export chooses per student.
     language: str = "fr"
     # What the "Identifiant" line shows: what the student types to log in.
     login_display: str = "email"
     color: str = "#1f4e8c"
+    # The university's logo (PNG, JPEG or SVG), in the header; relative to this file.
+    logo: str = ""
+    # A folder of the university's own sheet.<language>.j2, used before the shipped ones.
+    templates: str = ""
 
 
 @dataclass(frozen=True)
@@ -345,8 +349,8 @@ def check_settings(s: Settings, where: str = "configuration") -> None:
         fail(f"[ldap] eppn_scope = {s.ldap.eppn_scope!r} is not a domain name in lower case")
     if not _DN.match(s.ldap.people_dn):
         fail(f"[ldap] people_dn = {s.ldap.people_dn!r} is not a DN like 'ou=people,dc=example,dc=fr'")
-    if s.sheet.language not in LANGUAGES:
-        fail(f"[sheet] language = {s.sheet.language!r}: known languages are {', '.join(LANGUAGES)}")
+    if not re.fullmatch(r"[a-z]{2,3}", s.sheet.language):
+        fail(f"[sheet] language = {s.sheet.language!r} must be a language code like fr or en")
     if s.sheet.login_display not in LOGIN_DISPLAYS:
         fail(f"[sheet] login_display = {s.sheet.login_display!r} must be one of {', '.join(LOGIN_DISPLAYS)}")
     if not _COLOR.match(s.sheet.color):

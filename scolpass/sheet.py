@@ -15,19 +15,23 @@ from functools import cache, lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
+from reportlab.graphics import renderPDF
+from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
+from svglib.svglib import svg2rlg
 
 from .errors import ConfigError, ScolpassError
 from .fonts import MONO_BOLD, SANS, SANS_BOLD, register_fonts
 from .qr import draw_qr
 from .settings import Settings
 from .student import Student
-from .wording import Wording
+from .wording import Wording, load_wording
 
 PAGE_W, PAGE_H = A4
 MARGIN = 34.0  # 12 mm: inside what office laser printers can print
@@ -108,7 +112,10 @@ def body_blocks(markup: str) -> list[tuple[str, str, str]]:
 class _Styles:
     def __init__(self, color: colors.Color, size: float = 9.0) -> None:
         leading = size * 1.25
-        base = ParagraphStyle("body", fontName=SANS, fontSize=size, leading=leading, spaceAfter=3.2)
+        # bulletFontName: else bullets are set in Helvetica, a font ReportLab does not embed.
+        base = ParagraphStyle(
+            "body", fontName=SANS, fontSize=size, leading=leading, spaceAfter=3.2, bulletFontName=SANS
+        )
         self.by_kind = {
             "para": base,
             "heading": ParagraphStyle(
@@ -142,33 +149,45 @@ def _draw_flow(canvas: Canvas, blocks: Sequence[Paragraph], x: float, y: float, 
 
 
 class SheetRenderer:
-    """Draws sheets for one university, language and academic year."""
+    """Draws sheets for one university and academic year, in each student's language."""
 
-    def __init__(self, settings: Settings, wording: Wording) -> None:
+    def __init__(self, settings: Settings, year_label: str) -> None:
         register_fonts()
         self.settings = settings
-        self.words = wording
+        self.year_label = year_label
+        self._wordings: dict[str, Wording] = {}
+        self.words = self.wording("")  # the default language: errors in its template show at once
         self.color = colors.HexColor(settings.sheet.color)
         self.tint = _tint(settings.sheet.color, 0.9)
         self.styles = _Styles(self.color)
         url = settings.university.activation_url
         self.qr_is_static = "{" not in url
-        self._returning_note = _paragraph(wording.para("returning_password_note"), self.styles.small)
+        self.logo = load_logo(settings)
         # For fit_check's quick bound: the widest ASCII glyph at full size.
         self._widest = VALUE_SIZE * _widest_ascii_glyph()
 
+    def wording(self, language: str) -> Wording:
+        """The wording of ``language`` ("" for the configured default), rendered once."""
+        language = language or self.settings.sheet.language
+        if language not in self._wordings:
+            self._wordings[language] = load_wording(self.settings, self.year_label, language)
+        return self._wordings[language]
+
     # -- the part every page shares ---------------------------------------
-    def _draw_static(self, c: Canvas) -> None:
-        w = self.words
+    def _draw_static(self, c: Canvas, w: Wording) -> None:
         c.setFillColor(self.color)
         c.rect(MARGIN, TOP - 4, WIDTH, 4, stroke=0, fill=1)
+        title_x = MARGIN
+        if self.logo is not None:
+            title_x += self.logo.draw(c, MARGIN, TOP - 38, LOGO_H) + 10
         c.setFont(SANS_BOLD, 15)
-        c.drawString(MARGIN, TOP - 22, _fit_plain(w.text("header_title"), SANS_BOLD, 15, WIDTH * 0.62)[0])
+        title = _fit_plain(w.text("header_title"), SANS_BOLD, 15, WIDTH * 0.62 - (title_x - MARGIN))[0]
+        c.drawString(title_x, TOP - 22, title)
         c.setFont(SANS_BOLD, 10)
         c.drawRightString(MARGIN + WIDTH, TOP - 21, w.text("header_url"))
         c.setFillColor(colors.black)
         c.setFont(SANS, 8.6)
-        c.drawString(MARGIN, TOP - 35, w.text("header_subtitle"))
+        c.drawString(title_x, TOP - 35, w.text("header_subtitle"))
         _draw_flow(c, [_paragraph(w.para("intro"), self.styles.by_kind["para"])], MARGIN, TOP - 44, WIDTH)
 
         # The SCOL'PASS frame and its title band.
@@ -234,8 +253,8 @@ class SheetRenderer:
 
     # -- the part that is the student's -------------------------------------
     def _rows(self, s: Student) -> list[tuple[str, str]]:
-        """The label/value rows of the frame for one student."""
-        w = self.words
+        """The label/value rows of the frame for one student, in their language."""
+        w = self.wording(s.language)
         rows: list[tuple[str, str]] = []
         birth = f"{s.civility} {s.birth_name}".strip()
         rows.append((w.text("label_birth_name"), birth))
@@ -295,7 +314,7 @@ class SheetRenderer:
         for value, top in ((sheet.email, email_top), (sheet.login, login_top)):
             _draw_fitted(c, value, MONO_BOLD, 12.5, value_x, top - 14.5, CRED_VALUE_W)
         # The password's label and hint are drawn per page: a reprint has a note instead.
-        w = self.words
+        w = self.wording(sheet.student.language)
         c.setFillColor(colors.HexColor("#444444"))
         c.setFont(SANS, 7.6)
         if sheet.password is not None:
@@ -311,24 +330,82 @@ class SheetRenderer:
         else:
             c.drawString(value_x, password_top, w.text("label_password_returning"))
             c.setFillColor(colors.black)
-            _draw_flow(c, [self._returning_note], value_x, password_top - 4, CRED_VALUE_W)
+            note = _paragraph(w.para("returning_password_note"), self.styles.small)
+            _draw_flow(c, [note], value_x, password_top - 4, CRED_VALUE_W)
         if not self.qr_is_static:
             draw_qr(c, sheet.activation_url, QR_X, FRAME_BOTTOM + PAD + 20, QR_SIZE)
 
     def render(self, sheets: Sequence[Sheet], path: Path, title: str) -> None:
         """Write ``sheets`` to ``path``, page ``i + 1`` for ``sheets[i]``."""
-        c = Canvas(str(path), pagesize=A4, pageCompression=1)
+        # initialFontName: else ReportLab declares Helvetica, a font it would not embed.
+        c = Canvas(str(path), pagesize=A4, pageCompression=1, initialFontName=SANS)
         c.setTitle(title)
         c.setAuthor(self.settings.university.name)
+        c.setSubject(f"{title}: {self.settings.university.name}")
         c.setCreator("scolpass")
-        c.beginForm(FORM)
-        self._draw_static(c)
-        c.endForm()
+        # One form of the static part per language in the file, drawn once each.
+        for language in dict.fromkeys(s.student.language or self.settings.sheet.language for s in sheets):
+            c.beginForm(f"{FORM}-{language}")
+            self._draw_static(c, self.wording(language))
+            c.endForm()
         for sheet in sheets:
-            c.doForm(FORM)
+            c.doForm(f"{FORM}-{sheet.student.language or self.settings.sheet.language}")
             self._draw_student(c, sheet)
             c.showPage()
         c.save()
+
+
+LOGO_H = 34.0  # points: the logo's height in the header
+
+
+class Logo:
+    """A university's logo, PNG/JPEG or SVG, drawn at a given height."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._image: ImageReader | None = None
+        self._drawing: Drawing | None = None
+        try:
+            if path.suffix.lower() == ".svg":
+                self._drawing = svg2rlg(str(path))
+                if self._drawing is None:
+                    raise ValueError("not an SVG drawing")
+                self.width, self.height = float(self._drawing.width), float(self._drawing.height)
+            else:
+                self._image = ImageReader(str(path))
+                width, height = self._image.getSize()
+                self.width, self.height = float(width), float(height)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"[sheet] logo = {str(path)!r}: cannot be read as PNG, JPEG or SVG: {exc}") from None
+        if self.width <= 0 or self.height <= 0:
+            raise ConfigError(f"[sheet] logo = {str(path)!r}: the image has no size")
+
+    def draw(self, c: Canvas, x: float, y: float, height: float) -> float:
+        """Draw with the lower-left corner at ``(x, y)``; returns the width used."""
+        scale = height / self.height
+        width = min(self.width * scale, WIDTH * 0.3)
+        scale = width / self.width
+        if self._image is not None:
+            c.drawImage(self._image, x, y, width, self.height * scale, mask="auto")
+        elif self._drawing is not None:
+            c.saveState()
+            c.translate(x, y)
+            c.scale(scale, scale)
+            renderPDF.draw(self._drawing, c, 0, 0)
+            c.restoreState()
+        return width
+
+
+def load_logo(settings: Settings) -> Logo | None:
+    """The configured logo, relative to the configuration file; ConfigError if unreadable."""
+    if not settings.sheet.logo:
+        return None
+    path = Path(settings.sheet.logo).expanduser()
+    if not path.is_absolute() and settings.source is not None:
+        path = settings.source.parent / path
+    if not path.is_file():
+        raise ConfigError(f"[sheet] logo = {settings.sheet.logo!r}: no such file ({path})")
+    return Logo(path)
 
 
 @lru_cache(maxsize=1 << 16)

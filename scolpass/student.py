@@ -35,6 +35,7 @@ class Student:
     status: str = ""  # printed instead of the template's default ("Étudiant") when given
     social_security_date: date | None = None
     paying_centre: str = ""
+    language: str = ""  # of the sheet; "" for the configured default
     line: int = 0  # first line of the student in the enrolment file
 
     @property

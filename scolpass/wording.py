@@ -45,15 +45,36 @@ class Wording:
         return self.markup[piece].strip()
 
 
-def load_wording(settings: Settings, year_label: str, folder: Path | None = None) -> Wording:
-    """Render the template of ``[sheet] language`` for this university and year.
+def template_folders(settings: Settings) -> list[Path]:
+    """Where templates are looked up: the university's own folder first, then the shipped one."""
+    folders = []
+    if settings.sheet.templates:
+        folder = Path(settings.sheet.templates).expanduser()
+        if not folder.is_absolute() and settings.source is not None:
+            folder = settings.source.parent / folder
+        if not folder.is_dir():
+            raise ConfigError(f"[sheet] templates = {settings.sheet.templates!r}: no such folder ({folder})")
+        folders.append(folder)
+    return [*folders, data_dir("templates")]
 
+
+def languages(settings: Settings) -> list[str]:
+    """The languages a sheet can be printed in: one ``sheet.<language>.j2`` each."""
+    found = {p.name.split(".")[1] for folder in template_folders(settings) for p in folder.glob("sheet.*.j2")}
+    return sorted(found)
+
+
+def load_wording(settings: Settings, year_label: str, language: str | None = None) -> Wording:
+    """Render the template of ``language`` (default ``[sheet] language``) for this university and year.
+
+    A university's own ``[sheet] templates`` folder wins over the shipped one.
     Errors name the template file and line.
     """
-    folder = folder or data_dir("templates")
-    name = f"sheet.{settings.sheet.language}.j2"
+    language = language or settings.sheet.language
+    folders = template_folders(settings)
+    name = f"sheet.{language}.j2"
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folder),
+        loader=jinja2.FileSystemLoader(folders),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
@@ -74,11 +95,11 @@ def load_wording(settings: Settings, year_label: str, folder: Path | None = None
             "forbidden": ", ".join(r.forbidden_characters),
         },
     }
-    path = folder / name
+    path = next((folder / name for folder in folders if (folder / name).is_file()), folders[-1] / name)
     try:
         template = env.get_template(name)
     except jinja2.TemplateNotFound:
-        raise ConfigError(f"{path}: template not found for language {settings.sheet.language!r}") from None
+        raise ConfigError(f"{path}: template not found for language {language!r}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{exc.filename or path}:{exc.lineno}: template error: {exc.message}") from None
     try:

@@ -98,6 +98,50 @@ def page_texts(pdf: Path) -> list[str]:
     return [page.extract_text() for page in PdfReader(pdf).pages]
 
 
+def drawn_glyphs(pdf: Path, page: int = 1) -> dict[str, bool]:
+    """Every character a page draws, and whether its embedded glyph has an outline.
+
+    Read from the fonts themselves (each subset's ToUnicode map, then its glyph
+    table), not from extracted text, which can hold a character the page shows
+    as a blank box.
+    """
+    import io
+    import re
+
+    from fontTools.ttLib import TTFont
+
+    def fonts(resources: object) -> list[object]:
+        found = []
+        for font in (resources.get("/Font") or {}).values():  # type: ignore[attr-defined]
+            found.append(font.get_object())
+        for xobject in (resources.get("/XObject") or {}).values():  # type: ignore[attr-defined]
+            inner = xobject.get_object().get("/Resources")
+            if inner is not None:
+                found += fonts(inner.get_object())
+        return found
+
+    glyphs: dict[str, bool] = {}
+    resources = PdfReader(pdf).pages[page - 1]["/Resources"].get_object()
+    for font in fonts(resources):
+        program = TTFont(io.BytesIO(font["/FontDescriptor"]["/FontFile2"].get_data()))  # type: ignore[index]
+        cmap = program["cmap"].getcmap(1, 0).cmap
+        glyf = program["glyf"]
+        notdef = glyf[program.getGlyphOrder()[0]]  # the "missing character" box
+        to_unicode = font["/ToUnicode"].get_data().decode()  # type: ignore[index]
+        for code, unicode in re.findall(r"<([0-9A-F]{2})> <([0-9A-F]{4})>", to_unicode):
+            char = chr(int(unicode, 16))
+            if not char.isprintable() or char.isspace():
+                continue  # ReportLab lists U+007F in every subset's map without drawing it
+            name = cmap.get(int(code, 16))
+            glyph = glyf[name] if name is not None else notdef
+            box = glyph.numberOfContours == notdef.numberOfContours and glyph.getCoordinates(
+                glyf
+            ) == notdef.getCoordinates(glyf)
+            drawn = glyph.numberOfContours != 0 and not box
+            glyphs[char] = glyphs.get(char, False) or drawn
+    return glyphs
+
+
 def render_page(pdf: Path, page: int, out: Path, dpi: int = 150) -> Image.Image:
     """Page ``page`` (1-based) rendered by poppler, as a person's viewer would show it."""
     pdftoppm = require("pdftoppm", "poppler-utils")

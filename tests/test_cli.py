@@ -223,3 +223,35 @@ def test_plaintext_credentials_warns(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_check_shows_the_password_entropy(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", ENROLMENT, "--config", CONFIG]) == 0
     assert "Provisional passwords: 87.0 bits of entropy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_preview_writes_one_sample_sheet(tmp_path: Path, capsys: pytest.CaptureFixture[str], language: str) -> None:
+    from .conftest import page_texts
+
+    out = tmp_path / "p.pdf"
+    assert main(["preview", "--config", CONFIG, "--lang", language, "--out", str(out)]) == 0
+    (text,) = page_texts(out)
+    assert ("Mot de passe provisoire" if language == "fr" else "Temporary password") in text
+    assert "KERGUELEN" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.pdf"]  # no registry, no output folder
+    assert main(["preview", "--config", CONFIG, "--lang", "xx", "--out", str(out)]) == 1
+    assert "template not found for language 'xx'" in capsys.readouterr().err
+
+
+def test_language_column_chooses_per_student(
+    tmp_path: Path, write_csv: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from .conftest import HEADER, page_texts
+
+    rows = [row("1", language="en"), row("2", birth_date="02/02/2006", language="FR")]
+    args = ["generate", str(write_csv(rows, header=(*HEADER, "language"))), "--config", CONFIG, "--year", "2026"]
+    assert main([*args, "--out", str(tmp_path / "o"), "--registry", str(tmp_path / "r")]) == 0
+    texts = {
+        t.split("Student number")[0][:0] or ("en" if "Temporary password" in t else "fr")
+        for t in page_texts(tmp_path / "o" / "sheets.pdf")
+    }
+    assert texts == {"en", "fr"}
+    bad = write_csv([row("3", language="de")], name="bad.csv", header=(*HEADER, "language"))
+    assert main(["check", str(bad), "--config", CONFIG]) == 1
+    assert "column 'language': 'de': is not a language of the sheet templates (en, fr)" in capsys.readouterr().err

@@ -57,7 +57,7 @@ def test_config_in_current_folder_is_used(tmp_path: Path, monkeypatch: pytest.Mo
         (lambda d: d.update(password={"length": "15"}), "must be int"),
         (lambda d: d.update(password={"alphabet": DEFAULT_ALPHABET + "$"}), "holds '$', forbidden by [password_rules]"),
         (lambda d: d.update(password_rules={"min_length": 16}), "shorter than [password_rules] min_length 16"),
-        (lambda d: d.update(sheet={"language": "de"}), "known languages are fr"),
+        (lambda d: d.update(sheet={"language": "french"}), "must be a language code like fr or en"),
         (lambda d: d.update(sheet={"color": "blue"}), "#RRGGBB"),
         (lambda d: d.update(identifiers={"pattern": "{prenom}.{last}"}), "unknown placeholder {prenom}"),
         (lambda d: d.update(identifiers={"pattern": "{first}"}), "must hold {last} or {last_initial}"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -12,8 +13,9 @@ import zxingcpp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from pypdf import PdfReader
 
-from scolpass import Settings, Student, load_settings
+from scolpass import ConfigError, Settings, Student, load_settings
 from scolpass.fonts import font_check
 from scolpass.sheet import (
     DATA_BOTTOM,
@@ -27,9 +29,9 @@ from scolpass.sheet import (
     body_blocks,
 )
 from scolpass.student import Step
-from scolpass.wording import load_wording
+from scolpass.wording import languages
 
-from .conftest import SAMPLES, page_texts, render_page
+from .conftest import ROOT, SAMPLES, drawn_glyphs, page_texts, render_page, require
 
 
 def make_student(number: str = "00000001", **values: object) -> Student:
@@ -58,7 +60,7 @@ def make_sheet(
 
 
 def render(settings: Settings, sheets: list[Sheet], path: Path) -> Path:
-    SheetRenderer(settings, load_wording(settings, "2026/2027")).render(sheets, path, "SCOL'PASS 2026/2027")
+    SheetRenderer(settings, "2026/2027").render(sheets, path, "SCOL'PASS 2026/2027")
     return path
 
 
@@ -164,7 +166,7 @@ def test_uncovered_character_is_named() -> None:
 
 
 def test_fit_check(settings: Settings) -> None:
-    renderer = SheetRenderer(settings, load_wording(settings, "2026/2027"))
+    renderer = SheetRenderer(settings, "2026/2027")
     many = tuple(Step(f"S{i}", "", "Licence professionnelle " * 4) for i in range(30))
     assert renderer.fit_check(make_student()) == []
     assert renderer.fit_check(make_student(steps=many)) == [
@@ -223,7 +225,7 @@ def test_fit_check_agrees_with_the_layout(steps: int, name: str, label: str, ine
 @cache
 def _sample_renderer() -> SheetRenderer:
     plain = load_settings(SAMPLES / "scolpass.toml")
-    return SheetRenderer(plain, load_wording(plain, "2026/2027"))
+    return SheetRenderer(plain, "2026/2027")
 
 
 def test_password_in_groups_is_spaced_visually_only(settings: Settings, tmp_path: Path) -> None:
@@ -234,3 +236,86 @@ def test_password_in_groups_is_spaced_visually_only(settings: Settings, tmp_path
     start = words.index("Xk7pQ")
     assert words[start : start + 3] == ["Xk7pQ", "2mZr9", "TnWc4"]  # and nothing else between them
     assert "sans les espaces entre les groupes" in text
+
+
+def test_names_print_with_real_glyphs(settings: Settings, tmp_path: Path) -> None:
+    long_name = "Wolfeschlegelsteinhausenbergerdorff-Montmorency-de-la-Tour-d'Auvergne-Ærøskøbing"
+    assert len(long_name) >= 80
+    student = make_student(birth_name="ΠΑΠΑΔΟΠΟΥΛΟΥ", first_name="Анастасия", usual_name=long_name)
+    pdf = render(settings, [make_sheet(student)], tmp_path / "s.pdf")
+    glyphs = drawn_glyphs(pdf)
+    for char in set("ΠΑΠΑΔΟΠΟΥΛΟΥАнастасия" + long_name) - {" "}:
+        assert glyphs.get(char), f"{char!r} has no glyph on the page"
+    assert "".join(long_name.split()) in "".join(page_texts(pdf)[0].split())
+
+
+def test_the_glyph_check_sees_a_blank_box(settings: Settings, tmp_path: Path) -> None:
+    # Rendering directly skips validation: this is what the font check keeps off paper.
+    pdf = render(settings, [make_sheet(make_student(first_name="Jean中"))], tmp_path / "s.pdf")
+    glyphs = drawn_glyphs(pdf)
+    assert glyphs["J"]
+    assert not glyphs.get("中", False)
+
+
+def test_fonts_are_embedded_and_metadata_set(settings: Settings, tmp_path: Path) -> None:
+    pdftoppm = require("pdffonts", "poppler-utils")
+    pdf = render(settings, [make_sheet(make_student())], tmp_path / "s.pdf")
+    listing = subprocess.run([pdftoppm, str(pdf)], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
+    assert listing
+    assert all(" yes yes yes " in line for line in listing), listing  # embedded, subset, with ToUnicode
+    info = PdfReader(pdf).metadata
+    assert info is not None
+    assert (info.title, info.author) == ("SCOL'PASS 2026/2027", "Université de Montpellier")
+    assert info.subject == "SCOL'PASS 2026/2027: Université de Montpellier"
+
+
+def test_english_and_french_sheets_in_one_file(settings: Settings, tmp_path: Path) -> None:
+    sheets = [make_sheet(make_student("1")), make_sheet(make_student("2", language="en"), "jean.martin2")]
+    french, english = page_texts(render(settings, sheets, tmp_path / "s.pdf"))
+    assert "Mot de passe provisoire" in french
+    assert "Temporary password" in english
+    assert "Mot de passe provisoire" not in english
+    assert "Born on" in english
+
+
+def test_a_university_replaces_the_wording(settings: Settings, tmp_path: Path) -> None:
+    shipped = (ROOT / "templates" / "sheet.fr.j2").read_text(encoding="utf-8")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "sheet.fr.j2").write_text(shipped.replace("Activer mon compte", "Activez-le ici"))
+    own = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, templates=str(tmp_path / "mine")))
+    (text,) = page_texts(render(own, [make_sheet(make_student())], tmp_path / "s.pdf"))
+    assert "Activez-le ici" in text
+    # English still comes from the shipped templates.
+    assert languages(own) == ["en", "fr"]
+
+
+def test_template_errors_name_the_file_and_line(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "sheet.fr.j2").write_text("{% set a %}ok{% endset %}\n\n{% set b %}{{ nope.x }}{% endset %}\n")
+    own = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, templates=str(tmp_path / "mine")))
+    with pytest.raises(ConfigError, match=r"mine/sheet\.fr\.j2:3: template error: 'nope' is undefined"):
+        SheetRenderer(own, "2026/2027")
+    missing = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, language="de"))
+    with pytest.raises(ConfigError, match="template not found for language 'de'"):
+        SheetRenderer(missing, "2026/2027")
+
+
+@pytest.mark.parametrize("kind", ["png", "svg"])
+def test_logo_in_the_header(settings: Settings, tmp_path: Path, kind: str) -> None:
+    from PIL import Image as PILImage
+
+    logo = tmp_path / f"logo.{kind}"
+    if kind == "png":
+        PILImage.new("RGB", (200, 100), (200, 16, 46)).save(logo)
+    else:
+        logo.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100">'
+                        '<rect width="200" height="100" fill="#c8102e"/></svg>')  # fmt: skip
+    own = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, logo=str(logo)))
+    pdf = render(own, [make_sheet(make_student())], tmp_path / "s.pdf")
+    image = render_page(pdf, 1, tmp_path, dpi=72).convert("RGB")
+    # The logo's red fills the top-left of the header, where the title used to start.
+    red = image.getpixel((int(MARGIN) + 10, 55))
+    assert all(abs(a - b) <= 6 for a, b in zip(red, (200, 16, 46), strict=True)), red
+    bad = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, logo=str(tmp_path / "s.pdf")))
+    with pytest.raises(ConfigError, match="cannot be read as PNG, JPEG or SVG"):
+        SheetRenderer(bad, "2026/2027")
