@@ -338,7 +338,7 @@ class SheetRenderer:
     def render(self, sheets: Sequence[Sheet], path: Path, title: str) -> None:
         """Write ``sheets`` to ``path``, page ``i + 1`` for ``sheets[i]``."""
         # initialFontName: else ReportLab declares Helvetica, a font it would not embed.
-        c = Canvas(str(path), pagesize=A4, pageCompression=1, initialFontName=SANS)
+        c = Canvas(str(path), pagesize=A4, pageCompression=1, initialFontName=SANS)  # type: ignore[arg-type]  # the stub says float; ReportLab takes a name
         c.setTitle(title)
         c.setAuthor(self.settings.university.name)
         c.setSubject(f"{title}: {self.settings.university.name}")
