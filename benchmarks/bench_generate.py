@@ -72,7 +72,7 @@ def main() -> None:
         with stage("whole run (generate)", count):
             result = pl.generate(enrolment, settings, out_dir=folder / "out", registry=folder / "r.sqlite3")
         assert result.count("new") == count
-        size = (result.out_dir / pl.SHEETS_PDF).stat().st_size
+        size = sum(f.stat().st_size for f in result.out_dir.glob("sheets-*.pdf"))
         print(
             f"PDF: {size / count / 1024:.1f} KB a sheet; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
         )

@@ -83,6 +83,10 @@ _out = click.option(
 )
 
 
+_duplex = click.option("--duplex", is_flag=True, help="Blank backs: each sheet on its own sheet of paper.")
+_one_pdf = click.option(
+    "--one-pdf-per-student", is_flag=True, help="One PDF per student (sheet-NUMBER.pdf), without cover or list."
+)
 _csv_excel = click.option(
     "--csv-excel", is_flag=True, help="credentials.csv with ';' and a UTF-8 BOM, as French Excel opens it."
 )
@@ -93,7 +97,7 @@ _plaintext = click.option(
 )
 
 
-def _with_csv_options(settings: Settings, csv_excel: bool, plaintext: bool) -> Settings:
+def _with_options(settings: Settings, csv_excel: bool, plaintext: bool, duplex: bool) -> Settings:
     if plaintext:
         click.echo(
             "warning: --plaintext-credentials: credentials.csv will hold every provisional password in clear; "
@@ -101,7 +105,9 @@ def _with_csv_options(settings: Settings, csv_excel: bool, plaintext: bool) -> S
             err=True,
         )
     if csv_excel:
-        return dataclasses.replace(settings, credentials=dataclasses.replace(settings.credentials, csv_excel=True))
+        settings = dataclasses.replace(settings, credentials=dataclasses.replace(settings.credentials, csv_excel=True))
+    if duplex:
+        settings = dataclasses.replace(settings, batches=dataclasses.replace(settings.batches, duplex=True))
     return settings
 
 
@@ -168,6 +174,8 @@ Example:
     help="Issue this probable duplicate anyway (repeatable).",
 )
 @click.option("--dry-run", is_flag=True, help="Compute and report everything; write nothing.")
+@_duplex
+@_one_pdf
 @_csv_excel
 @_plaintext
 def generate(
@@ -182,6 +190,8 @@ def generate(
     reprint_returning: bool,
     allow_duplicates: tuple[str, ...],
     dry_run: bool,
+    duplex: bool,
+    one_pdf_per_student: bool,
     csv_excel: bool,
     plaintext_credentials: bool,
 ) -> None:
@@ -194,7 +204,7 @@ def generate(
     Nothing is written if the file has a problem: every problem is listed
     with its line and column.
     """
-    settings = _with_csv_options(load_settings(config), csv_excel, plaintext_credentials)
+    settings = _with_options(load_settings(config), csv_excel, plaintext_credentials, duplex)
     result = run_generate(
         enrolment,
         settings,
@@ -208,6 +218,7 @@ def generate(
         allow_duplicates=allow_duplicates,
         dry_run=dry_run,
         plaintext_credentials=plaintext_credentials,
+        one_pdf_per_student=one_pdf_per_student,
     )
     _report_run(result, dry_run)
 
@@ -223,6 +234,8 @@ Example:
 @_config
 @_out
 @_registry_option
+@_duplex
+@_one_pdf
 @_csv_excel
 @_plaintext
 def reissue(
@@ -231,6 +244,8 @@ def reissue(
     config: Path | None,
     out: Path | None,
     registry_file: Path | None,
+    duplex: bool,
+    one_pdf_per_student: bool,
     csv_excel: bool,
     plaintext_credentials: bool,
 ) -> None:
@@ -240,10 +255,10 @@ def reissue(
     replace userPassword only (load it with ldapmodify). Every reissue is
     recorded in the registry.
     """
-    settings = _with_csv_options(load_settings(config), csv_excel, plaintext_credentials)
+    settings = _with_options(load_settings(config), csv_excel, plaintext_credentials, duplex)
     result = run_reissue(
         student_numbers, settings, year=year, out_dir=out, registry=registry_file,
-        plaintext_credentials=plaintext_credentials,
+        plaintext_credentials=plaintext_credentials, one_pdf_per_student=one_pdf_per_student,
     )  # fmt: skip
     _report_run(result)
 

@@ -22,6 +22,7 @@ from anyascii import anyascii
 
 from . import __version__
 from .academic_year import AcademicYear, resolve_academic_year
+from .batches import Layout, plan_parts, render_part
 from .enrolment import Enrolment, RowCheck, check_students, read_enrolment
 from .errors import InputError, Problem, StateError
 from .existing import read_existing_accounts
@@ -47,7 +48,6 @@ from .sheet import Sheet, SheetRenderer, activation_link
 from .student import Step, Student
 from .wording import languages
 
-SHEETS_PDF = "sheets.pdf"
 REPRINTS_PDF = "reprints.pdf"
 CREDENTIALS_CSV = "credentials.csv"
 CREDENTIALS_LDIF = "credentials.ldif"
@@ -410,6 +410,7 @@ def generate(
     allow_duplicates: Collection[str] = (),
     dry_run: bool = False,
     plaintext_credentials: bool = False,
+    one_pdf_per_student: bool = False,
 ) -> RunResult:
     """Issue accounts and sheets for the students of ``enrolment`` not yet issued.
 
@@ -443,17 +444,22 @@ def generate(
 
     directory = directory_of(settings, academic_year)
 
-    def write(reg: Registry, run_id: int, plan: _Plan, staging: Path) -> tuple[tuple[Outcome, ...], list[str]]:
+    def write(
+        reg: Registry, run_id: int, plan: _Plan, staging: Path
+    ) -> tuple[tuple[Outcome, ...], list[str], list[dict[str, object]]]:
         passwords = generate_passwords(len(plan.new), settings.password, choice)
         files: list[str] = []
+        parts: list[dict[str, object]] = []
+        placement: Placement = {}
         sheets, credentials = _new_accounts(plan, settings, passwords, plaintext_credentials)
         if sheets:
             checkpoint("rendering")
-            renderer.render(sheets, staging / SHEETS_PDF, f"SCOL'PASS {academic_year.label}")
+            title = f"SCOL'PASS {academic_year.label}"
+            placement, pdfs, parts = _print(renderer, sheets, staging, settings, title, now, one_pdf_per_student)
             checkpoint("rendered")
             write_csv(credentials, settings.ldap.people_dn, staging / CREDENTIALS_CSV, settings.credentials.csv_excel)
             write_ldif(credentials, directory, staging / CREDENTIALS_LDIF)
-            files += [SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF]
+            files += [*pdfs, CREDENTIALS_CSV, CREDENTIALS_LDIF]
         # This year's enrolment (supann) and changed names of returning students, for ldapmodify.
         changes = [
             Returning(s, a.identifier, student_from_record(a.student) if a.student else None) for s, a in plan.returning
@@ -462,7 +468,7 @@ def generate(
         if changes:
             write_returning(changes, directory, staging / RETURNING_LDIF)
             files.append(RETURNING_LDIF)
-        outcomes = _outcomes(plan, settings, credentials, reprint_returning)
+        outcomes = _outcomes(plan, settings, placement, reprint_returning)
         if reprint_returning and plan.returning:
             reprints = [_reprint(student, account, settings) for student, account in plan.returning]
             renderer.render(reprints, staging / REPRINTS_PDF, f"SCOL'PASS {academic_year.label}")
@@ -470,7 +476,7 @@ def generate(
         if loaded.rejected:
             write_rejected(loaded, staging / REJECTED_CSV)
             files.append(REJECTED_CSV)
-        return outcomes, files
+        return outcomes, files, parts
 
     def begin(reg: Registry, run_id: int, plan: _Plan) -> None:
         reg.record(
@@ -490,6 +496,39 @@ def generate(
         "generate", settings, location, out_dir, academic_year, now, loaded, enrolment_path,
         plan=lambda reg: _plan(loaded, settings, reg, allow_duplicates), begin=begin, write=write,
     )  # fmt: skip
+
+
+Placement = dict[str, tuple[str, int]]  # student number -> (pdf, page)
+
+
+def _print(
+    renderer: SheetRenderer,
+    sheets: Sequence[Sheet],
+    folder: Path,
+    settings: Settings,
+    title: str,
+    now: datetime,
+    one_pdf_per_student: bool,
+) -> tuple[Placement, list[str], list[dict[str, object]]]:
+    """Sheets in faculty batches (cover, sheets, signature list), or one file per student."""
+    placement: Placement = {}
+    if one_pdf_per_student:
+        for sheet in sorted(sheets, key=lambda s: s.student.student_number):
+            name = f"sheet-{sheet.student.student_number}.pdf"
+            renderer.render([sheet], folder / name, title)
+            placement[sheet.student.student_number] = (name, 1)
+        return placement, sorted({pdf for pdf, _ in placement.values()}), []
+    layout = Layout(settings.batches.duplex, now.strftime("%d/%m/%Y %H:%M"))
+    parts = plan_parts(sheets, settings.batches.max_sheets)
+    described: list[dict[str, object]] = []
+    for part in parts:
+        pages, total = render_part(renderer, part, folder / part.file, title, layout)
+        placement |= {number: (part.file, page) for number, page in pages.items()}
+        described.append(
+            {"path": part.file, "faculty": part.faculty, "part": part.index, "of": part.count,
+             "sheets": len(part.sheets), "pages": total}
+        )  # fmt: skip
+    return placement, [p.file for p in parts], described
 
 
 def _new_accounts(
@@ -518,22 +557,23 @@ def _reprint(student: Student, account: IssuedAccount, settings: Settings) -> Sh
 
 
 def _outcomes(
-    plan: _Plan, settings: Settings, credentials: Sequence[Credential] | None, reprint_returning: bool
+    plan: _Plan, settings: Settings, placement: Placement | None, reprint_returning: bool
 ) -> tuple[Outcome, ...]:
+    """Every student's line in the manifest; ``placement`` is None in a dry run (nothing printed)."""
     domain = settings.university.email_domain
     outcomes: list[Outcome] = []
-    for page, student in enumerate(plan.new, start=1):
+    for student in plan.new:
         identifier = plan.identifiers[student.student_number]
-        pdf = SHEETS_PDF if credentials is not None else None
+        pdf, page = (placement or {}).get(student.student_number, (None, None))
         outcomes.append(
-            Outcome(student.student_number, identifier, email_of(identifier, domain), "new", pdf,
-                    page if pdf else None, plan.shorts.get(student.student_number))
+            Outcome(student.student_number, identifier, email_of(identifier, domain), "new", pdf, page,
+                    plan.shorts.get(student.student_number))
         )  # fmt: skip
     for page, (student, account) in enumerate(plan.returning, start=1):
-        pdf = REPRINTS_PDF if reprint_returning and credentials is not None else None
+        printed = reprint_returning and placement is not None
         outcomes.append(
             Outcome(student.student_number, account.identifier, email_of(account.identifier, domain), "returning",
-                    pdf, page if pdf else None, account.short_identifier)
+                    REPRINTS_PDF if printed else None, page if printed else None, account.short_identifier)
         )  # fmt: skip
     for student, why in plan.duplicates:
         outcomes.append(Outcome(student.student_number, None, None, "duplicate", None, None, None, why))
@@ -550,6 +590,7 @@ def reissue(
     now: datetime | None = None,
     choice: Choice = secrets.choice,
     plaintext_credentials: bool = False,
+    one_pdf_per_student: bool = False,
 ) -> RunResult:
     """A new provisional password and sheet for lost or stolen sheets; the identifier never changes.
 
@@ -587,14 +628,14 @@ def reissue(
     def begin(reg: Registry, run_id: int, _: _Plan) -> None:
         reg.record_reissues((s.student_number for s, _ in chosen), run_id, now)
 
-    def write(reg: Registry, run_id: int, _: _Plan, staging: Path) -> tuple[tuple[Outcome, ...], list[str]]:
+    def write(
+        reg: Registry, run_id: int, _: _Plan, staging: Path
+    ) -> tuple[tuple[Outcome, ...], list[str], list[dict[str, object]]]:
         passwords = generate_passwords(len(chosen), settings.password, choice)
         domain = settings.university.email_domain
         hashes = hash_passwords(passwords, settings.credentials)
-        sheets, credentials, outcomes = [], [], []
-        for page, ((student, account), password, password_hash) in enumerate(
-            zip(chosen, passwords, hashes, strict=True), start=1
-        ):
+        sheets, credentials = [], []
+        for (student, account), password, password_hash in zip(chosen, passwords, hashes, strict=True):
             email = email_of(account.identifier, domain)
             link = activation_link(settings.university.activation_url, account.identifier, email)
             sheets.append(Sheet(student, email, settings.login_of(account.identifier), password, link))
@@ -602,14 +643,16 @@ def reissue(
             credentials.append(
                 Credential(student, account.identifier, email, password_hash, account.short_identifier, plain)
             )
-            outcomes.append(
-                Outcome(student.student_number, account.identifier, email, "reissued", SHEETS_PDF, page,
-                        account.short_identifier)
-            )  # fmt: skip
-        renderer.render(sheets, staging / SHEETS_PDF, f"SCOL'PASS {academic_year.label}")
+        title = f"SCOL'PASS {academic_year.label}"
+        placement, pdfs, parts = _print(renderer, sheets, staging, settings, title, now, one_pdf_per_student)
+        outcomes = tuple(
+            Outcome(c.student.student_number, c.identifier, c.email, "reissued", *placement[c.student.student_number],
+                    c.short_login)
+            for c in credentials
+        )  # fmt: skip
         write_csv(credentials, settings.ldap.people_dn, staging / CREDENTIALS_CSV, settings.credentials.csv_excel)
         write_password_changes(credentials, settings.ldap.people_dn, staging / CREDENTIALS_LDIF)
-        return tuple(outcomes), [SHEETS_PDF, CREDENTIALS_CSV, CREDENTIALS_LDIF]
+        return outcomes, [*pdfs, CREDENTIALS_CSV, CREDENTIALS_LDIF], parts
 
     return _run(
         "reissue", settings, location, target, academic_year, now, None, None, plan=plan, begin=begin, write=write
@@ -628,7 +671,7 @@ def _run(
     *,
     plan: Callable[[Registry], _Plan],
     begin: Callable[[Registry, int, _Plan], None],
-    write: Callable[[Registry, int, _Plan, Path], tuple[tuple[Outcome, ...], list[str]]],
+    write: Callable[[Registry, int, _Plan, Path], tuple[tuple[Outcome, ...], list[str], list[dict[str, object]]]],
 ) -> RunResult:
     """The frame every writing run shares: lock, recover, plan, pending, write aside, publish, confirm."""
     created = not location.exists()  # before the lock, which creates the file
@@ -661,10 +704,12 @@ def _run(
                     shutil.rmtree(staging, ignore_errors=True)  # left by a rolled-back run of this id
                     staging.mkdir(mode=0o700)  # sheets carry passwords: the owner only
                 checkpoint("pending")
-                outcomes, files = write(reg, run_id, computed, staging)
+                outcomes, files, parts = write(reg, run_id, computed, staging)
                 counts = {status: sum(1 for o in outcomes if o.status == status) for status in STATUSES}
                 counts["skipped"] = enrolment.skipped if enrolment else 0
-                _write_manifest(staging, command, run_id, enrolment, year, now, reg.path, files, outcomes, counts)
+                _write_manifest(
+                    staging, command, run_id, enrolment, year, now, reg.path, files, outcomes, counts, parts
+                )
                 checkpoint("written")
                 publish(staging, absolute)
                 published = True
@@ -702,6 +747,7 @@ def _write_manifest(
     files: Sequence[str],
     outcomes: Sequence[Outcome],
     counts: Mapping[str, int],
+    parts: Sequence[Mapping[str, object]],
 ) -> None:
     manifest = {
         "scolpass_version": __version__,
@@ -714,6 +760,7 @@ def _write_manifest(
         "registry": str(registry_path.resolve()),
         "counts": dict(counts),
         "files": [{"path": name, "sha256": hashlib.sha256((folder / name).read_bytes()).hexdigest()} for name in files],
+        "parts": list(parts),
         "students": [dataclasses.asdict(o) for o in outcomes],
     }
     # Written last: its presence is what tells recovery that the folder is complete.

@@ -117,6 +117,14 @@ class CredentialSettings:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """How the sheets are split for printing and handing out."""
+
+    max_sheets: int = 2000  # a part's sheets; files stay printable and memory bounded
+    duplex: bool = False  # blank backs: each sheet on its own sheet of paper
+
+
+@dataclass(frozen=True)
 class PasswordRules:
     """The university's rules for the password the student chooses (printed on the sheet)."""
 
@@ -151,6 +159,7 @@ class Settings:
     sheet: SheetSettings = field(default_factory=SheetSettings)
     password: PasswordPolicy = field(default_factory=PasswordPolicy)
     credentials: CredentialSettings = field(default_factory=CredentialSettings)
+    batches: BatchSettings = field(default_factory=BatchSettings)
     password_rules: PasswordRules = field(default_factory=PasswordRules)
     identifiers: IdentifierSettings = field(default_factory=IdentifierSettings)
     # [columns]: scolpass column name to the header of the university's own export.
@@ -195,6 +204,7 @@ _SECTIONS: dict[str, type] = {
     "sheet": SheetSettings,
     "password": PasswordPolicy,
     "credentials": CredentialSettings,
+    "batches": BatchSettings,
     "password_rules": PasswordRules,
     "identifiers": IdentifierSettings,
 }
@@ -387,6 +397,8 @@ def check_settings(s: Settings, where: str = "configuration") -> None:
         fail(f"[password] length {p.length} is shorter than [password_rules] min_length {r.min_length}")
     if r.recommended_length < r.min_length:
         fail("[password_rules] recommended_length is shorter than min_length")
+    if s.batches.max_sheets < 1:
+        fail("[batches] max_sheets must be at least 1")
     i = s.identifiers
     if not 8 <= i.max_length <= 64:
         fail("[identifiers] max_length must be between 8 and 64 (an e-mail address's local part)")

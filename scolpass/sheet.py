@@ -66,6 +66,11 @@ class Sheet:
     password: str | None = field(repr=False)  # None: a returning student's reprint
     activation_url: str
 
+    @property
+    def identifier(self) -> str:
+        """The login without the domain (the distribution list's column)."""
+        return self.email.split("@", 1)[0]
+
 
 def activation_link(template: str, identifier: str, email: str) -> str:
     """``activation_url`` with ``{identifier}`` and ``{email}`` filled in, URL-quoted."""
@@ -312,7 +317,7 @@ class SheetRenderer:
         value_x = MARGIN + PAD + 10
         email_top, login_top, password_top = self._cred_rows()
         for value, top in ((sheet.email, email_top), (sheet.login, login_top)):
-            _draw_fitted(c, value, MONO_BOLD, 12.5, value_x, top - 14.5, CRED_VALUE_W)
+            draw_fitted(c, value, MONO_BOLD, 12.5, value_x, top - 14.5, CRED_VALUE_W)
         # The password's label and hint are drawn per page: a reprint has a note instead.
         w = self.wording(sheet.student.language)
         c.setFillColor(colors.HexColor("#444444"))
@@ -326,7 +331,7 @@ class SheetRenderer:
             if group:
                 _draw_groups(c, sheet.password, group, value_x, password_top - 19)
             else:
-                _draw_fitted(c, sheet.password, MONO_BOLD, 17, value_x, password_top - 19, CRED_VALUE_W)
+                draw_fitted(c, sheet.password, MONO_BOLD, 17, value_x, password_top - 19, CRED_VALUE_W)
         else:
             c.drawString(value_x, password_top, w.text("label_password_returning"))
             c.setFillColor(colors.black)
@@ -335,23 +340,31 @@ class SheetRenderer:
         if not self.qr_is_static:
             draw_qr(c, sheet.activation_url, QR_X, FRAME_BOTTOM + PAD + 20, QR_SIZE)
 
-    def render(self, sheets: Sequence[Sheet], path: Path, title: str) -> None:
-        """Write ``sheets`` to ``path``, page ``i + 1`` for ``sheets[i]``."""
+    def canvas(self, path: Path, title: str, sheets: Sequence[Sheet]) -> Canvas:
+        """A PDF for ``sheets``, with its metadata and the static part of each language drawn once."""
         # initialFontName: else ReportLab declares Helvetica, a font it would not embed.
-        c = Canvas(str(path), pagesize=A4, pageCompression=1, initialFontName=SANS)  # type: ignore[arg-type]  # the stub says float; ReportLab takes a name
+        c = Canvas(str(path), pagesize=A4, pageCompression=1, initialFontName=SANS)  # type: ignore[arg-type]  # the stub says float
         c.setTitle(title)
         c.setAuthor(self.settings.university.name)
         c.setSubject(f"{title}: {self.settings.university.name}")
         c.setCreator("scolpass")
-        # One form of the static part per language in the file, drawn once each.
         for language in dict.fromkeys(s.student.language or self.settings.sheet.language for s in sheets):
             c.beginForm(f"{FORM}-{language}")
             self._draw_static(c, self.wording(language))
             c.endForm()
+        return c
+
+    def draw_sheet(self, c: Canvas, sheet: Sheet) -> None:
+        """One student's page (the canvas must come from :meth:`canvas`)."""
+        c.doForm(f"{FORM}-{sheet.student.language or self.settings.sheet.language}")
+        self._draw_student(c, sheet)
+        c.showPage()
+
+    def render(self, sheets: Sequence[Sheet], path: Path, title: str) -> None:
+        """Write ``sheets`` to ``path``, page ``i + 1`` for ``sheets[i]``."""
+        c = self.canvas(path, title, sheets)
         for sheet in sheets:
-            c.doForm(f"{FORM}-{sheet.student.language or self.settings.sheet.language}")
-            self._draw_student(c, sheet)
-            c.showPage()
+            self.draw_sheet(c, sheet)
         c.save()
 
 
@@ -468,7 +481,7 @@ def _widest_ascii_glyph() -> float:
     return max(stringWidth(chr(c), SANS_BOLD, 1.0) for c in range(32, 127))
 
 
-def _draw_fitted(c: Canvas, text: str, font: str, size: float, x: float, y: float, width: float) -> float:
+def draw_fitted(c: Canvas, text: str, font: str, size: float, x: float, y: float, width: float) -> float:
     """Draw one value in full: shrunk to fit ``width``, wrapped below ``y`` when even that fails.
 
     Returns the height used below the first baseline.

@@ -20,6 +20,8 @@ PIECES = (
     "label_social_security", "social_security_affiliated", "label_paying_centre", "label_email", "label_login",
     "label_password", "label_password_returning", "returning_password_note",
     "password_hint", "password_hint_grouped", "qr_caption", "frame_notice", "body", "rules_title", "rules", "help",
+    "cover_title", "cover_part", "cover_sheets", "cover_date", "cover_notice", "list_title", "list_name",
+    "list_identifier", "list_signature",
 )  # fmt: skip
 
 

@@ -93,6 +93,20 @@ def require(binary: str, package: str) -> str:
     pytest.skip(message)
 
 
+def sheet_texts(folder: Path) -> dict[str, str]:
+    """Each student's page text, found through the manifest's ``pdf`` and ``page``."""
+    import json
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    texts: dict[str, list[str]] = {}
+    found = {}
+    for student in manifest["students"]:
+        if student["pdf"]:
+            pages = texts.setdefault(student["pdf"], page_texts(folder / student["pdf"]))
+            found[student["student_number"]] = pages[student["page"] - 1]
+    return found
+
+
 def page_texts(pdf: Path) -> list[str]:
     """The text of each page, as a PDF reader extracts it."""
     return [page.extract_text() for page in PdfReader(pdf).pages]

@@ -12,7 +12,7 @@ import pytest
 
 from scolpass import Settings, generate
 
-from .conftest import PASSWORD_PATTERN, SAMPLES, page_texts
+from .conftest import PASSWORD_PATTERN, SAMPLES, sheet_texts
 from .slapd import Slapd
 
 pytestmark = pytest.mark.slow
@@ -32,12 +32,12 @@ def test_every_student_binds_with_the_password_on_their_sheet(
     loaded = slapd.add(result.out_dir / "credentials.ldif")
     assert loaded.returncode == 0, loaded.stderr
 
-    texts = page_texts(result.out_dir / "sheets.pdf")
+    texts = sheet_texts(result.out_dir)
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     assert len(manifest["students"]) == 11
     for student in manifest["students"]:
         dn = f"uid={student['identifier']},{settings.ldap.people_dn}"
-        password = password_on_page(texts[student["page"] - 1])
+        password = password_on_page(texts[student["student_number"]])
         assert slapd.bind(dn, password), (student["identifier"], scheme)
         assert not slapd.bind(dn, password[:-1] + ("a" if password[-1] != "a" else "b"))
 
@@ -71,7 +71,7 @@ def test_accounts_of_two_runs_coexist(
     (a,) = first.outcomes
     (b,) = second.outcomes
     assert (a.identifier, b.identifier) == ("jean.martin", "jean.martin2")
-    password = password_on_page(page_texts(second.out_dir / "sheets.pdf")[0])
+    (password,) = [password_on_page(t) for t in sheet_texts(second.out_dir).values()]
     assert slapd.bind(f"uid=jean.martin2,{settings.ldap.people_dn}", password)
 
 
@@ -103,12 +103,11 @@ def test_a_reissue_replaces_only_the_password(slapd: Slapd, settings: Settings, 
     registry = tmp_path / "r.sqlite3"
     first = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "a", registry=registry)
     assert slapd.add(first.out_dir / "credentials.ldif").returncode == 0
-    page = next(o.page for o in first.outcomes if o.student_number == "00012345")
-    old = password_on_page(page_texts(first.out_dir / "sheets.pdf")[page - 1])
+    old = password_on_page(sheet_texts(first.out_dir)["00012345"])
     lost = reissue(["00012345"], settings, year=2026, out_dir=tmp_path / "b", registry=registry)
     changed = slapd.modify(lost.out_dir / "credentials.ldif")
     assert changed.returncode == 0, changed.stderr
-    new = password_on_page(page_texts(lost.out_dir / "sheets.pdf")[0])
+    new = password_on_page(sheet_texts(lost.out_dir)["00012345"])
     dn = f"uid=jean.martin,{settings.ldap.people_dn}"
     assert slapd.bind(dn, new)
     assert not slapd.bind(dn, old)
@@ -137,10 +136,10 @@ def test_supann_entries_load_and_are_found_by_student_number(slapd: Slapd, setti
     result = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "o", registry=tmp_path / "r.sqlite3")
     loaded = slapd.add(result.out_dir / "credentials.ldif")
     assert loaded.returncode == 0, loaded.stderr
-    texts = page_texts(result.out_dir / "sheets.pdf")
+    texts = sheet_texts(result.out_dir)
     for o in result.outcomes:
         dn = f"uid={o.identifier},{settings.ldap.people_dn}"
-        assert slapd.bind(dn, password_on_page(texts[o.page - 1]))  # type: ignore[operator]
+        assert slapd.bind(dn, password_on_page(texts[o.student_number]))
         found = attributes(slapd.search(f"{settings.ldap.people_dn}", f"(supannEtuId={o.student_number})"))
         assert found["dn"] == [dn]
         assert found["supannAliasLogin"] == [o.identifier]
@@ -165,8 +164,8 @@ def test_next_years_changes_apply_and_keep_the_password(slapd: Slapd, settings: 
     registry = tmp_path / "r.sqlite3"
     first = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "y1", registry=registry)
     assert slapd.add(first.out_dir / "credentials.ldif").returncode == 0
-    texts = page_texts(first.out_dir / "sheets.pdf")
-    passwords = {o.identifier: password_on_page(texts[o.page - 1]) for o in first.outcomes}  # type: ignore[operator]
+    texts = sheet_texts(first.out_dir)
+    passwords = {o.identifier: password_on_page(texts[o.student_number]) for o in first.outcomes}
     # Next year: a new step for one student, a married name for another.
     text = (SAMPLES / "enrolment.csv").read_text(encoding="utf-8-sig").replace("\n2026;", "\n2027;")
     text = text.replace("EE1;101;L1 Economie", "EE2;101;L2 Economie").replace(";N'DIAYE;;", ";N'DIAYE;FALL;")
@@ -197,7 +196,7 @@ def test_must_change_forces_a_new_password_at_first_login(slapd: Slapd, settings
     assert slapd.add(result.out_dir / "credentials.ldif").returncode == 0
     o = result.outcomes[0]
     dn = f"uid={o.identifier},{settings.ldap.people_dn}"
-    password = password_on_page(page_texts(result.out_dir / "sheets.pdf")[o.page - 1])  # type: ignore[operator]
+    password = password_on_page(sheet_texts(result.out_dir)[o.student_number])
     assert slapd.bind(dn, password)  # the student can bind...
     assert "restricted to bind/unbind/abandon/StartTLS/modify password" in slapd.search_as(dn, password, dn).stderr
     assert slapd.change_password(dn, password, "Un-nouveau-mot-de-passe-9")  # ...then only change the password

@@ -19,7 +19,7 @@ from passlib.hash import sha512_crypt  # type: ignore[import-untyped]
 from scolpass import Settings, StateError, generate, open_registry
 from scolpass.pipeline import import_existing, reissue
 
-from .conftest import PASSWORD_PATTERN, SAMPLES, page_texts, row
+from .conftest import PASSWORD_PATTERN, SAMPLES, page_texts, row, sheet_texts
 
 NOW = datetime(2026, 9, 1, 9, 0)
 SAMPLE = SAMPLES / "enrolment.csv"
@@ -36,12 +36,10 @@ def sample_with(tmp_path: Path, name: str, extra: str = "", year: str = "2026") 
 
 def passwords_by_student(folder: Path) -> dict[str, str]:
     """Read each password back from its sheet, through the manifest's page numbers."""
-    texts = page_texts(folder / "sheets.pdf")
-    manifest = json.loads((folder / "manifest.json").read_text())
     return {
-        s["student_number"]: re.findall(PASSWORD_PATTERN, texts[s["page"] - 1], flags=re.MULTILINE)[0]
-        for s in manifest["students"]
-        if s["pdf"] == "sheets.pdf"
+        number: re.findall(PASSWORD_PATTERN, text, flags=re.MULTILINE)[0]
+        for number, text in sheet_texts(folder).items()
+        if re.findall(PASSWORD_PATTERN, text, flags=re.MULTILINE)
     }
 
 

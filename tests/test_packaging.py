@@ -53,7 +53,7 @@ def test_installed_wheel_runs_from_another_folder(wheel: Path, tmp_path: Path) -
         cwd=elsewhere, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert (elsewhere / "out" / "sheets.pdf").stat().st_size > 10_000
+    assert (elsewhere / "out" / "sheets-lettres.pdf").stat().st_size > 10_000
     where = subprocess.run(
         [sys.executable, "-c", "import scolpass.resources as r; print(r.data_dir('templates'))"],
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True,

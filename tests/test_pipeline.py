@@ -16,7 +16,7 @@ import pytest
 from scolpass import InputError, Settings, StateError, generate
 from scolpass import pipeline as pipeline_module
 
-from .conftest import HEADER, PASSWORD_PATTERN, SAMPLES, csv_text, page_texts, row
+from .conftest import HEADER, PASSWORD_PATTERN, SAMPLES, csv_text, row, sheet_texts
 
 NOW = datetime(2026, 9, 1, 9, 30, 0)
 
@@ -32,7 +32,8 @@ def test_sample_run_writes_everything(settings: Settings, tmp_path: Path, seeded
     assert result.registry_created
     assert result.year.label == "2026/2027"
     assert sorted(p.name for p in result.out_dir.iterdir()) == [
-        "credentials.csv", "credentials.ldif", "manifest.json", "sheets.pdf",
+        "credentials.csv", "credentials.ldif", "manifest.json", "sheets-droit.pdf", "sheets-economie.pdf",
+        "sheets-lettres.pdf", "sheets-sciences.pdf",
     ]  # fmt: skip
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     assert result.out_dir.stat().st_mode & 0o777 == 0o700  # sheets carry passwords
@@ -41,16 +42,18 @@ def test_sample_run_writes_everything(settings: Settings, tmp_path: Path, seeded
     for entry in manifest["files"]:
         assert hashlib.sha256((result.out_dir / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
 
-    texts = page_texts(result.out_dir / "sheets.pdf")
-    assert len(texts) == 11
+    texts = sheet_texts(result.out_dir)
     students = manifest["students"]
-    assert {s["student_number"] for s in students} == {f"000123{n}" for n in range(45, 56)}
-    assert sorted(s["page"] for s in students) == list(range(1, 12))
+    assert {s["student_number"] for s in students} == {f"000123{n}" for n in range(45, 56)} == set(texts)
     for s in students:
         assert s["status"] == "new"
-        assert s["pdf"] == "sheets.pdf"
+        assert s["pdf"].startswith("sheets-")
         assert s["email"] == f"{s['identifier']}@etu.umontpellier.fr"
-        assert s["email"] in texts[s["page"] - 1]
+        assert s["email"] in texts[s["student_number"]]
+    assert [(p["path"], p["faculty"], p["sheets"]) for p in manifest["parts"]] == [
+        ("sheets-droit.pdf", "DROIT", 2), ("sheets-economie.pdf", "ECONOMIE", 3),
+        ("sheets-lettres.pdf", "LETTRES", 3), ("sheets-sciences.pdf", "SCIENCES", 3),
+    ]  # fmt: skip
     ids = {s["student_number"]: s["identifier"] for s in students}
     assert ids["00012345"] == "jean.martin"
     assert ids["00012346"] == "jean.martin2"
@@ -58,16 +61,14 @@ def test_sample_run_writes_everything(settings: Settings, tmp_path: Path, seeded
     assert ids["00012350"] == "lukasz.walesa"
     assert ids["00012352"] == "sean.obrien"
     assert ids["00012348"] == "aissatou.ndiaye"
-    # Sheets come in the order they are handed out: usual name, then first name.
-    by_page = [s["identifier"] for s in sorted(students, key=lambda s: s["page"])]
-    assert by_page[:3] == ["marie-helene.de-la-fontaine", "oedipe.dupont-fils", "anastasiya.ivanova"]
+    # In a faculty's file, sheets follow the usual name as a French index does ("de La Fontaine" under L).
+    lettres = [s["identifier"] for s in sorted(students, key=lambda s: s["page"]) if s["pdf"] == "sheets-lettres.pdf"]
+    assert lettres == ["oedipe.dupont-fils", "marie-helene.de-la-fontaine", "eleni.papadopoulou"]
 
 
 def test_no_plaintext_password_outside_the_sheets(settings: Settings, tmp_path: Path) -> None:
     result = run(settings, tmp_path)
-    passwords = [
-        re.findall(PASSWORD_PATTERN, t, flags=re.MULTILINE)[0] for t in page_texts(result.out_dir / "sheets.pdf")
-    ]
+    passwords = [re.findall(PASSWORD_PATTERN, t, flags=re.MULTILINE)[0] for t in sheet_texts(result.out_dir).values()]
     assert len(set(passwords)) == 11
     others = [result.out_dir / n for n in ("credentials.csv", "credentials.ldif", "manifest.json")]
     blobs = [p.read_bytes() for p in [*others, tmp_path / "r.sqlite3"]]

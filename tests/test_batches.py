@@ -1,0 +1,127 @@
+"""Batches: per faculty, in French order, split into parts with a cover and a signature list."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from scolpass import Settings, generate
+from scolpass.batches import Layout, french_key, plan_parts, render_part
+from scolpass.sheet import Sheet, SheetRenderer
+from scolpass.student import Step, Student
+
+from .conftest import PASSWORD_PATTERN, page_texts, row
+
+
+def sheet(number: str, last: str, first: str = "Jean", faculty: str = "LETTRES") -> Sheet:
+    student = Student(number, last, first, date(2006, 1, 1), faculty, (Step("S1", "", "L1", faculty),))
+    login = f"{first.lower()}.{number}"
+    return Sheet(student, f"{login}@etu.fr", f"{login}@etu.fr", "Xk7pQ2mZr9TnWc4", "https://ent.fr")
+
+
+def test_french_order() -> None:
+    names = ["Dupont", "de La Fontaine", "Lacroix", "d'Artagnan", "Éluard", "Du Bellay", "eluard", "Zola", "LAFAYETTE"]
+    assert sorted(names, key=french_key) == [
+        "d'Artagnan", "Du Bellay", "Dupont", "Éluard", "eluard", "de La Fontaine", "Lacroix", "LAFAYETTE", "Zola",
+    ]  # fmt: skip
+
+
+def test_parts_per_faculty_in_order_and_split() -> None:
+    sheets = [
+        sheet("5", "Zola"), sheet("4", "de La Fontaine"), sheet("3", "Abel", faculty="DROIT"),
+        sheet("2", "Martin"), sheet("1", "Martin"), sheet("6", "Éluard"),
+    ]  # fmt: skip
+    parts = plan_parts(sheets, max_sheets=3)
+    assert [(p.faculty, p.index, p.count, p.file) for p in parts] == [
+        ("DROIT", 1, 1, "sheets-droit.pdf"),
+        ("LETTRES", 1, 2, "sheets-lettres-part1of2.pdf"),
+        ("LETTRES", 2, 2, "sheets-lettres-part2of2.pdf"),
+    ]
+    assert [s.student.student_number for p in parts[1:] for s in p.sheets] == ["6", "4", "1", "2", "5"]
+
+
+def _render(settings: Settings, tmp_path: Path, duplex: bool) -> tuple[list[str], dict[str, int], int]:
+    sheets = [sheet(str(n), name) for n, name in enumerate(["Zola", "Abel", "de La Fontaine", "Martin", "Hugo"], 1)]
+    (part,) = plan_parts(sheets, max_sheets=10)
+    pages, total = render_part(
+        SheetRenderer(settings, "2026/2027"), part, tmp_path / "p.pdf", "t", Layout(duplex, "01/09/2026 09:00")
+    )
+    return page_texts(tmp_path / "p.pdf"), pages, total
+
+
+def test_a_part_opens_with_a_cover_and_closes_with_the_signature_list(settings: Settings, tmp_path: Path) -> None:
+    texts, pages, total = _render(settings, tmp_path, duplex=False)
+    assert total == len(texts) == 1 + 5 + 1
+    cover = " ".join(texts[0].split())
+    for needle in ("Université de Montpellier", "SCOL'PASS 2026/2027", "LETTRES", "1 / 1", "Nombre de SCOL'PASS : 5",
+                   "01/09/2026 09:00"):  # fmt: skip
+        assert needle in cover, needle
+    assert pages == {"2": 2, "5": 3, "3": 4, "4": 5, "1": 6}  # Abel, Hugo, de La Fontaine, Martin, Zola
+    signature_list = texts[-1]
+    assert "Liste d'émargement" in signature_list
+    for number, name in (("1", "Zola"), ("2", "Abel"), ("3", "de La Fontaine"), ("4", "Martin"), ("5", "Hugo")):
+        assert number in signature_list
+        assert f"{name} Jean" in signature_list
+        assert f"jean.{number}" in signature_list
+    assert not re.findall(PASSWORD_PATTERN, signature_list, flags=re.MULTILINE)
+    assert "Xk7pQ2mZr9TnWc4" not in signature_list + texts[0]
+
+
+def test_duplex_keeps_every_sheet_on_its_own_paper(settings: Settings, tmp_path: Path) -> None:
+    texts, pages, total = _render(settings, tmp_path, duplex=True)
+    assert total == len(texts)
+    assert total % 2 == 0
+    assert all(page % 2 == 1 for page in pages.values())
+    assert texts[1].strip() == ""  # the cover's back
+
+
+def test_long_list_runs_over_pages(settings: Settings, tmp_path: Path) -> None:
+    sheets = [sheet(f"{n:03d}", f"Nom{n:03d}") for n in range(30)]
+    (part,) = plan_parts(sheets, max_sheets=100)
+    _, total = render_part(SheetRenderer(settings, "2026/2027"), part, tmp_path / "p.pdf", "t", Layout())
+    texts = page_texts(tmp_path / "p.pdf")
+    assert total == 1 + 30 + 2
+    listed = "\n".join(texts[-2:])
+    assert all(f"Nom{n:03d} Jean" in listed for n in range(30))
+    assert "1/2" in texts[-2]
+    assert "2/2" in texts[-1]
+
+
+def test_generate_splits_faculties_and_reports_the_parts(
+    settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    rows = [row(f"{n:08d}", birth_name=f"NOM{n:02d}", faculty="SCIENCES" if n % 2 else "DROIT", step_code=f"S{n % 2}")
+            for n in range(7)]  # fmt: skip
+    rows.append(row("00000099", birth_name="DOUBLE", faculty="DROIT", step_code="DL1"))
+    rows.append(row("00000099", birth_name="DOUBLE", faculty="SCIENCES", step_code="SI1"))  # goes with DROIT
+    small = dataclasses.replace(settings, batches=dataclasses.replace(settings.batches, max_sheets=3, duplex=True))
+    result = generate(write_csv(rows), small, year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r")
+    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    parts = {p["path"]: (p["faculty"], p["part"], p["of"], p["sheets"], p["pages"]) for p in manifest["parts"]}
+    # Duplex: cover and its back, two pages a sheet, the list padded to an even count.
+    assert parts == {
+        "sheets-droit-part1of2.pdf": ("DROIT", 1, 2, 3, 2 + 6 + 2),
+        "sheets-droit-part2of2.pdf": ("DROIT", 2, 2, 2, 2 + 4 + 2),
+        "sheets-sciences.pdf": ("SCIENCES", 1, 1, 3, 2 + 6 + 2),
+    }
+    by_student = {s["student_number"]: s for s in manifest["students"]}
+    assert by_student["00000099"]["pdf"].startswith("sheets-droit")
+    for s in manifest["students"]:
+        text = page_texts(result.out_dir / s["pdf"])[s["page"] - 1]
+        assert s["email"] in text
+        assert s["page"] % 2 == 1
+
+
+def test_one_pdf_per_student(settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]) -> None:
+    rows = [row("00000001"), row("00000002", first_name="Paul")]
+    result = generate(write_csv(rows), settings, year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r",
+                      one_pdf_per_student=True)  # fmt: skip
+    assert sorted(p.name for p in result.out_dir.glob("*.pdf")) == ["sheet-00000001.pdf", "sheet-00000002.pdf"]
+    for o in result.outcomes:
+        assert (o.pdf, o.page) == (f"sheet-{o.student_number}.pdf", 1)
+        (text,) = page_texts(result.out_dir / o.pdf)
+        assert o.email in text
