@@ -1,81 +1,131 @@
-"""Time a whole `generate` run on synthetic students, stage by stage.
+"""The whole pipeline at university scale, stage by stage, against the floor.
 
-    python benchmarks/bench_generate.py --students 2000
+    python benchmarks/bench_generate.py                      # N = 1,000, 10,000 and 50,000
+    python benchmarks/bench_generate.py --students 2000 --schemes
 
-Prints one line a stage (seconds, and students per second) and the peak RSS.
-Timings vary on shared machines: run it three times and keep the median.
+For each N it generates a realistic export (Apogée columns, every student a
+different person, many homonyms, 1 to 3 programme steps, 20 faculties), runs
+the real `generate` end to end into a temporary folder, and prints the seconds
+of each stage, sheets per second, peak RSS of the largest process and bytes
+per sheet. It also measures the floor (ReportLab pages holding only each
+student's variable strings, same fonts) and the ratio of a sheet to it.
+With --schemes it prints the whole run for each hash scheme.
+Timings vary on shared machines: run it more than once.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import resource
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
-from scolpass import generate_passwords, load_settings
-from scolpass import pipeline as pl
-from scolpass.passwords import hash_passwords
-from scolpass.sheet import Sheet, SheetRenderer
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen.canvas import Canvas
+
+from scolpass import generate, load_settings
+from scolpass.fonts import MONO_BOLD, SANS, SANS_BOLD, register_fonts
+from scolpass.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-FIRST = ["Jean", "Marie", "Anne-Sophie", "Łukasz", "Aïssatou", "Seán", "Élodie", "Ελένη", "Анастасия", "Noël"]
-LAST = ["MARTIN", "DE LA FONTAINE", "N'DIAYE", "LE GOFF", "WAŁĘSA", "O'BRIEN", "ΠΑΠΑΔΟΠΟΥΛΟΥ", "ИВАНОВА", "DUPONT"]
+FIRST = ["Jean", "Marie", "Anne-Sophie", "Łukasz", "Aïssatou", "Seán", "Élodie", "Ελένη", "Анастасия", "Noël",
+         "Mohamed", "Léa", "Nguyễn Thị", "Chloé", "Hugo", "Inès", "Jürgen", "Zoé", "Karim", "Camille"]  # fmt: skip
+LAST = ["MARTIN", "DE LA FONTAINE", "N'DIAYE", "LE GOFF", "WAŁĘSA", "O'BRIEN", "ΠΑΠΑΔΟΠΟΥΛΟΥ", "ИВАНОВА", "DUPONT",
+        "BERNARD", "PETIT", "DURAND", "LEROY", "MOREAU", "SIMON", "LAURENT", "MICHEL", "GARCIA", "DAVID", "BERTRAND"]  # fmt: skip
+FACULTIES = [f"FACULTÉ {name}" for name in (
+    "DE DROIT", "D'ÉCONOMIE", "DES SCIENCES", "DE MÉDECINE", "DE PHARMACIE", "DES LETTRES", "DES LANGUES",
+    "D'HISTOIRE", "DE PHILOSOPHIE", "DES ARTS", "DE SOCIOLOGIE", "DE PSYCHOLOGIE", "D'ODONTOLOGIE", "DU SPORT",
+    "D'INFORMATIQUE", "DE MATHÉMATIQUES", "DE CHIMIE", "DE PHYSIQUE", "DE BIOLOGIE", "D'ÉDUCATION",
+)]  # fmt: skip
 
 
 def write_enrolment(path: Path, count: int) -> None:
     """``count`` students, each a different person (name and birth date), with many homonyms."""
-    lines = [
-        "COD_ANU;COD_ETU;LIB_NOM_PAT_IND;LIB_PR1_IND;DATE_NAI_IND;LIB_VIL_NAI_ETU;COD_SEX_ETU;LIB_CMP;COD_ETP;LIB_ETP"
-    ]
+    lines = ["COD_ANU;COD_ETU;LIB_NOM_PAT_IND;LIB_PR1_IND;DATE_NAI_IND;LIB_VIL_NAI_ETU;COD_SEX_ETU;COD_CMP;LIB_CMP;"
+             "COD_ETP;COD_VRS_VET;LIB_ETP"]  # fmt: skip
     pairs = len(FIRST) * len(LAST)
     for n in range(count):
         first, last = FIRST[n % len(FIRST)], LAST[(n // len(FIRST)) % len(LAST)]
-        born = date(1996, 1, 1) + timedelta(days=(n // pairs) % 3650)  # injective below 90 x 3,650 students
-        lines.append(
-            f"2026;{n:08d};{last};{first};{born:%d/%m/%Y};MONTPELLIER;{'MF'[n % 2]};SCIENCES;SI1;L1 Informatique"
-        )
+        born = date(1996, 1, 1) + timedelta(days=(n // pairs) % 3650)  # injective below 400 x 3,650 students
+        faculty = n * 7 % len(FACULTIES)
+        for step in range(1 + n % 3):
+            lines.append(
+                f"2026;{n:08d};{last};{first};{born:%d/%m/%Y};MONTPELLIER;{'MF'[n % 2]};F{faculty:02d};"
+                f"{FACULTIES[faculty]};E{faculty:02d}{step};1;Licence {step + 1} parcours {faculty}"
+            )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-@contextmanager
-def stage(name: str, count: int) -> Iterator[None]:
+def peak_rss_mb() -> float:
+    """The largest RSS of this process and of the finished workers, in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def floor(count: int, path: Path) -> float:
+    """Seconds to write ``count`` pages holding only a sheet's variable strings (same fonts)."""
+    register_fonts()
     start = time.perf_counter()
-    yield
-    elapsed = time.perf_counter() - start
-    print(f"{name:<28} {elapsed:8.2f} s  {count / elapsed:10.0f} students/s")
+    c = Canvas(str(path), pagesize=A4, pageCompression=1, initialFontName=SANS)  # type: ignore[arg-type]
+    for n in range(min(count, 10_000)):
+        c.setFont(SANS_BOLD, 10.5)
+        for i, text in enumerate(("Mme DE LA FONTAINE", "Marie-Hélène", f"{n:08d}", "17/04/2007 à MONTPELLIER",
+                                  "FACULTÉ DES LETTRES", "E011 Licence 1 parcours 1", "Étudiant")):  # fmt: skip
+            c.drawString(150, 700 - i * 17, text)
+        c.setFont(MONO_BOLD, 12.5)
+        c.drawString(50, 480, f"marie-helene.de-la-fontaine{n}@etu.umontpellier.fr")
+        c.drawString(50, 450, f"marie-helene.de-la-fontaine{n}@etu.umontpellier.fr")
+        c.setFont(MONO_BOLD, 17)
+        c.drawString(50, 420, "Xk7pQ2mZr9TnWc4")
+        c.showPage()
+    c.save()
+    return (time.perf_counter() - start) * count / min(count, 10_000)
+
+
+def run(settings: Settings, count: int, folder: Path) -> tuple[dict[str, float], float, int, float]:
+    csv_path = folder / f"enrolment-{count}.csv"
+    write_enrolment(csv_path, count)
+    start = time.perf_counter()
+    result = generate(csv_path, settings, out_dir=folder / f"out-{count}", registry=folder / f"r-{count}.sqlite3")
+    whole = time.perf_counter() - start
+    assert result.count("new") == count, result.count("new")
+    size = sum(f.stat().st_size for f in result.out_dir.glob("sheets-*.pdf"))
+    return dict(result.timings), whole, size, peak_rss_mb()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--students", type=int, default=2000)
-    count = parser.parse_args().students
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, nargs="+", default=[1_000, 10_000, 50_000])
+    parser.add_argument("--schemes", action="store_true", help="also the whole run for each hash scheme")
+    args = parser.parse_args()
     settings = load_settings(ROOT / "samples" / "scolpass.toml")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        csv_path = folder / "enrolment.csv"
-        write_enrolment(csv_path, count)
-        with stage("read and check CSV", count):
-            enrolment = pl.load_checked(csv_path, settings)
-        passwords = generate_passwords(count, settings.password)
-        with stage("hash passwords (all cores)", count):
-            hash_passwords(passwords, settings.credentials)
-        renderer = SheetRenderer(settings, "2026/2027")
-        sheets = [Sheet(s, "jean.martin@etu.umontpellier.fr", "jean.martin@etu.umontpellier.fr", p, "")
-                  for s, p in zip(enrolment.students, passwords, strict=True)]  # fmt: skip
-        with stage("render sheets (PDF)", count):
-            renderer.render(sheets, folder / "render.pdf", "bench")
-        with stage("whole run (generate)", count):
-            result = pl.generate(enrolment, settings, out_dir=folder / "out", registry=folder / "r.sqlite3")
-        assert result.count("new") == count
-        size = sum(f.stat().st_size for f in result.out_dir.glob("sheets-*.pdf"))
-        print(
-            f"PDF: {size / count / 1024:.1f} KB a sheet; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
-        )
+        for count in args.students:
+            stages, whole, size, rss = run(settings, count, folder)
+            print(f"N = {count:,}")
+            for name, seconds in stages.items():
+                print(f"  {name:<26} {seconds:8.2f} s")
+            render = stages.get("render sheets", 0.0)
+            base = floor(count, folder / "floor.pdf")
+            print(f"  {'whole run':<26} {whole:8.2f} s   {count / whole:,.0f} students/s")
+            print(f"  rendering {count / render:,.0f} sheets/s (both cores); floor {count / base:,.0f} pages/s "
+                  f"(one core); a sheet costs {render / base:.2f}x the floor")  # fmt: skip
+            print(f"  {size / count / 1024:.2f} KB a sheet; peak RSS {rss:.0f} MB")
+        if args.schemes:
+            count = args.students[0]
+            for scheme in ("sha512_crypt", "ssha", "bcrypt", "argon2"):
+                chosen = dataclasses.replace(
+                    settings, credentials=dataclasses.replace(settings.credentials, hash=scheme)
+                )
+                _, whole, _, _ = (
+                    run(chosen, count, folder / scheme) if (folder / scheme).mkdir() is None else (0, 0, 0, 0)
+                )
+                print(f"  whole run with {scheme:<13} {whole:8.2f} s for {count:,} students")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ with more than ``max_sheets`` students is split into parts, each its own PDF.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +24,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
 from .fonts import MONO, SANS, SANS_BOLD
+from .settings import Settings
 from .sheet import MARGIN, TOP, WIDTH, Sheet, SheetRenderer, draw_fitted
 from .student import Student
 from .wording import Wording
@@ -189,3 +192,51 @@ def _distribution_list(c: Canvas, renderer: SheetRenderer, part: Part, layout: L
     if layout.duplex and pages % 2:
         pages += _blank(c)
     return pages
+
+
+Progress = Callable[[int, int], None]  # (sheets done, sheets in all)
+
+# Below this many sheets, starting worker processes costs more than it saves.
+PARALLEL_FROM = 400
+
+
+def _render_job(
+    settings: Settings, year_label: str, part: Part, path: Path, title: str, layout: Layout
+) -> tuple[dict[str, int], int]:
+    # In a worker process: its own renderer (fonts, forms); the result is the same as in the parent.
+    return render_part(SheetRenderer(settings, year_label), part, path, title, layout)
+
+
+def render_parts(
+    renderer: SheetRenderer,
+    parts: Sequence[Part],
+    folder: Path,
+    title: str,
+    layout: Layout,
+    progress: Progress | None = None,
+) -> list[tuple[dict[str, int], int]]:
+    """Render every part, on every core when there is enough work; results in the parts' order."""
+    total = sum(len(p.sheets) for p in parts)
+    done = 0
+    workers = min(os.cpu_count() or 1, len(parts))
+    if workers < 2 or total < PARALLEL_FROM:
+        results = []
+        for part in parts:
+            results.append(render_part(renderer, part, folder / part.file, title, layout))
+            done += len(part.sheets)
+            if progress:
+                progress(done, total)
+        return results
+    found: dict[int, tuple[dict[str, int], int]] = {}
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {
+            pool.submit(_render_job, renderer.settings, renderer.year_label, part, folder / part.file, title, layout): i
+            for i, part in enumerate(parts)
+        }
+        for future in as_completed(futures):
+            index = futures[future]
+            found[index] = future.result()
+            done += len(parts[index].sheets)
+            if progress:
+                progress(done, total)
+    return [found[i] for i in range(len(parts))]

@@ -11,8 +11,10 @@ import csv
 import dataclasses
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -111,6 +113,35 @@ def _with_options(settings: Settings, csv_excel: bool, plaintext: bool, duplex: 
     return settings
 
 
+class _ProgressBar:
+    """Sheets done out of all, their rate and the time left, on stderr; only on a terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.bar: Any = None
+        self.done = 0
+        self.start = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(
+                length=total, label="Sheets", file=sys.stderr, show_pos=True, show_eta=True,
+                item_show_func=lambda _: f"{self.done / max(time.monotonic() - self.start, 1e-6):.0f}/s",
+            )  # fmt: skip
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+_quiet = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+
+
 def _report_run(result: RunResult, dry_run: bool = False) -> None:
     """The summary of a run: counts, files, registry; problems and notes on stderr."""
     read = result.enrolment
@@ -178,6 +209,7 @@ Example:
 @_one_pdf
 @_csv_excel
 @_plaintext
+@_quiet
 def generate(
     enrolment: Path,
     year: int | None,
@@ -194,6 +226,7 @@ def generate(
     one_pdf_per_student: bool,
     csv_excel: bool,
     plaintext_credentials: bool,
+    quiet: bool,
 ) -> None:
     """Issue accounts and print SCOL'PASS sheets for an enrolment file.
 
@@ -205,21 +238,26 @@ def generate(
     with its line and column.
     """
     settings = _with_options(load_settings(config), csv_excel, plaintext_credentials, duplex)
-    result = run_generate(
-        enrolment,
-        settings,
-        year=year,
-        out_dir=out,
-        registry=registry_file,
-        encoding=encoding and encoding.lower(),
-        separator=separator,
-        skip_invalid=skip_invalid,
-        reprint_returning=reprint_returning,
-        allow_duplicates=allow_duplicates,
-        dry_run=dry_run,
-        plaintext_credentials=plaintext_credentials,
-        one_pdf_per_student=one_pdf_per_student,
-    )
+    bar = _ProgressBar(quiet)
+    try:
+        result = run_generate(
+            enrolment,
+            settings,
+            year=year,
+            out_dir=out,
+            registry=registry_file,
+            encoding=encoding and encoding.lower(),
+            separator=separator,
+            skip_invalid=skip_invalid,
+            reprint_returning=reprint_returning,
+            allow_duplicates=allow_duplicates,
+            dry_run=dry_run,
+            plaintext_credentials=plaintext_credentials,
+            one_pdf_per_student=one_pdf_per_student,
+            progress=bar,
+        )
+    finally:
+        bar.close()
     _report_run(result, dry_run)
 
 

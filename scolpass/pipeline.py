@@ -12,7 +12,9 @@ import hashlib
 import json
 import secrets
 import shutil
-from collections.abc import Callable, Collection, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -22,7 +24,7 @@ from anyascii import anyascii
 
 from . import __version__
 from .academic_year import AcademicYear, resolve_academic_year
-from .batches import Layout, plan_parts, render_part
+from .batches import Layout, Progress, plan_parts, render_parts
 from .enrolment import Enrolment, RowCheck, check_students, read_enrolment
 from .errors import InputError, Problem, StateError
 from .existing import read_existing_accounts
@@ -69,6 +71,22 @@ class Outcome:
     note: str | None = None  # why a probable duplicate was not issued
 
 
+class Timings:
+    """Seconds spent in each stage of a run (benchmarks/ prints them)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Add the time of the ``with`` block to ``name``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What a run wrote, and where."""
@@ -83,6 +101,7 @@ class RunResult:
     enrolment: Enrolment | None  # what was read (warnings, skipped...); None for a reissue
     run_id: int | None = None  # None for a dry run, which writes nothing
     recovered: tuple[str, ...] = ()  # what was settled of crashed earlier runs
+    timings: Mapping[str, float] = dataclasses.field(default_factory=dict)  # seconds by stage
 
     def count(self, status: str) -> int:
         """How many students got ``status``."""
@@ -411,6 +430,7 @@ def generate(
     dry_run: bool = False,
     plaintext_credentials: bool = False,
     one_pdf_per_student: bool = False,
+    progress: Progress | None = None,
 ) -> RunResult:
     """Issue accounts and sheets for the students of ``enrolment`` not yet issued.
 
@@ -423,10 +443,12 @@ def generate(
     themselves; the caller warns).
     """
     now = now or datetime.now().astimezone()
-    checked = check(
-        enrolment, settings, year=year, encoding=encoding, separator=separator, skip_invalid=skip_invalid,
-        today=now.date(),
-    )  # fmt: skip
+    timings = Timings()
+    with timings.stage("read and validate"):
+        checked = check(
+            enrolment, settings, year=year, encoding=encoding, separator=separator, skip_invalid=skip_invalid,
+            today=now.date(),
+        )  # fmt: skip
     enrolment_path = None if isinstance(enrolment, Enrolment) else Path(enrolment)
     loaded, academic_year = checked.enrolment, checked.year
     renderer = SheetRenderer(settings, academic_year.label)
@@ -436,8 +458,8 @@ def generate(
         reg = open_registry(location, in_memory=True)
         try:
             recover(reg, now, touch_files=False)  # on the copy: what the next real run will settle
-            plan = _plan(loaded, settings, reg, allow_duplicates)
-            outcomes = _outcomes(plan, settings, None, reprint_returning)
+            planned = _plan(loaded, settings, reg, allow_duplicates)
+            outcomes = _outcomes(planned, settings, None, reprint_returning)
             return RunResult(target, academic_year, outcomes, (), location, False, reg.count(), loaded)
         finally:
             reg.close()
@@ -451,14 +473,20 @@ def generate(
         files: list[str] = []
         parts: list[dict[str, object]] = []
         placement: Placement = {}
-        sheets, credentials = _new_accounts(plan, settings, passwords, plaintext_credentials)
+        with timings.stage("passwords and hashes"):
+            sheets, credentials = _new_accounts(plan, settings, passwords, plaintext_credentials)
         if sheets:
             checkpoint("rendering")
             title = f"SCOL'PASS {academic_year.label}"
-            placement, pdfs, parts = _print(renderer, sheets, staging, settings, title, now, one_pdf_per_student)
+            with timings.stage("render sheets"):
+                placement, pdfs, parts = _print(
+                    renderer, sheets, staging, settings, title, now, one_pdf_per_student, progress
+                )
             checkpoint("rendered")
-            write_csv(credentials, settings.ldap.people_dn, staging / CREDENTIALS_CSV, settings.credentials.csv_excel)
-            write_ldif(credentials, directory, staging / CREDENTIALS_LDIF)
+            with timings.stage("exports"):
+                csv_excel = settings.credentials.csv_excel
+                write_csv(credentials, settings.ldap.people_dn, staging / CREDENTIALS_CSV, csv_excel)
+                write_ldif(credentials, directory, staging / CREDENTIALS_LDIF)
             files += [*pdfs, CREDENTIALS_CSV, CREDENTIALS_LDIF]
         # This year's enrolment (supann) and changed names of returning students, for ldapmodify.
         changes = [
@@ -492,10 +520,15 @@ def generate(
             for s, a in plan.returning
         )
 
-    return _run(
+    def timed_plan(reg: Registry) -> _Plan:
+        with timings.stage("identifiers and registry"):
+            return _plan(loaded, settings, reg, allow_duplicates)
+
+    result = _run(
         "generate", settings, location, out_dir, academic_year, now, loaded, enrolment_path,
-        plan=lambda reg: _plan(loaded, settings, reg, allow_duplicates), begin=begin, write=write,
+        plan=timed_plan, begin=begin, write=write,
     )  # fmt: skip
+    return dataclasses.replace(result, timings=timings.seconds)
 
 
 Placement = dict[str, tuple[str, int]]  # student number -> (pdf, page)
@@ -509,20 +542,22 @@ def _print(
     title: str,
     now: datetime,
     one_pdf_per_student: bool,
+    progress: Progress | None = None,
 ) -> tuple[Placement, list[str], list[dict[str, object]]]:
     """Sheets in faculty batches (cover, sheets, signature list), or one file per student."""
     placement: Placement = {}
     if one_pdf_per_student:
-        for sheet in sorted(sheets, key=lambda s: s.student.student_number):
+        for done, sheet in enumerate(sorted(sheets, key=lambda s: s.student.student_number), start=1):
             name = f"sheet-{sheet.student.student_number}.pdf"
             renderer.render([sheet], folder / name, title)
             placement[sheet.student.student_number] = (name, 1)
+            if progress:
+                progress(done, len(sheets))
         return placement, sorted({pdf for pdf, _ in placement.values()}), []
     layout = Layout(settings.batches.duplex, now.strftime("%d/%m/%Y %H:%M"))
     parts = plan_parts(sheets, settings.batches.max_sheets)
     described: list[dict[str, object]] = []
-    for part in parts:
-        pages, total = render_part(renderer, part, folder / part.file, title, layout)
+    for part, (pages, total) in zip(parts, render_parts(renderer, parts, folder, title, layout, progress), strict=True):
         placement |= {number: (part.file, page) for number, page in pages.items()}
         described.append(
             {"path": part.file, "faculty": part.faculty, "part": part.index, "of": part.count,

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from scolpass import Settings, generate
 from scolpass.batches import Layout, french_key, plan_parts, render_part
 from scolpass.sheet import Sheet, SheetRenderer
@@ -125,3 +127,25 @@ def test_one_pdf_per_student(settings: Settings, tmp_path: Path, write_csv: Call
         assert (o.pdf, o.page) == (f"sheet-{o.student_number}.pdf", 1)
         (text,) = page_texts(result.out_dir / o.pdf)
         assert o.email in text
+
+
+def test_both_cores_give_the_same_files_as_one(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scolpass import batches
+
+    sheets = [sheet(f"{n:03d}", f"Nom{n:03d}", faculty=f"F{n % 3}") for n in range(24)]
+    parts = plan_parts(sheets, max_sheets=5)
+    renderer = SheetRenderer(settings, "2026/2027")
+    seen: list[tuple[int, int]] = []
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    monkeypatch.setattr(batches, "PARALLEL_FROM", 10**9)
+    alone = batches.render_parts(renderer, parts, tmp_path / "one", "t", Layout())
+    monkeypatch.setattr(batches, "PARALLEL_FROM", 1)
+    pooled = batches.render_parts(renderer, parts, tmp_path / "two", "t", Layout(), lambda d, t: seen.append((d, t)))
+    assert pooled == alone  # the same pages for the same students
+    for part in parts:
+        assert page_texts(tmp_path / "one" / part.file) == page_texts(tmp_path / "two" / part.file)
+    assert [t for _, t in seen] == [24] * len(parts)
+    assert sorted(d for d, _ in seen)[-1] == 24
