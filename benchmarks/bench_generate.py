@@ -86,6 +86,26 @@ def floor(count: int, path: Path) -> float:
     return (time.perf_counter() - start) * count / min(count, 10_000)
 
 
+def one_core_ratio(settings: Settings, folder: Path, per_student_qr: bool, count: int = 2000) -> float:
+    """A sheet's render cost on one core over the floor's, with the QR code shared or per student."""
+    from scolpass.sheet import Sheet, SheetRenderer, activation_link
+    from scolpass.student import Step, Student
+
+    url = settings.university.activation_url + ("/activation?login={identifier}" if per_student_qr else "")
+    chosen = dataclasses.replace(settings, university=dataclasses.replace(settings.university, activation_url=url))
+    renderer = SheetRenderer(chosen, "2026/2027")
+    sheets = []
+    for n in range(count):
+        student = Student(f"{n:08d}", "DE LA FONTAINE", "Marie-Hélène", date(2006, 4, 17), "FACULTÉ DES LETTRES",
+                          (Step("E011", "1", "Licence 1 parcours 1", "FACULTÉ DES LETTRES"),), birth_place="MONTPELLIER")  # fmt: skip
+        login = f"marie-helene.de-la-fontaine{n}"
+        email = f"{login}@etu.umontpellier.fr"
+        sheets.append(Sheet(student, email, email, "Xk7pQ2mZr9TnWc4", activation_link(url, login, email)))
+    start = time.perf_counter()
+    renderer.render(sheets, folder / "one-core.pdf", "bench")
+    return (time.perf_counter() - start) / floor(count, folder / "floor.pdf")
+
+
 def run(settings: Settings, count: int, folder: Path) -> tuple[dict[str, float], float, int, float]:
     csv_path = folder / f"enrolment-{count}.csv"
     write_enrolment(csv_path, count)
@@ -116,6 +136,8 @@ def main() -> None:
             print(f"  rendering {count / render:,.0f} sheets/s (both cores); floor {count / base:,.0f} pages/s "
                   f"(one core); a sheet costs {render / base:.2f}x the floor")  # fmt: skip
             print(f"  {size / count / 1024:.2f} KB a sheet; peak RSS {rss:.0f} MB")
+        shared, own = one_core_ratio(settings, folder, False), one_core_ratio(settings, folder, True)
+        print(f"one core, 2,000 sheets: {shared:.2f}x the floor with one QR code for all, {own:.2f}x with one each")
         if args.schemes:
             count = args.students[0]
             for scheme in ("sha512_crypt", "ssha", "bcrypt", "argon2"):
