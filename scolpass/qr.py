@@ -7,35 +7,44 @@ hundred bytes, and cheap enough to draw one per student.
 
 from __future__ import annotations
 
+import re
+
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
+from qrcode.exceptions import DataOverflowError
 from reportlab.pdfgen.canvas import Canvas
 
 MASK = 4
+_RUN = re.compile(rb"\x01+")
+# The version the last code needed: the URLs of one batch are about as long, so the next
+# code is tried at that version first, which spares qrcode's search for the smallest.
+_last_version: int | None = None
 
 
 def qr_matrix(data: str) -> list[list[bool]]:
     """The modules of a QR code for ``data`` (no quiet zone), row by row, top first."""
+    global _last_version
     # A fixed mask: every mask gives a valid code, and choosing the "best" one (eight trial
     # encodings scored for a penalty) was four fifths of a per-student code's cost.
-    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0, mask_pattern=MASK)
+    code = qrcode.QRCode(version=_last_version, error_correction=ERROR_CORRECT_M, border=0, mask_pattern=MASK)
     code.add_data(data)
-    code.make(fit=True)
-    return [[bool(m) for m in row] for row in code.modules]
+    try:
+        code.make(fit=_last_version is None)
+    except DataOverflowError:  # a longer URL than the last: find its version
+        code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0, mask_pattern=MASK)
+        code.add_data(data)
+        code.make(fit=True)
+    _last_version = code.version
+    return code.modules  # type: ignore[return-value]  # every module is set once the code is made
 
 
 def runs_path(matrix: list[list[bool]]) -> str:
     """The dark modules as PDF rectangles ("x y w 1 re"), one per horizontal run, in module units."""
-    ops: list[str] = []
-    for y, row in enumerate(matrix):
-        start = -1
-        for x, dark in enumerate([*row, False]):
-            if dark and start < 0:
-                start = x
-            elif not dark and start >= 0:
-                ops.append(f"{start} {y} {x - start} 1 re")
-                start = -1
-    return "\n".join(ops)
+    return "\n".join(
+        f"{run.start()} {y} {run.end() - run.start()} 1 re"
+        for y, row in enumerate(matrix)
+        for run in _RUN.finditer(bytes(row))
+    )
 
 
 def draw_qr(canvas: Canvas, data: str, x: float, y: float, size: float) -> None:
