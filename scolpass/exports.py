@@ -129,14 +129,19 @@ def ldap_entry(credential: Credential, directory: Directory | None = None) -> di
     return entry
 
 
-def write_ldif(credentials: Iterable[Credential], directory: Directory, path: Path) -> int:
-    """Write one add record per account; returns how many."""
+def _write_records(path: Path, records: Iterable[tuple[str, object]]) -> int:
+    """An LDIF file of ``(dn, entry or modlist)`` records, private and written whole; returns how many."""
     with _private_binary(path) as handle:
         handle.write(b"version: 1\n\n")
         writer = LDIFWriter(handle)
-        for credential in credentials:
-            writer.unparse(directory.dn(credential.identifier), ldap_entry(credential, directory))
+        for dn, record in records:
+            writer.unparse(dn, record)
         return int(writer.records_written)
+
+
+def write_ldif(credentials: Iterable[Credential], directory: Directory, path: Path) -> int:
+    """Write one add record per account; returns how many."""
+    return _write_records(path, ((directory.dn(c.identifier), ldap_entry(c, directory)) for c in credentials))
 
 
 @dataclass(frozen=True)
@@ -166,25 +171,15 @@ def returning_changes(returning: Returning, directory: Directory) -> list[tuple[
 
 def write_returning(returning: Iterable[Returning], directory: Directory, path: Path) -> int:
     """Write the change records of returning students (``ldapmodify``); returns how many."""
-    with _private_binary(path) as handle:
-        handle.write(b"version: 1\n\n")
-        writer = LDIFWriter(handle)
-        for r in returning:
-            mods = returning_changes(r, directory)
-            if mods:
-                writer.unparse(directory.dn(r.identifier), mods)
-        return int(writer.records_written)
+    changes = ((directory.dn(r.identifier), returning_changes(r, directory)) for r in returning)
+    return _write_records(path, ((dn, mods) for dn, mods in changes if mods))
 
 
 def write_password_changes(credentials: Iterable[Credential], people_dn: str, path: Path) -> int:
     """Write one change record per account that replaces ``userPassword`` only (``ldapmodify``)."""
-    with _private_binary(path) as handle:
-        handle.write(b"version: 1\n\n")
-        writer = LDIFWriter(handle)
-        for credential in credentials:
-            # (2, ...) is "replace" in the ldif package's modlist.
-            writer.unparse(dn_of(credential.identifier, people_dn), [(2, "userPassword", [credential.password_hash])])
-        return int(writer.records_written)
+    # (2, ...) is "replace" in the ldif package's modlist.
+    records = ((dn_of(c.identifier, people_dn), [(2, "userPassword", [c.password_hash])]) for c in credentials)
+    return _write_records(path, records)
 
 
 # Excel runs a cell that begins with one of these as a formula (CSV injection).
