@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,13 +24,15 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
+from .errors import ScolpassError
 from .fonts import MONO, SANS, SANS_BOLD
 from .settings import Settings
 from .sheet import MARGIN, TOP, WIDTH, Sheet, SheetRenderer, draw_fitted
 from .student import Student
 from .wording import Wording
 
-_PARTICLE = re.compile(r"^(de|d')\s*(?=\S)", re.IGNORECASE)
+# "de " or "d'" before a name, not the letters "De" of Denis or Delacroix.
+_PARTICLE = re.compile(r"^(?:de\s+|d')(?=\S)", re.IGNORECASE)
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
@@ -76,14 +79,14 @@ def plan_parts(sheets: Sequence[Sheet], max_sheets: int, prefix: str = "sheets")
     for faculty in sorted(by_faculty, key=lambda f: (french_key(f), f)):
         ordered = sorted(by_faculty[faculty], key=lambda s: sort_key(s.student))
         chunks = [ordered[i : i + max_sheets] for i in range(0, len(ordered), max_sheets)]
-        slug, n = _slug(faculty), 1
-        while slug in used:  # two faculties whose names transliterate alike
-            n += 1
-            slug = f"{_slug(faculty)}-{n}"
-        used.add(slug)
         for index, chunk in enumerate(chunks, start=1):
             suffix = f"-part{index}of{len(chunks)}" if len(chunks) > 1 else ""
-            parts.append(Part(faculty, index, len(chunks), tuple(chunk), f"{prefix}-{slug}{suffix}.pdf"))
+            name, n = f"{prefix}-{_slug(faculty)}{suffix}", 1
+            while name in used:  # two faculties whose names make the same file name
+                n += 1
+                name = f"{prefix}-{_slug(faculty)}{suffix}-{n}"
+            used.add(name)
+            parts.append(Part(faculty, index, len(chunks), tuple(chunk), f"{name}.pdf"))
     return parts
 
 
@@ -227,7 +230,24 @@ def render_parts(
             if progress:
                 progress(done, total)
         return results
+    try:
+        return _render_pooled(renderer, parts, folder, title, layout, progress, workers, total)
+    except BrokenProcessPool as exc:
+        raise ScolpassError(f"a rendering process stopped abruptly (out of memory?): {exc}") from None
+
+
+def _render_pooled(
+    renderer: SheetRenderer,
+    parts: Sequence[Part],
+    folder: Path,
+    title: str,
+    layout: Layout,
+    progress: Progress | None,
+    workers: int,
+    total: int,
+) -> list[tuple[dict[str, int], int]]:
     found: dict[int, tuple[dict[str, int], int]] = {}
+    done = 0
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {
             pool.submit(_render_job, renderer.settings, renderer.year_label, part, folder / part.file, title, layout): i

@@ -131,8 +131,8 @@ class _ProgressBar:
                 item_show_func=lambda _: f"{self.done / max(time.monotonic() - self.start, 1e-6):.0f}/s",
             )  # fmt: skip
             self.bar.__enter__()
-        self.bar.update(done - self.done)
-        self.done = done
+        previous, self.done = self.done, done  # the rate shown counts this update
+        self.bar.update(done - previous)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -41,6 +41,12 @@ COLUMNS = (
     Column("social_security_date", "", False, 10, "date of affiliation to student social security"),
     Column("paying_centre", "", False, 100, "social security paying centre (Centre payeur)"),
     Column("language", "", False, 3, "language of the sheet (fr, en...); default [sheet] language"),
+    # SUPANN components of a step's supannEtuInscription, when the export carries them.
+    Column("regimeinsc", "", False, 20, "SISE enrolment regime ({SISE}10)"),
+    Column("sectdisc", "", False, 20, "SISE discipline sector"),
+    Column("typedip", "", False, 20, "SISE diploma type"),
+    Column("cursusann", "", False, 20, "SUPANN curriculum year ({SUPANN}L1)"),
+    Column("diplome", "", False, 30, "SISE diploma code"),
 )
 BY_NAME = {c.name: c for c in COLUMNS}
 REQUIRED = tuple(c.name for c in COLUMNS if c.required)

@@ -34,6 +34,7 @@ PERSON_FIELDS = (
     "birth_name", "usual_name", "first_name", "birth_date", "birth_place", "sex", "ine", "status",
     "social_security_date", "paying_centre", "language",
 )  # fmt: skip
+SUPANN_COMPONENTS = ("regimeinsc", "sectdisc", "typedip", "cursusann", "diplome")
 # Youngest and oldest plausible age of a student, in years.
 MIN_AGE, MAX_AGE = 12, 100
 
@@ -260,7 +261,10 @@ class _Builder:
                 continue
             step_lines[key] = row.line
             v = row.values
-            steps.append(Step(key[0], key[1], v.get("step_label", ""), v["faculty"], v.get("faculty_code", "")))
+            components = tuple((k, v[k]) for k in SUPANN_COMPONENTS if v.get(k, "").strip())
+            steps.append(
+                Step(key[0], key[1], v.get("step_label", ""), v["faculty"], v.get("faculty_code", ""), components)
+            )
         if any(row.problems for row in rows):
             return None
         v = first.values

@@ -65,23 +65,49 @@ def _bracketed(value: str) -> str:
     return value.replace("[", "(").replace("]", ")")
 
 
+# The label SUPANN puts before each component's value when the export gives it bare.
+_COMPONENT_LABELS = {"regimeinsc": "{SISE}", "sectdisc": "{SISE}", "typedip": "{SISE}", "cursusann": "{SUPANN}",
+                     "diplome": "{SISE}"}  # fmt: skip
+
+
+def _labelled(component: str, value: str) -> str:
+    return _bracketed(value if value.startswith("{") else _COMPONENT_LABELS[component] + value)
+
+
 def inscriptions(student: Student, directory: Directory) -> list[str]:
-    """One ``supannEtuInscription`` per programme step, with the components the data provides."""
+    """One ``supannEtuInscription`` per programme step, with the components the data provides.
+
+    ``affect`` is the faculty's code (an entity identifier), left out when only its
+    label is known; regimeinsc, sectdisc, typedip, cursusann and diplome come from
+    the export's columns of those names (or ``[columns]``), labelled as SUPANN writes them.
+    """
     values = []
     for step in student.steps:
         parts = [f"[etab={{UAI}}{directory.uai}]", f"[anneeinsc={directory.year}]"]
-        affect = step.faculty_code or step.faculty or student.faculty_code or student.faculty
+        given = dict(step.supann)
+        for component in ("regimeinsc", "sectdisc", "typedip", "cursusann"):
+            if component in given:
+                parts.append(f"[{component}={_labelled(component, given[component])}]")
+        affect = step.faculty_code or student.faculty_code
         if affect:
             parts.append(f"[affect={_bracketed(affect)}]")
+        if "diplome" in given:
+            parts.append(f"[diplome={_labelled('diplome', given['diplome'])}]")
         parts.append(f"[etape={{UAI:{directory.uai}}}{_bracketed(step.code)}]")
         values.append("".join(parts))
     return values
 
 
-def enrolment_attributes(student: Student, directory: Directory) -> dict[str, list[str]]:
-    """The attributes that change with each academic year (supann profile)."""
+def enrolment_attributes(student: Student, directory: Directory, new: bool = True) -> dict[str, list[str]]:
+    """The attributes that change with each academic year (supann profile).
+
+    A new entry gets ``eduPersonAffiliation: student``; a returning student's change
+    record leaves that multi-valued attribute alone, which other feeds may have
+    completed (``employee`` for a student employee), and replaces only the primary one.
+    """
+    affiliation = {"eduPersonAffiliation": ["student"]} if new else {}
     return {
-        "eduPersonAffiliation": ["student"],
+        **affiliation,
         "eduPersonPrimaryAffiliation": ["student"],
         "supannEtuEtape": [f"{{UAI:{directory.uai}}}{step.code}" for step in student.steps],
         "supannEtuInscription": inscriptions(student, directory),
@@ -165,7 +191,7 @@ def returning_changes(returning: Returning, directory: Directory) -> list[tuple[
         mods += [(2, "sn", [s.last_name]), (2, "givenName", [s.first_name]), (2, "cn", [name]),
                  (2, "displayName", [name])]  # fmt: skip
     if directory.profile == "supann":
-        mods += [(2, attribute, values) for attribute, values in enrolment_attributes(s, directory).items()]
+        mods += [(2, attribute, values) for attribute, values in enrolment_attributes(s, directory, new=False).items()]
     return mods
 
 

@@ -11,10 +11,12 @@ import os
 import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
 from passlib.hash import argon2, bcrypt, ldap_salted_sha1, sha512_crypt  # type: ignore[import-untyped]
 
+from .errors import ScolpassError
 from .settings import CredentialSettings, PasswordPolicy
 
 Choice = Callable[[Sequence[str]], str]
@@ -77,5 +79,8 @@ def hash_passwords(passwords: Sequence[str], credentials: CredentialSettings) ->
     if len(passwords) < PARALLEL_FROM or workers == 1:
         return [hash_password(p, credentials) for p in passwords]
     chunk = max(1, len(passwords) // (workers * 8))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(partial(hash_password, credentials=credentials), passwords, chunksize=chunk))
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(partial(hash_password, credentials=credentials), passwords, chunksize=chunk))
+    except BrokenProcessPool as exc:
+        raise ScolpassError(f"a hashing process stopped abruptly (out of memory?): {exc}") from None

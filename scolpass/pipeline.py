@@ -301,7 +301,7 @@ def preview(settings: Settings, path: str | Path, language: str | None = None, y
     """
     academic_year = AcademicYear(year) if year else AcademicYear.of_date(date.today())
     renderer = SheetRenderer(settings, academic_year.label)
-    student = dataclasses.replace(PREVIEW_STUDENT, language=language or settings.sheet.language)
+    student = dataclasses.replace(PREVIEW_STUDENT, language=(language or settings.sheet.language).lower())
     renderer.wording(student.language)  # an unknown language fails here, with the template's name
     rules = settings.identifiers
     rule = LoginRule(rules.pattern, rules.max_length, rules.suffix)
@@ -338,7 +338,9 @@ def student_from_record(data: Mapping[str, Any]) -> Student:
     values["birth_date"] = date.fromisoformat(values["birth_date"])
     security = values.get("social_security_date")
     values["social_security_date"] = date.fromisoformat(security) if security else None
-    values["steps"] = tuple(Step(**step) for step in values["steps"])
+    values["steps"] = tuple(
+        Step(**{**step, "supann": tuple(tuple(pair) for pair in step.get("supann", ()))}) for step in values["steps"]
+    )
     return Student(**values)
 
 
@@ -499,7 +501,8 @@ def generate(
         outcomes = _outcomes(plan, settings, placement, reprint_returning)
         if reprint_returning and plan.returning:
             reprints = [_reprint(student, account, settings) for student, account in plan.returning]
-            renderer.render(reprints, staging / REPRINTS_PDF, f"SCOL'PASS {academic_year.label}")
+            title = f"SCOL'PASS {academic_year.label}"
+            renderer.render(reprints, staging / REPRINTS_PDF, title, settings.batches.duplex)
             files.append(REPRINTS_PDF)
         if loaded.rejected:
             write_rejected(loaded, staging / REJECTED_CSV)
@@ -606,9 +609,10 @@ def _outcomes(
         )  # fmt: skip
     for page, (student, account) in enumerate(plan.returning, start=1):
         printed = reprint_returning and placement is not None
+        at = 2 * page - 1 if settings.batches.duplex else page
         outcomes.append(
             Outcome(student.student_number, account.identifier, email_of(account.identifier, domain), "returning",
-                    REPRINTS_PDF if printed else None, page if printed else None, account.short_identifier)
+                    REPRINTS_PDF if printed else None, at if printed else None, account.short_identifier)
         )  # fmt: skip
     for student, why in plan.duplicates:
         outcomes.append(Outcome(student.student_number, None, None, "duplicate", None, None, None, why))

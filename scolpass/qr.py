@@ -11,30 +11,21 @@ import re
 
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
-from qrcode.exceptions import DataOverflowError
 from reportlab.pdfgen.canvas import Canvas
 
 MASK = 4
 _RUN = re.compile(rb"\x01+")
-# The version the last code needed: the URLs of one batch are about as long, so the next
-# code is tried at that version first, which spares qrcode's search for the smallest.
-_last_version: int | None = None
 
 
 def qr_matrix(data: str) -> list[list[bool]]:
     """The modules of a QR code for ``data`` (no quiet zone), row by row, top first."""
-    global _last_version
     # A fixed mask: every mask gives a valid code, and choosing the "best" one (eight trial
     # encodings scored for a penalty) was four fifths of a per-student code's cost.
-    code = qrcode.QRCode(version=_last_version, error_correction=ERROR_CORRECT_M, border=0, mask_pattern=MASK)
+    # The smallest version for each URL, whatever was drawn before: the same code in one
+    # process or in a pool.
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0, mask_pattern=MASK)
     code.add_data(data)
-    try:
-        code.make(fit=_last_version is None)
-    except DataOverflowError:  # a longer URL than the last: find its version
-        code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0, mask_pattern=MASK)
-        code.add_data(data)
-        code.make(fit=True)
-    _last_version = code.version
+    code.make(fit=True)
     return code.modules  # type: ignore[return-value]  # every module is set once the code is made
 
 

@@ -360,11 +360,13 @@ class SheetRenderer:
         self._draw_student(c, sheet)
         c.showPage()
 
-    def render(self, sheets: Sequence[Sheet], path: Path, title: str) -> None:
-        """Write ``sheets`` to ``path``, page ``i + 1`` for ``sheets[i]``."""
+    def render(self, sheets: Sequence[Sheet], path: Path, title: str, duplex: bool = False) -> None:
+        """Write ``sheets`` to ``path``: page ``i + 1`` for ``sheets[i]``, or ``2i + 1`` with blank backs."""
         c = self.canvas(path, title, sheets)
         for sheet in sheets:
             self.draw_sheet(c, sheet)
+            if duplex:
+                c.showPage()
         c.save()
 
 

@@ -15,6 +15,8 @@ class Step:
     label: str
     faculty: str = ""  # a student in a double degree may have steps in two faculties
     faculty_code: str = ""
+    # SUPANN components (regimeinsc, sectdisc, typedip, cursusann, diplome) the export gives.
+    supann: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,22 @@ def sheet(number: str, last: str, first: str = "Jean", faculty: str = "LETTRES")
 
 
 def test_french_order() -> None:
-    names = ["Dupont", "de La Fontaine", "Lacroix", "d'Artagnan", "Éluard", "Du Bellay", "eluard", "Zola", "LAFAYETTE"]
+    names = ["Dupont", "de La Fontaine", "Lacroix", "d'Artagnan", "Éluard", "Du Bellay", "eluard", "Zola", "LAFAYETTE",
+             "Denis", "Delacroix", "DE GAULLE"]  # fmt: skip
     assert sorted(names, key=french_key) == [
-        "d'Artagnan", "Du Bellay", "Dupont", "Éluard", "eluard", "de La Fontaine", "Lacroix", "LAFAYETTE", "Zola",
+        "d'Artagnan", "Delacroix", "Denis", "Du Bellay", "Dupont", "Éluard", "eluard", "DE GAULLE", "de La Fontaine",
+        "Lacroix", "LAFAYETTE", "Zola",
     ]  # fmt: skip
+
+
+def test_file_names_never_collide() -> None:
+    sheets = [
+        sheet("1", "A", faculty="Lettres"),
+        sheet("2", "B", faculty="Lettres"),
+        sheet("3", "C", faculty="LETTRES"),
+    ]
+    files = [p.file for p in plan_parts(sheets, max_sheets=1)]
+    assert len(set(files)) == len(files) == 3
 
 
 def test_parts_per_faculty_in_order_and_split() -> None:

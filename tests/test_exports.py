@@ -126,7 +126,22 @@ def test_returning_changes_touch_names_and_enrolment_only() -> None:
     assert renamed[0][2] == ["DURAND"]
     yearly = dict((name, values) for _, name, values in returning_changes(Returning(student, "x", student), supann))
     assert yearly["supannEtuInscription"] == [
-        "[etab={UAI}0341087X][anneeinsc=2027][affect=LETTRES][etape={UAI:0341087X}LM3]"
+        "[etab={UAI}0341087X][anneeinsc=2027][etape={UAI:0341087X}LM3]"  # affect needs a code, not a label
     ]
+    assert "eduPersonAffiliation" not in yearly  # a returning student's other affiliations stay
+    assert yearly["eduPersonPrimaryAffiliation"] == ["student"]
     assert "userPassword" not in yearly
     assert "uid" not in yearly
+
+
+def test_inscription_components_from_the_export() -> None:
+    from scolpass.exports import inscriptions
+
+    step = Step("LM3", "", "L3", "LETTRES", "LET", (("regimeinsc", "10"), ("typedip", "{SISE}XB"), ("cursusann", "L3"),
+                                                     ("diplome", "2500200")))  # fmt: skip
+    student = Student("1", "X", "Y", date(2006, 1, 1), "LETTRES", (step,))
+    (value,) = inscriptions(student, Directory(PEOPLE, "supann", "0341087X", year=2026))
+    assert value == (
+        "[etab={UAI}0341087X][anneeinsc=2026][regimeinsc={SISE}10][typedip={SISE}XB][cursusann={SUPANN}L3]"
+        "[affect=LET][diplome={SISE}2500200][etape={UAI:0341087X}LM3]"
+    )

@@ -24,9 +24,14 @@ def test_codes_decode_whatever_the_length_order() -> None:
         "https://ent.umontpellier.fr/activation?login=" + "marie-helene.de-la-fontaine" * 3,  # needs a larger version
         "https://ent.fr/a?login=y",
     ]
+    sizes = []
     for url in urls:
-        (code,) = zxingcpp.read_barcodes(image_of(qr_matrix(url)))
+        matrix = qr_matrix(url)
+        (code,) = zxingcpp.read_barcodes(image_of(matrix))
         assert code.text == url
+        sizes.append(len(matrix))
+    # Each code is as small as its own URL allows, whatever came before it.
+    assert sizes[0] == sizes[2] < sizes[1]
 
 
 def test_runs_are_merged_in_module_units() -> None:
