@@ -16,7 +16,7 @@ from pathlib import Path
 from bench_generate import FIRST, LAST
 
 from scolpass import load_settings
-from scolpass.pipeline import check
+from scolpass.checks import check
 
 ROOT = Path(__file__).resolve().parent.parent
 

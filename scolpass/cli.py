@@ -19,12 +19,13 @@ from typing import Any
 import click
 
 from . import __version__
+from .checks import check as run_check
+from .checks import report
 from .errors import InputError, Problem, ScolpassError, StateError
-from .pipeline import RunResult, import_existing, registry_location, report
-from .pipeline import check as run_check
+from .pipeline import RunResult, import_existing, registry_location
 from .pipeline import generate as run_generate
-from .pipeline import preview as run_preview
 from .pipeline import reissue as run_reissue
+from .preview import preview as run_preview
 from .registry import DEFAULT_REGISTRY, Registry, open_registry
 from .settings import DEFAULT_CONFIG_NAME, Settings, config_template, load_settings
 

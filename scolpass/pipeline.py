@@ -23,9 +23,10 @@ from typing import Any
 from anyascii import anyascii
 
 from . import __version__
-from .academic_year import AcademicYear, resolve_academic_year
+from .academic_year import AcademicYear
 from .batches import Layout, Progress, plan_parts, render_parts
-from .enrolment import Enrolment, RowCheck, check_students, read_enrolment
+from .checks import check
+from .enrolment import Enrolment
 from .errors import InputError, Problem, StateError
 from .existing import read_existing_accounts
 from .exports import (
@@ -39,8 +40,7 @@ from .exports import (
     write_rejected,
     write_returning,
 )
-from .fonts import font_check
-from .identifiers import LoginRule, assign_identifiers, name_check, name_part
+from .identifiers import LoginRule, assign_identifiers, name_part
 from .lock import os_user, run_lock
 from .output import MANIFEST, checkpoint, make_parents, output_folder, publish, recover, remove_empty, staging_folder
 from .passwords import Choice, generate_passwords, hash_passwords
@@ -48,7 +48,6 @@ from .registry import DEFAULT_REGISTRY, IssuedAccount, NewAccount, Registry, num
 from .settings import Settings, email_of
 from .sheet import Sheet, SheetRenderer, activation_link
 from .student import Step, Student
-from .wording import languages
 
 REPRINTS_PDF = "reprints.pdf"
 CREDENTIALS_CSV = "credentials.csv"
@@ -125,93 +124,6 @@ def sort_key(student: Student) -> tuple[str, str, str]:
     return (anyascii(student.last_name).casefold(), anyascii(student.first_name).casefold(), student.student_number)
 
 
-# Checks beyond the file's own rules, run on every row so that one report lists everything.
-ROW_CHECKS = (name_check, font_check)
-
-
-def _language_check(known: Sequence[str]) -> RowCheck:
-    """Row check: a sheet language the templates provide."""
-
-    def check(values: Mapping[str, str]) -> list[tuple[str, str]]:
-        language = values.get("language", "").strip().lower()
-        if language and language not in known:
-            return [("language", f"is not a language of the sheet templates ({', '.join(known)})")]
-        return []
-
-    return check
-
-
-def _refuse(problems: list[Problem]) -> None:
-    if problems:
-        problems.sort(key=lambda p: p.line or 0)
-        raise InputError(problems)
-
-
-# The fit check measures labels only, which do not depend on the year; the
-# real year is known once the file is read.
-_ANY_YEAR = "0000/0001"
-
-
-def load_checked(
-    enrolment: str | Path | Enrolment,
-    settings: Settings | None,
-    *,
-    encoding: str | None = None,
-    separator: str | None = None,
-    skip_invalid: bool = False,
-) -> Enrolment:
-    """Read an enrolment file (or take a built one) with every check a run makes before writing.
-
-    Without settings, the checks that need a configuration (the sheet's layout,
-    ``[columns]``) are left out.
-    """
-    student_checks = [SheetRenderer(settings, _ANY_YEAR).fit_check] if settings else []
-    row_checks = [*ROW_CHECKS, _language_check(languages(settings))] if settings else list(ROW_CHECKS)
-    if isinstance(enrolment, Enrolment):
-        problems = check_students(enrolment, row_checks, student_checks)
-        if problems and skip_invalid:
-            bad = {p.line for p in problems}
-            kept = tuple(s for s in enrolment.students if s.line not in bad)
-            skipped = enrolment.skipped + len(enrolment.students) - len(kept)
-            return dataclasses.replace(
-                enrolment, students=kept, problems=(*enrolment.problems, *problems), skipped=skipped
-            )
-        _refuse(problems)
-        return enrolment
-    return read_enrolment(
-        enrolment,
-        row_checks,
-        encoding=encoding,
-        separator=separator,
-        columns=settings.columns if settings else None,
-        student_checks=student_checks,
-        skip_invalid=skip_invalid,
-    )
-
-
-@dataclass(frozen=True)
-class Checked:
-    """An enrolment file that passed every check, and the academic year it is for."""
-
-    enrolment: Enrolment
-    year: AcademicYear
-
-
-def check(
-    enrolment: str | Path | Enrolment,
-    settings: Settings | None,
-    *,
-    year: int | None = None,
-    encoding: str | None = None,
-    separator: str | None = None,
-    skip_invalid: bool = False,
-    today: date | None = None,
-) -> Checked:
-    """Everything ``generate`` checks before writing, and nothing written (``scolpass check``)."""
-    loaded = load_checked(enrolment, settings, encoding=encoding, separator=separator, skip_invalid=skip_invalid)
-    return Checked(loaded, resolve_academic_year(year, loaded, today or date.today()))
-
-
 @dataclass(frozen=True)
 class Reservation:
     """What ``scolpass registry import`` did."""
@@ -249,74 +161,12 @@ def import_existing(
     return Reservation(len(existing.logins), new, total, reg.path, created, adopted, tuple(conflicts))
 
 
-def report(checked: Checked | None, problems: Sequence[Problem], settings: Settings | None) -> dict[str, object]:
-    """What ``scolpass check`` prints, as plain data (its ``--json``)."""
-    data: dict[str, object] = {"ok": checked is not None, "configuration_checked": settings is not None}
-    if settings is not None:
-        data["password_entropy_bits"] = round(settings.password.entropy_bits, 1)
-    if checked is not None:
-        e = checked.enrolment
-        data.update(
-            file=e.source,
-            encoding=e.encoding,
-            separator="tab" if e.separator == "\t" else e.separator,
-            rows=e.rows,
-            students=len(e.students),
-            steps=sum(len(s.steps) for s in e.students),
-            faculties=len({s.faculty for s in e.students}),
-            academic_year=checked.year.label,
-            ignored_columns=list(e.ignored_columns),
-        )
-    data["warnings"] = [dataclasses.asdict(w) for w in (checked.enrolment.warnings if checked else ())]
-    data["problems"] = [dataclasses.asdict(p) for p in problems]
-    return data
-
-
 def directory_of(settings: Settings, year: AcademicYear) -> Directory:
     """The directory the LDIF files are for, from the configuration."""
     ldap = settings.ldap
     return Directory(
         ldap.people_dn, ldap.profile, settings.university.uai, ldap.eppn_scope, ldap.must_change, year.start
     )
-
-
-PREVIEW_STUDENT = Student(
-    student_number="00012345",
-    birth_name="DE LA FONTAINE",
-    usual_name="KERGUELEN",
-    first_name="Marie-Hélène",
-    birth_date=date(2006, 4, 17),
-    birth_place="SAINT-ÉTIENNE",
-    sex="F",
-    ine="0123456789A",
-    faculty="LETTRES, LANGUES ET SCIENCES HUMAINES",
-    steps=(Step("LM1", "101", "L1 Lettres modernes"), Step("DUX", "101", "DU Écritures créatives")),
-)
-
-
-def preview(settings: Settings, path: str | Path, language: str | None = None, year: int | None = None) -> Path:
-    """One sheet with sample data, to check wording, logo and colours before a real run.
-
-    Its password is random and opens nothing.
-    """
-    academic_year = AcademicYear(year) if year else AcademicYear.of_date(date.today())
-    renderer = SheetRenderer(settings, academic_year.label)
-    student = dataclasses.replace(PREVIEW_STUDENT, language=(language or settings.sheet.language).lower())
-    renderer.wording(student.language)  # an unknown language fails here, with the template's name
-    rules = settings.identifiers
-    rule = LoginRule(rules.pattern, rules.max_length, rules.suffix)
-    identifier = assign_identifiers([student], lambda _: False, rule)[student.student_number]
-    email = email_of(identifier, settings.university.email_domain)
-    link = activation_link(settings.university.activation_url, identifier, email)
-    (password,) = generate_passwords(1, settings.password)
-    path = Path(path)
-    try:
-        renderer.render(
-            [Sheet(student, email, settings.login_of(identifier), password, link)], path, "SCOL'PASS preview"
-        )
-    except OSError as exc:
-        raise StateError(f"{path}: cannot write the preview: {exc.strerror}") from None
-    return path
 
 
 def identity_key(student: Student) -> str:
