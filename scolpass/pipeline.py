@@ -1,8 +1,11 @@
-"""The whole run: enrolment file in; sheets, credential files and manifest out.
+"""The runs that write: ``generate`` (an enrolment file in; sheets, credential files and
+manifest out) and ``reissue``; and ``registry import``.
 
 Everything that can be wrong with the input or the configuration is checked
-before anything is written. Writing happens inside one registry transaction:
-if any file fails, what the run wrote is removed and the registry is left as it was.
+before anything is written. Then, under the registry's run lock, the run and
+its accounts are recorded as pending, every file is written into a staging
+folder beside the target and published whole, and the run is confirmed (see
+output.py for why this survives a crash at any point).
 """
 
 from __future__ import annotations
@@ -20,11 +23,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from anyascii import anyascii
-
 from . import __version__
 from .academic_year import AcademicYear
-from .batches import Layout, Progress, plan_parts, render_parts
+from .batches import Layout, Progress, plan_parts, render_parts, sort_key
 from .checks import check
 from .enrolment import Enrolment
 from .errors import InputError, Problem, StateError
@@ -117,11 +118,6 @@ def registry_location(settings: Settings, override: str | Path | None) -> Path:
             path = settings.source.parent / path
         return path
     return Path(DEFAULT_REGISTRY)
-
-
-def sort_key(student: Student) -> tuple[str, str, str]:
-    """Alphabetical by usual name then first name, as sheets are handed out."""
-    return (anyascii(student.last_name).casefold(), anyascii(student.first_name).casefold(), student.student_number)
 
 
 @dataclass(frozen=True)
