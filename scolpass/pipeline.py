@@ -212,7 +212,7 @@ class _Plan:
 
 def _plan(enrolment: Enrolment, settings: Settings, reg: Registry, allow_duplicates: Collection[str]) -> _Plan:
     issued = reg.issued(s.student_number for s in enrolment.students)
-    fresh = sorted((s for s in enrolment.students if s.student_number not in issued), key=sort_key)
+    fresh = [s for s in enrolment.students if s.student_number not in issued]
     returning = sorted(
         ((s, issued[s.student_number]) for s in enrolment.students if s.student_number in issued),
         key=lambda pair: sort_key(pair[0]),
