@@ -247,7 +247,7 @@ def generate(
             year=year,
             out_dir=out,
             registry=registry_file,
-            encoding=encoding and encoding.lower(),
+            encoding=encoding,
             separator=separator,
             skip_invalid=skip_invalid,
             reprint_returning=reprint_returning,
@@ -333,7 +333,7 @@ def check_command(
     """
     settings = load_settings(config) if config or Path(DEFAULT_CONFIG_NAME).is_file() else None
     try:
-        checked = run_check(enrolment, settings, year=year, encoding=encoding and encoding.lower(), separator=separator)
+        checked = run_check(enrolment, settings, year=year, encoding=encoding, separator=separator)
     except InputError as exc:
         if not as_json:
             raise

@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError, Problem
+from .errors import ConfigError, InputError, Problem
 
 # --encoding names, and how each is printed in a summary.
 ENCODINGS = {"utf-8": "UTF-8", "windows-1252": "Windows-1252", "utf-16": "UTF-16"}
@@ -51,6 +51,16 @@ def read_table(path: str | Path, encoding: str | None = None, separator: str | N
     """Read ``path`` as CSV; ``encoding`` and ``separator`` force what is otherwise detected."""
     path = Path(path)
     name = path.name
+    # The library takes what the CLI does (and "UTF-8", "cp1252", "\t"): checked here, once.
+    if encoding is not None:
+        try:
+            encoding = canonical_encoding(encoding)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if separator is not None:
+        separator = "tab" if separator == "\t" else separator
+        if separator not in SEPARATORS:
+            raise ConfigError(f"unknown separator {separator!r}; use one of {', '.join(SEPARATORS)}")
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -185,8 +185,8 @@ class SheetRenderer:
         title_x = MARGIN
         if self.logo is not None:
             title_x += self.logo.draw(c, MARGIN, TOP - 38, LOGO_H) + 10
-        c.setFont(SANS_BOLD, 15)
-        title = _fit_plain(w.text("header_title"), SANS_BOLD, 15, WIDTH * 0.62 - (title_x - MARGIN))[0]
+        title = w.text("header_title")
+        c.setFont(SANS_BOLD, _fitting_size(title, SANS_BOLD, 15, WIDTH * 0.62 - (title_x - MARGIN)))
         c.drawString(title_x, TOP - 22, title)
         c.setFont(SANS_BOLD, 10)
         c.drawRightString(MARGIN + WIDTH, TOP - 21, w.text("header_url"))
@@ -429,10 +429,11 @@ def stringWidth(text: str, font: str, size: float) -> float:
     return float(pdfmetrics.stringWidth(text, font, size))
 
 
-def _fit_plain(text: str, font: str, size: float, width: float) -> tuple[str, float]:
+def _fitting_size(text: str, font: str, size: float, width: float) -> float:
+    """The largest size up to ``size`` (down to 6 pt) at which ``text`` fits ``width``."""
     while stringWidth(text, font, size) > width and size > 6:
         size -= 0.5
-    return text, size
+    return size
 
 
 def _draw_groups(c: Canvas, password: str, group: int, x: float, y: float) -> None:

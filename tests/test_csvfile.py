@@ -184,3 +184,16 @@ def test_bad_byte_line_in_utf16_with_crlf(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         read_table(path)
     assert caught.value.problems[0].line == 3
+
+
+def test_library_takes_the_usual_names_of_encodings_and_separators(tmp_path: Path) -> None:
+    from scolpass import ConfigError
+
+    path = tmp_path / "e.csv"
+    path.write_bytes(TABS.encode("cp1252"))
+    table = read_table(path, encoding="CP1252", separator="\t")
+    assert (table.encoding, table.separator) == ("Windows-1252", "\t")
+    with pytest.raises(ConfigError, match="unknown encoding 'latin-9'"):
+        read_table(path, encoding="latin-9")
+    with pytest.raises(ConfigError, match=r"unknown separator '\|'"):
+        read_table(path, separator="|")

@@ -319,3 +319,18 @@ def test_logo_in_the_header(settings: Settings, tmp_path: Path, kind: str) -> No
     bad = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, logo=str(tmp_path / "s.pdf")))
     with pytest.raises(ConfigError, match="cannot be read as PNG, JPEG or SVG"):
         SheetRenderer(bad, "2026/2027")
+
+
+def test_a_long_university_name_shrinks_to_leave_room_for_the_portal(settings: Settings, tmp_path: Path) -> None:
+    long = dataclasses.replace(
+        settings,
+        university=dataclasses.replace(settings.university, name="Université Paris-Saclay, Gif-sur-Yvette " * 2),
+    )
+    pdf = render(long, [make_sheet(make_student())], tmp_path / "s.pdf")
+    (text,) = page_texts(pdf)
+    assert "https://ent.umontpellier.fr" in text
+    image = render_page(pdf, 1, tmp_path, dpi=100).convert("L")
+    # The title stops before the portal's address: a white gap separates them on the title line.
+    y = int((MARGIN + 22) / 72 * 100) - 4
+    row = [image.getpixel((x, y)) for x in range(int(MARGIN / 72 * 100), image.width - int(MARGIN / 72 * 100))]
+    assert any(all(p > 240 for p in row[i : i + 15]) for i in range(int(len(row) * 0.55), int(len(row) * 0.7)))
