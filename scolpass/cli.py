@@ -160,8 +160,9 @@ def _report_run(result: RunResult, dry_run: bool = False) -> None:
             )
     if result.registry_created:
         click.echo(f"scolpass: created a new registry at {result.registry_path.resolve()}", err=True)
-    counts = [f"{result.count(status)} {status}" for status in ("new", "returning", "reissued", "duplicate")]
-    counts = [c for c in counts if not c.startswith("0 ") or c.endswith(("new", "returning"))]
+    # New and returning always; reissued and duplicate when there are some.
+    shown = [s for s in ("new", "returning", "reissued", "duplicate") if s in ("new", "returning") or result.count(s)]
+    counts = [f"{result.count(status)} {status}" for status in shown]
     skipped = read.skipped if read is not None else 0
     prefix = "Dry run, nothing written: " if dry_run else ""
     click.echo(f"{prefix}SCOL'PASS {result.year.label}: {', '.join(counts)}, {skipped} skipped")
