@@ -26,6 +26,7 @@ from reportlab.platypus import Paragraph
 
 from .errors import ScolpassError
 from .fonts import MONO, SANS, SANS_BOLD
+from .protect import PdfProtection
 from .settings import Settings
 from .sheet import MARGIN, TOP, WIDTH, Sheet, SheetRenderer, draw_fitted
 from .student import Student
@@ -120,7 +121,7 @@ def render_part(
         if layout.duplex:
             page += _blank(c)
     page += _distribution_list(c, renderer, part, layout, w)
-    c.save()
+    renderer.save(c, path)
     return pages, page
 
 
@@ -204,10 +205,16 @@ PARALLEL_FROM = 400
 
 
 def _render_job(
-    settings: Settings, year_label: str, part: Part, path: Path, title: str, layout: Layout
+    settings: Settings,
+    year_label: str,
+    protection: PdfProtection | None,
+    part: Part,
+    path: Path,
+    title: str,
+    layout: Layout,
 ) -> tuple[dict[str, int], int]:
     # In a worker process: its own renderer (fonts, forms); the result is the same as in the parent.
-    return render_part(SheetRenderer(settings, year_label), part, path, title, layout)
+    return render_part(SheetRenderer(settings, year_label, protection), part, path, title, layout)
 
 
 def render_parts(
@@ -250,7 +257,16 @@ def _render_pooled(
     done = 0
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {
-            pool.submit(_render_job, renderer.settings, renderer.year_label, part, folder / part.file, title, layout): i
+            pool.submit(
+                _render_job,
+                renderer.settings,
+                renderer.year_label,
+                renderer.protection,
+                part,
+                folder / part.file,
+                title,
+                layout,
+            ): i
             for i, part in enumerate(parts)
         }
         for future in as_completed(futures):

@@ -8,17 +8,14 @@ hand-written writer tends to get subtly wrong for names with accents.
 from __future__ import annotations
 
 import csv
-import io
-import os
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO
 
 from ldif import LDIFWriter  # type: ignore[import-untyped]
 
 from .enrolment import Enrolment
+from .files import text_written_whole, written_whole
 from .student import Student
 
 CSV_FIELDS = (
@@ -157,7 +154,7 @@ def ldap_entry(credential: Credential, directory: Directory | None = None) -> di
 
 def _write_records(path: Path, records: Iterable[tuple[str, object]]) -> int:
     """An LDIF file of ``(dn, entry or modlist)`` records, private and written whole; returns how many."""
-    with _private_binary(path) as handle:
+    with written_whole(path) as handle:
         handle.write(b"version: 1\n\n")
         writer = LDIFWriter(handle)
         for dn, record in records:
@@ -226,7 +223,7 @@ def write_csv(credentials: Sequence[Credential], people_dn: str, path: Path, exc
     plaintext passwords (``--plaintext-credentials``).
     """
     plaintext = any(c.password is not None for c in credentials)
-    with _private(path, "utf-8-sig" if excel else "utf-8") as handle:
+    with text_written_whole(path, "utf-8-sig" if excel else "utf-8") as handle:
         writer = csv.writer(handle, delimiter=";" if excel else ",")
         writer.writerow((*CSV_FIELDS, "password") if plaintext else CSV_FIELDS)
         for c in credentials:
@@ -241,39 +238,13 @@ def write_csv(credentials: Sequence[Credential], people_dn: str, path: Path, exc
     return len(credentials)
 
 
-@contextmanager
-def _private_binary(path: Path) -> Iterator[BinaryIO]:
-    """A file only its owner can read, written whole or not at all (temporary file, then rename)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with open(fd, "wb") as handle:
-            yield handle
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
-def _private(path: Path, encoding: str) -> Iterator[TextIO]:
-    """:func:`_private_binary` for text."""
-    with _private_binary(path) as raw:
-        text = io.TextIOWrapper(raw, encoding=encoding, newline="")
-        try:
-            yield text
-        finally:
-            text.flush()
-            text.detach()
-
-
 def write_rejected(enrolment: Enrolment, path: Path) -> int:
     """The rows ``skip_invalid`` set aside, as they were, plus a ``reason`` column; returns how many.
 
     UTF-8 with a BOM and the input's separator, so that Excel opens it as the
     registrar's own export, to correct and run again.
     """
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+    with text_written_whole(path, "utf-8-sig") as handle:
         writer = csv.writer(handle, delimiter=enrolment.separator or ";")
         writer.writerow((*enrolment.header, "reason"))
         for rejection in enrolment.rejected:

@@ -27,7 +27,9 @@ from reportlab.platypus import Paragraph
 from svglib.svglib import svg2rlg
 
 from .errors import ConfigError, ScolpassError
+from .files import PRIVATE, write_bytes
 from .fonts import MONO_BOLD, SANS, SANS_BOLD, register_fonts
+from .protect import PdfProtection
 from .qr import draw_qr
 from .settings import Settings
 from .student import Student
@@ -156,10 +158,12 @@ def _draw_flow(canvas: Canvas, blocks: Sequence[Paragraph], x: float, y: float, 
 class SheetRenderer:
     """Draws sheets for one university and academic year, in each student's language."""
 
-    def __init__(self, settings: Settings, year_label: str) -> None:
+    def __init__(self, settings: Settings, year_label: str, protection: PdfProtection | None = None) -> None:
         register_fonts()
         self.settings = settings
         self.year_label = year_label
+        self.protection = protection
+        self.file_mode = PRIVATE
         self._wordings: dict[str, Wording] = {}
         self.words = self.wording("")  # the default language: errors in its template show at once
         self.color = colors.HexColor(settings.sheet.color)
@@ -367,7 +371,19 @@ class SheetRenderer:
             self.draw_sheet(c, sheet)
             if duplex:
                 c.showPage()
-        c.save()
+        self.save(c, path)
+
+    def save(self, c: Canvas, path: Path) -> None:
+        """Write the PDF of ``c`` to ``path``: private (or ``[sheet] file_mode``), encrypted if asked.
+
+        The bytes are taken from memory rather than ``c.save()``: ReportLab would
+        create the file with the umask's mode, and an encrypted run must never put
+        the unencrypted sheets on disk.
+        """
+        data: bytes = c.getpdfdata()  # type: ignore[no-untyped-call]  # the stub leaves it untyped
+        if self.protection is not None:
+            data = self.protection.encrypt(data)
+        write_bytes(path, data, self.file_mode)
 
 
 LOGO_H = 34.0  # points: the logo's height in the header
