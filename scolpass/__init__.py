@@ -20,7 +20,8 @@ from .enrolment import Enrolment, read_enrolment, students_from_dataframe
 from .errors import ConfigError, InputError, Problem, ScolpassError, StateError
 from .identifiers import assign_identifiers, name_part
 from .passwords import generate_password, generate_passwords, hash_password
-from .pipeline import Outcome, RunResult, generate
+from .pipeline import Outcome, Purge, RunResult, generate, purge, reissue
+from .protect import PdfProtection
 from .registry import Registry, open_registry
 from .settings import Settings, load_settings, settings_from_dict
 from .student import Step, Student
@@ -31,7 +32,9 @@ __all__ = [
     "Enrolment",
     "InputError",
     "Outcome",
+    "PdfProtection",
     "Problem",
+    "Purge",
     "Registry",
     "RunResult",
     "ScolpassError",
@@ -48,7 +51,9 @@ __all__ = [
     "load_settings",
     "name_part",
     "open_registry",
+    "purge",
     "read_enrolment",
+    "reissue",
     "resolve_academic_year",
     "settings_from_dict",
     "students_from_dataframe",

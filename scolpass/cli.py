@@ -19,13 +19,16 @@ from typing import Any
 import click
 
 from . import __version__
+from .academic_year import AcademicYear
 from .checks import check as run_check
 from .checks import report
 from .errors import InputError, Problem, ScolpassError, StateError
 from .pipeline import RunResult, import_existing, registry_location
 from .pipeline import generate as run_generate
+from .pipeline import purge as run_purge
 from .pipeline import reissue as run_reissue
 from .preview import preview as run_preview
+from .protect import MIN_LENGTH, PdfProtection, read_password_file
 from .registry import DEFAULT_REGISTRY, Registry, open_registry
 from .settings import DEFAULT_CONFIG_NAME, Settings, config_template, load_settings
 
@@ -98,6 +101,34 @@ _plaintext = click.option(
     is_flag=True,
     help="Also write the plaintext passwords into credentials.csv (only for an account system that needs them).",
 )
+
+
+_encrypt = click.option(
+    "--encrypt-pdf",
+    is_flag=True,
+    help="Encrypt the sheet PDFs with AES-256 (for a print shop); the password is asked, or read with "
+    "--pdf-password-file.",
+)
+_pdf_password_file = click.option(
+    "--pdf-password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File whose first line is the PDF password (mode 600); implies --encrypt-pdf.",
+)
+
+
+def _protection(encrypt: bool, password_file: Path | None) -> PdfProtection | None:
+    """The PDF password from its file, or asked twice without echo; None without --encrypt-pdf."""
+    if password_file is not None:
+        return read_password_file(password_file)
+    if not encrypt:
+        return None
+    password = click.prompt(
+        f"Password for the sheet PDFs (at least {MIN_LENGTH} characters)",
+        hide_input=True,
+        confirmation_prompt=True,
+        err=True,
+    )
+    return PdfProtection(password)
 
 
 def _with_options(settings: Settings, csv_excel: bool, plaintext: bool, duplex: bool) -> Settings:
@@ -211,6 +242,8 @@ Example:
 @_one_pdf
 @_csv_excel
 @_plaintext
+@_encrypt
+@_pdf_password_file
 @_quiet
 def generate(
     enrolment: Path,
@@ -228,6 +261,8 @@ def generate(
     one_pdf_per_student: bool,
     csv_excel: bool,
     plaintext_credentials: bool,
+    encrypt_pdf: bool,
+    pdf_password_file: Path | None,
     quiet: bool,
 ) -> None:
     """Issue accounts and print SCOL'PASS sheets for an enrolment file.
@@ -240,6 +275,7 @@ def generate(
     with its line and column.
     """
     settings = _with_options(load_settings(config), csv_excel, plaintext_credentials, duplex)
+    protection = None if dry_run else _protection(encrypt_pdf, pdf_password_file)
     bar = _ProgressBar(quiet)
     try:
         result = run_generate(
@@ -257,6 +293,7 @@ def generate(
             plaintext_credentials=plaintext_credentials,
             one_pdf_per_student=one_pdf_per_student,
             progress=bar,
+            protection=protection,
         )
     finally:
         bar.close()
@@ -278,6 +315,8 @@ Example:
 @_one_pdf
 @_csv_excel
 @_plaintext
+@_encrypt
+@_pdf_password_file
 def reissue(
     student_numbers: tuple[str, ...],
     year: int | None,
@@ -288,6 +327,8 @@ def reissue(
     one_pdf_per_student: bool,
     csv_excel: bool,
     plaintext_credentials: bool,
+    encrypt_pdf: bool,
+    pdf_password_file: Path | None,
 ) -> None:
     """A new provisional password and sheet for lost or stolen sheets.
 
@@ -299,6 +340,7 @@ def reissue(
     result = run_reissue(
         student_numbers, settings, year=year, out_dir=out, registry=registry_file,
         plaintext_credentials=plaintext_credentials, one_pdf_per_student=one_pdf_per_student,
+        protection=_protection(encrypt_pdf, pdf_password_file),
     )  # fmt: skip
     _report_run(result)
 
@@ -511,6 +553,58 @@ def export_command(config: Path | None, registry_file: Path | None) -> None:
                              a.issued_at, *names))  # fmt: skip
     finally:
         reg.close()
+
+
+@registry.command(
+    "purge",
+    epilog="""\b
+Example:
+  scolpass registry purge --before 2021 --dry-run
+  scolpass registry purge --before 2021 --yes
+""",
+)
+@click.option(
+    "--before",
+    type=click.IntRange(2000, 2100),
+    required=True,
+    metavar="YEAR",
+    help="Purge students not enrolled since the academic year starting in YEAR (2021 for 2021/2022).",
+)
+@click.option("--dry-run", is_flag=True, help="List who would be purged; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_config
+@_registry_option
+def purge_command(before: int, dry_run: bool, yes: bool, config: Path | None, registry_file: Path | None) -> None:
+    """Remove the personal data of students not enrolled since YEAR.
+
+    Their student number, names, birth date, INE and sheet data are deleted
+    from the registry; their logins stay reserved, so that no one else ever
+    gets them. A student who comes back later is a new student, unless
+    'scolpass registry import' links them to their account again.
+    """
+    settings = load_settings(config) if config or Path(DEFAULT_CONFIG_NAME).is_file() else None
+    planned = run_purge(before, settings, registry_file, dry_run=True)
+    label = AcademicYear(before).label
+    count = len(planned.students)
+    if dry_run or not count:
+        for number, login, last in planned.students:
+            click.echo(f"  {number}  {login}  last enrolled {AcademicYear(last).label}")
+        click.echo(f"{count} student(s) not enrolled since {label} would be purged from {planned.registry_path}")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise StateError(f"{count} student(s) to purge: confirm with --yes (no terminal to ask on)")
+        click.confirm(
+            f"Remove the personal data of {count} student(s) not enrolled since {label} from "
+            f"{planned.registry_path}? Their logins stay reserved",
+            abort=True,
+            err=True,
+        )
+    done = run_purge(before, settings, registry_file)
+    click.echo(
+        f"Purged {len(done.students)} student(s) not enrolled since {label} from {done.registry_path}; "
+        "their logins stay reserved"
+    )
 
 
 @registry.command(

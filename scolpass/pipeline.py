@@ -41,10 +41,12 @@ from .exports import (
     write_rejected,
     write_returning,
 )
+from .files import PRIVATE_FOLDER, write_bytes
 from .identifiers import LoginRule, assign_identifiers, name_part
 from .lock import os_user, run_lock
 from .output import MANIFEST, checkpoint, make_parents, output_folder, publish, recover, remove_empty, staging_folder
 from .passwords import Choice, generate_passwords, hash_passwords
+from .protect import PdfProtection
 from .registry import DEFAULT_REGISTRY, IssuedAccount, NewAccount, Registry, number_key, open_registry
 from .settings import Settings, email_of
 from .sheet import Sheet, SheetRenderer, activation_link
@@ -155,6 +157,54 @@ def import_existing(
         finally:
             reg.close()
     return Reservation(len(existing.logins), new, total, reg.path, created, adopted, tuple(conflicts))
+
+
+@dataclass(frozen=True)
+class Purge:
+    """What ``scolpass registry purge`` did (or would do, in a dry run)."""
+
+    before: int
+    students: tuple[tuple[str, str, int], ...]  # (student number, login kept reserved, last year enrolled)
+    registry_path: Path
+    dry_run: bool
+
+
+def purge(
+    before: int,
+    settings: Settings | None = None,
+    registry: str | Path | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> Purge:
+    """Remove the personal data of students not enrolled since the academic year ``before`` (its first year).
+
+    Their logins stay reserved, so that none is ever given to someone else. A
+    year that has not begun is refused: it would purge students enrolled now.
+    """
+    now = now or datetime.now().astimezone()
+    current = AcademicYear.of_date(now.date()).start
+    if before > current:
+        raise StateError(
+            f"--before {before}: the academic year {AcademicYear(before).label} has not begun; "
+            f"purging before it would remove students enrolled in {AcademicYear(current).label}"
+        )
+    location = registry_location(settings, registry) if settings else Path(registry or DEFAULT_REGISTRY)
+    if not location.exists() or location.stat().st_size == 0:
+        raise StateError(f"{location}: no registry here")
+    if dry_run:
+        reg = open_registry(location, in_memory=True)
+        try:
+            return Purge(before, tuple(reg.purgeable(before)), location, True)
+        finally:
+            reg.close()
+    with run_lock(location):
+        reg = open_registry(location)
+        try:
+            recover(reg, now)  # a crashed run's pending accounts are settled first, never purged half-way
+            students = tuple(reg.purge(before, now))
+        finally:
+            reg.close()
+    return Purge(before, students, location, False)
 
 
 def directory_of(settings: Settings, year: AcademicYear) -> Directory:
@@ -279,6 +329,7 @@ def generate(
     plaintext_credentials: bool = False,
     one_pdf_per_student: bool = False,
     progress: Progress | None = None,
+    protection: PdfProtection | None = None,
 ) -> RunResult:
     """Issue accounts and sheets for the students of ``enrolment`` not yet issued.
 
@@ -288,7 +339,7 @@ def generate(
     ``allow_duplicates`` issues these probable duplicates anyway; ``dry_run``
     computes and reports everything and writes nothing. ``plaintext_credentials``
     adds the passwords to credentials.csv (for account systems that must set them
-    themselves; the caller warns).
+    themselves; the caller warns). ``protection`` encrypts every sheet PDF (``--encrypt-pdf``).
     """
     now = now or datetime.now().astimezone()
     timings = Timings()
@@ -299,7 +350,7 @@ def generate(
         )  # fmt: skip
     enrolment_path = None if isinstance(enrolment, Enrolment) else Path(enrolment)
     loaded, academic_year = checked.enrolment, checked.year
-    renderer = SheetRenderer(settings, academic_year.label)
+    renderer = SheetRenderer(settings, academic_year.label, protection)
     location = registry_location(settings, registry)
     target = output_folder(out_dir, academic_year, now)
     if dry_run:
@@ -365,9 +416,13 @@ def generate(
             academic_year.start, now, run_id,
         )  # fmt: skip
         reg.update_students(
-            NewAccount(s.student_number, a.identifier, a.short_identifier, s.ine, identity_key(s), student_record(s))
-            for s, a in plan.returning
-        )
+            (
+                NewAccount(s.student_number, a.identifier, a.short_identifier, s.ine, identity_key(s),
+                           student_record(s))
+                for s, a in plan.returning
+            ),
+            academic_year.start,
+        )  # fmt: skip
 
     def timed_plan(reg: Registry) -> _Plan:
         with timings.stage("identifiers and registry"):
@@ -375,7 +430,7 @@ def generate(
 
     result = _run(
         "generate", settings, location, out_dir, academic_year, now, loaded, enrolment_path,
-        plan=timed_plan, begin=begin, write=write,
+        plan=timed_plan, begin=begin, write=write, encrypted=protection is not None,
     )  # fmt: skip
     return dataclasses.replace(result, timings=timings.seconds)
 
@@ -476,6 +531,7 @@ def reissue(
     choice: Choice = secrets.choice,
     plaintext_credentials: bool = False,
     one_pdf_per_student: bool = False,
+    protection: PdfProtection | None = None,
 ) -> RunResult:
     """A new provisional password and sheet for lost or stolen sheets; the identifier never changes.
 
@@ -483,7 +539,7 @@ def reissue(
     """
     now = now or datetime.now().astimezone()
     academic_year = AcademicYear(year) if year is not None else AcademicYear.of_date(now.date())
-    renderer = SheetRenderer(settings, academic_year.label)
+    renderer = SheetRenderer(settings, academic_year.label, protection)
     location = registry_location(settings, registry)
     if not location.exists():
         raise StateError(f"{location}: no registry here: nothing was ever issued from it")
@@ -540,8 +596,9 @@ def reissue(
         return outcomes, [*pdfs, CREDENTIALS_CSV, CREDENTIALS_LDIF], parts
 
     return _run(
-        "reissue", settings, location, target, academic_year, now, None, None, plan=plan, begin=begin, write=write
-    )
+        "reissue", settings, location, target, academic_year, now, None, None, plan=plan, begin=begin, write=write,
+        encrypted=protection is not None,
+    )  # fmt: skip
 
 
 def _run(
@@ -557,6 +614,7 @@ def _run(
     plan: Callable[[Registry], _Plan],
     begin: Callable[[Registry, int, _Plan], None],
     write: Callable[[Registry, int, _Plan, Path], tuple[tuple[Outcome, ...], list[str], list[dict[str, object]]]],
+    encrypted: bool = False,
 ) -> RunResult:
     """The frame every writing run shares: lock, recover, plan, pending, write aside, publish, confirm."""
     created = not location.exists()  # before the lock, which creates the file
@@ -587,13 +645,14 @@ def _run(
                     # Made before the commit: once the run is pending, a missing staging folder
                     # can only mean that it was published (then moved or deleted by someone).
                     shutil.rmtree(staging, ignore_errors=True)  # left by a rolled-back run of this id
-                    staging.mkdir(mode=0o700)  # sheets carry passwords: the owner only
+                    # Sheets carry passwords: the owner only, unless [sheet] file_mode lets a group read them.
+                    staging.mkdir(mode=PRIVATE_FOLDER)
                 checkpoint("pending")
                 outcomes, files, parts = write(reg, run_id, computed, staging)
                 counts = {status: sum(1 for o in outcomes if o.status == status) for status in STATUSES}
                 counts["skipped"] = enrolment.skipped if enrolment else 0
                 _write_manifest(
-                    staging, command, run_id, enrolment, year, now, reg.path, files, outcomes, counts, parts
+                    staging, command, run_id, enrolment, year, now, reg.path, files, outcomes, counts, parts, encrypted
                 )
                 checkpoint("written")
                 publish(staging, absolute)
@@ -633,6 +692,7 @@ def _write_manifest(
     outcomes: Sequence[Outcome],
     counts: Mapping[str, int],
     parts: Sequence[Mapping[str, object]],
+    encrypted: bool,
 ) -> None:
     manifest = {
         "scolpass_version": __version__,
@@ -646,7 +706,8 @@ def _write_manifest(
         "counts": dict(counts),
         "files": [{"path": name, "sha256": hashlib.sha256((folder / name).read_bytes()).hexdigest()} for name in files],
         "parts": list(parts),
+        "pdf_encrypted": encrypted,
         "students": [dataclasses.asdict(o) for o in outcomes],
     }
     # Written last: its presence is what tells recovery that the folder is complete.
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_bytes(folder / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StateError
+from .files import create_private
 
 DEFAULT_REGISTRY = "scolpass.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -35,7 +36,8 @@ CREATE TABLE IF NOT EXISTS accounts (
     ine TEXT,
     identity_key TEXT,
     number_key TEXT,
-    student TEXT
+    student TEXT,
+    last_year INTEGER
 );
 CREATE INDEX IF NOT EXISTS accounts_ine ON accounts (ine);
 CREATE INDEX IF NOT EXISTS accounts_identity ON accounts (identity_key);
@@ -79,7 +81,19 @@ ALTER TABLE accounts ADD COLUMN number_key TEXT;
 ALTER TABLE accounts ADD COLUMN student TEXT;
 UPDATE accounts SET number_key = ltrim(student_number, '0');
 """,
+    # The last academic year a student was enrolled, which `registry purge` needs.
+    2: """
+ALTER TABLE accounts ADD COLUMN last_year INTEGER;
+UPDATE accounts SET last_year = first_year;
+""",
 }
+# Version 2 did not record who came back in which year: every account is taken
+# as enrolled until the last complete run's year, so that a purge never removes
+# a student who may have been enrolled since.
+_LAST_YEAR_FROM_RUNS = """
+UPDATE accounts SET last_year = max(last_year,
+    (SELECT coalesce(max(academic_year), 0) FROM runs WHERE state = 'complete'))
+"""
 _COLUMNS = {
     1: {"student_number", "identifier", "short_identifier", "first_year", "issued_at"},
     2: {
@@ -87,6 +101,7 @@ _COLUMNS = {
         "identity_key", "number_key", "student",
     },
 }  # fmt: skip
+_COLUMNS[3] = _COLUMNS[2] | {"last_year"}
 
 
 @dataclass(frozen=True)
@@ -245,23 +260,25 @@ class Registry:
         with self._guard("write"):
             self._db.executemany(
                 "INSERT INTO accounts (student_number, identifier, short_identifier, first_year, issued_at, state,"
-                " run_id, ine, identity_key, number_key, student) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " run_id, ine, identity_key, number_key, student, last_year)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (a.student_number, a.identifier, a.short_identifier, year, stamp, state, run_id, a.ine or None,
-                     a.identity_key, number_key(a.student_number), json.dumps(a.student, ensure_ascii=False))
+                     a.identity_key, number_key(a.student_number), json.dumps(a.student, ensure_ascii=False), year)
                     for a in accounts
                 ],
             )  # fmt: skip
 
-    def update_students(self, students: Iterable[NewAccount]) -> None:
+    def update_students(self, students: Iterable[NewAccount], year: int) -> None:
         """Keep returning students' printed data and duplicate keys current (names, steps, INE change;
-        adopted and migrated accounts get them here first)."""
+        adopted and migrated accounts get them here first), and note that they are enrolled in ``year``."""
         with self._guard("write"):
             self._db.executemany(
-                "UPDATE accounts SET student = ?, ine = ?, identity_key = ?, number_key = ? WHERE student_number = ?",
+                "UPDATE accounts SET student = ?, ine = ?, identity_key = ?, number_key = ?,"
+                " last_year = max(coalesce(last_year, 0), ?) WHERE student_number = ?",
                 [
                     (json.dumps(a.student, ensure_ascii=False), a.ine or None, a.identity_key,
-                     number_key(a.student_number), a.student_number)
+                     number_key(a.student_number), year, a.student_number)
                     for a in students
                 ],
             )  # fmt: skip
@@ -303,12 +320,52 @@ class Registry:
                     continue
                 if not row:
                     self._db.execute(
-                        "INSERT INTO accounts (student_number, identifier, first_year, issued_at, state, number_key)"
-                        " VALUES (?, ?, ?, ?, 'adopted', ?)",
-                        (number, login, year, stamp, number_key(number)),
+                        "INSERT INTO accounts (student_number, identifier, first_year, issued_at, state, number_key,"
+                        " last_year) VALUES (?, ?, ?, ?, 'adopted', ?, ?)",
+                        (number, login, year, stamp, number_key(number), year),
                     )
                     adopted += 1
         return adopted, conflicts
+
+    def purgeable(self, before: int) -> list[tuple[str, str, int]]:
+        """Issued or adopted students last enrolled before ``before``: ``(student_number, identifier, last_year)``."""
+        with self._guard("read"):
+            return self._db.execute(
+                "SELECT student_number, identifier, last_year FROM accounts"
+                " WHERE state IN ('issued', 'adopted') AND last_year < ? ORDER BY student_number",
+                (before,),
+            ).fetchall()
+
+    def purge(self, before: int, when: datetime) -> list[tuple[str, str, int]]:
+        """Remove everything known of students last enrolled before ``before``, except their logins,
+        which stay reserved forever (a login is never given to someone else); returns them as
+        :meth:`purgeable` does.
+
+        ``secure_delete`` (set at opening) overwrites the freed pages, and the file is
+        rebuilt afterwards (VACUUM), so that the removed data is not left in the file.
+        """
+        stamp = when.isoformat(timespec="seconds")
+        with self._guard("write"):
+            with self.transaction():
+                rows = self._db.execute(
+                    "SELECT student_number, identifier, short_identifier, last_year FROM accounts"
+                    " WHERE state IN ('issued', 'adopted') AND last_year < ?",
+                    (before,),
+                ).fetchall()
+                reserved = [
+                    (login, f"purged (last enrolled {year})", stamp)
+                    for _, identifier, short, year in rows
+                    for login in (identifier, short)
+                    if login
+                ]
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO reserved (identifier, source, reserved_at) VALUES (?, ?, ?)", reserved
+                )
+                numbers = [(row[0],) for row in rows]
+                self._db.executemany("DELETE FROM reissues WHERE student_number = ?", numbers)
+                self._db.executemany("DELETE FROM accounts WHERE student_number = ?", numbers)
+            self._db.execute("VACUUM")
+        return sorted((number, identifier, year) for number, identifier, _, year in rows)
 
     # -- runs ------------------------------------------------------------------
     def begin_run(
@@ -397,11 +454,16 @@ def open_registry(path: str | Path, in_memory: bool = False) -> Registry:
     path = Path(path)
     if in_memory:
         return _memory_copy(path)
-    created = not path.exists()
-    if created and not path.parent.is_dir():
+    if not path.parent.is_dir():
         raise StateError(f"{path}: cannot create the registry: folder {path.parent} does not exist")
     try:
+        # Private from its creation; SQLite gives its journal the same mode.
+        created = create_private(path) or path.stat().st_size == 0
+    except OSError as exc:
+        raise StateError(f"{path}: cannot create the registry: {exc.strerror}") from None
+    try:
         db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        _private_pragmas(db)
         version = db.execute("PRAGMA user_version").fetchone()[0]
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if version == 0 and not tables:
@@ -428,6 +490,13 @@ def open_registry(path: str | Path, in_memory: bool = False) -> Registry:
     return Registry(path, db, created)
 
 
+def _private_pragmas(db: sqlite3.Connection) -> None:
+    # Deleted rows (an abandoned run, a purge) are overwritten, not left in free pages; temporary
+    # tables and sorts stay in memory instead of unnamed files in /tmp.
+    db.execute("PRAGMA secure_delete = ON")
+    db.execute("PRAGMA temp_store = MEMORY")
+
+
 def _migrate(db: sqlite3.Connection, version: int) -> None:
     """Bring an older registry to the current schema, in one transaction."""
     if version == SCHEMA_VERSION:
@@ -439,6 +508,8 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
                 db.execute(statement)
         for statement in filter(str.strip, _SCHEMA.split(";")):
             db.execute(statement)  # new tables and indexes (IF NOT EXISTS)
+        if version < 3:
+            db.execute(_LAST_YEAR_FROM_RUNS)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         db.execute("ROLLBACK")
@@ -448,6 +519,7 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
 
 def _memory_copy(path: Path) -> Registry:
     memory = sqlite3.connect(":memory:", isolation_level=None)
+    _private_pragmas(memory)
     if path.exists():
         try:
             source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import hashlib
 import json
+import random
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -304,3 +305,37 @@ def test_a_short_login_is_never_another_students_login(
     for o in result.outcomes:
         for login in {o.identifier, o.short_login}:
             assert owners.setdefault(str(login), o.student_number) == o.student_number, login
+
+
+def test_encrypted_sheets_open_with_the_password_and_hold_the_same_pages(
+    settings: Settings, tmp_path: Path, seeded_choice: Callable[[str], str]
+) -> None:
+    import io
+
+    import pikepdf
+    from pypdf import PdfReader
+
+    from scolpass import PdfProtection
+
+    plain = run(settings, tmp_path, out="plain", choice=seeded_choice)
+    secret = "for the print shop, 2026"
+    encrypted = generate(
+        SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "enc", registry=tmp_path / "r2.sqlite3", now=NOW,
+        choice=random.Random(20260701).choice, protection=PdfProtection(secret), reprint_returning=True,
+    )  # fmt: skip
+    manifest = json.loads((encrypted.out_dir / "manifest.json").read_text())
+    assert manifest["pdf_encrypted"] is True
+    pdfs = sorted(p.name for p in encrypted.out_dir.glob("*.pdf"))
+    assert pdfs == sorted(p.name for p in plain.out_dir.glob("*.pdf"))
+    for name in pdfs:
+        with pytest.raises(pikepdf.PasswordError):
+            pikepdf.open(encrypted.out_dir / name)
+        with pikepdf.open(encrypted.out_dir / name, password=secret) as pdf:
+            assert (pdf.encryption.R, pdf.encryption.bits) == (6, 256)
+            decrypted = io.BytesIO()
+            pdf.save(decrypted)
+        # Same students, same passwords (same random source), same pages.
+        pages = [page.extract_text() for page in PdfReader(decrypted).pages]
+        assert pages == [page.extract_text() for page in PdfReader(plain.out_dir / name).pages]
+    # The credential files are for the directory, not the print shop: not encrypted, still loadable.
+    assert (encrypted.out_dir / "credentials.ldif").read_bytes().startswith(b"version: 1")

@@ -1,0 +1,193 @@
+"""Personal data: private files from creation, and a purge that keeps logins reserved."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from scolpass import Settings, StateError, generate, open_registry, purge, reissue
+from scolpass.cli import main
+from scolpass.registry import SCHEMA_VERSION
+
+from .conftest import SAMPLES
+
+SAMPLE = SAMPLES / "enrolment.csv"
+HEADER, *LINES = SAMPLE.read_text(encoding="utf-8-sig").splitlines()
+STUDENTS = len({line.split(";")[1] for line in LINES})  # a double degree is two lines
+
+
+def export(tmp_path: Path, name: str, year: int, numbers: set[str] | None = None, extra: str = "") -> Path:
+    """The sample export for ``year``, keeping the students ``numbers`` (all if None)."""
+    kept = [line for line in LINES if numbers is None or line.split(";")[1] in numbers]
+    path = tmp_path / name
+    text = "\n".join([HEADER, *(f"{year};{line.split(';', 1)[1]}" for line in kept)]) + "\n" + extra
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    previous = os.umask(0o022)  # a careless shell: new files readable by everyone
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def modes(root: Path, skip: set[Path]) -> dict[str, int]:
+    return {
+        str(path.relative_to(root)): stat.S_IMODE(path.stat().st_mode)
+        for path in sorted(root.rglob("*"))
+        if path not in skip
+    }
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_every_file_a_run_writes_is_private(settings: Settings, tmp_path: Path) -> None:
+    supann = dataclasses.replace(
+        settings,
+        ldap=dataclasses.replace(settings.ldap, profile="supann"),
+        university=dataclasses.replace(settings.university, uai="0341087X"),
+    )
+    registry = tmp_path / "state" / "r.sqlite3"
+    registry.parent.mkdir()
+    bad = "2026;00099999;;;DURAND;;Paul;31/02/2008;NIMES;M;ECO;ECONOMIE;EE1;101;L1 Economie\n"
+    first = export(tmp_path, "2026.csv", 2026, extra=bad)
+    inputs = {first, export(tmp_path, "2027.csv", 2027)}
+    now = datetime(2026, 9, 1, 9, 0)
+    generate(first, supann, out_dir=tmp_path / "out" / "2026", registry=registry, now=now, skip_invalid=True)
+    generate(
+        tmp_path / "2027.csv", supann, out_dir=tmp_path / "out" / "2027", registry=registry, reprint_returning=True,
+        now=datetime(2027, 9, 1, 9, 0),
+    )  # fmt: skip
+    reissue(["00012345"], supann, out_dir=tmp_path / "out" / "reissue", registry=registry, year=2027, now=now)
+    assert main(["preview", "--config", str(SAMPLES / "scolpass.toml"), "--out", str(tmp_path / "preview.pdf")]) == 0
+
+    found = modes(tmp_path, inputs | {tmp_path / "state", tmp_path / "out"})
+    written = {name for name in found if not name.startswith("out/") or name.count("/") > 1}
+    # Everything a run could write is there: rejected rows, returning students' records, reprints, reissues.
+    expected = {
+        "out/2026/rejected.csv", "out/2027/returning.ldif", "out/2027/reprints.pdf", "out/reissue/credentials.ldif",
+        "out/2026/manifest.json", "out/2026/credentials.csv", "out/2026/sheets-economie.pdf", "state/r.sqlite3",
+        "preview.pdf",
+    }  # fmt: skip
+    assert expected <= written
+    assert {name: mode for name, mode in found.items() if name in written and mode != 0o600} == {}
+    assert {name: mode for name, mode in found.items() if name not in written} == {
+        "out/2026": 0o700, "out/2027": 0o700, "out/reissue": 0o700,
+    }  # fmt: skip
+
+
+def test_sqlite_journal_is_as_private_as_the_registry(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        reg = open_registry(tmp_path / "r.sqlite3")
+        with reg.transaction():
+            reg._db.execute("INSERT INTO reserved VALUES ('jean.martin', 'test', '2026-09-01')")
+            journal = tmp_path / "r.sqlite3-journal"
+            assert journal.exists()
+            assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+        reg.close()
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "r.sqlite3").stat().st_mode) == 0o600
+
+
+# -- purge ------------------------------------------------------------------------------------------------------------
+
+GONE = {"00012346", "00012347"}  # enrolled in 2024/2025 only
+
+
+def two_years(settings: Settings, tmp_path: Path) -> Path:
+    registry = tmp_path / "r.sqlite3"
+    generate(export(tmp_path, "2024.csv", 2024), settings, out_dir=tmp_path / "2024", registry=registry,
+             now=datetime(2024, 9, 1))  # fmt: skip
+    staying = {line.split(";")[1] for line in LINES} - GONE
+    generate(export(tmp_path, "2025.csv", 2025, staying), settings, out_dir=tmp_path / "2025", registry=registry,
+             now=datetime(2025, 9, 1))  # fmt: skip
+    return registry
+
+
+def test_purge_removes_personal_data_and_keeps_logins_reserved(settings: Settings, tmp_path: Path) -> None:
+    registry = two_years(settings, tmp_path)
+    gone = {a.student_number: a for a in open_registry(registry).accounts() if a.student_number in GONE}
+    assert {a.identifier for a in gone.values()} == {"jean.martin2", "marie-helene.de-la-fontaine"}
+    before = registry.read_bytes()
+    for number, account in gone.items():
+        assert number.encode() in before
+        assert account.student
+        assert account.student["birth_place"].encode() in before
+
+    planned = purge(2025, settings, registry, now=datetime(2026, 10, 1), dry_run=True)
+    assert registry.read_bytes() == before  # a dry run changes nothing
+    done = purge(2025, settings, registry, now=datetime(2026, 10, 1))
+    assert done.students == planned.students == (
+        ("00012346", "jean.martin2", 2024), ("00012347", "marie-helene.de-la-fontaine", 2024)
+    )  # fmt: skip
+
+    # Nothing of them is left in the file: not in a table, not in a free page.
+    after = registry.read_bytes()
+    for number, account in gone.items():
+        assert account.student
+        for value in (number, account.student["birth_place"], account.student["ine"], "NIMES", "Marie-Hélène"):
+            assert value.encode() not in after, value
+    reg = open_registry(registry)
+    assert {a.student_number for a in reg.accounts()}.isdisjoint(GONE)
+    assert len(list(reg.accounts())) == STUDENTS - 2
+    assert {"jean.martin2", "marie-helene.de-la-fontaine"} <= reg.taken_identifiers()
+    reg.close()
+
+    # The students who stayed keep their logins; the purged ones' logins are never given again.
+    result = generate(export(tmp_path, "2026.csv", 2026), settings, out_dir=tmp_path / "2026", registry=registry,
+                      now=datetime(2026, 10, 2))  # fmt: skip
+    by_number = {o.student_number: (o.identifier, o.status) for o in result.outcomes}
+    assert by_number["00012345"] == ("jean.martin", "returning")
+    assert by_number["00012346"] == ("jean.martin3", "new")
+    assert by_number["00012347"] == ("marie-helene.de-la-fontaine2", "new")
+    with pytest.raises(StateError, match="has not begun"):
+        purge(2027, settings, registry, now=datetime(2026, 10, 1))
+
+
+def test_purge_from_the_command_line(tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    registry = two_years(settings, tmp_path)
+    args = ["registry", "purge", "--before", "2025", "--config", str(SAMPLES / "scolpass.toml"),
+            "--registry", str(registry)]  # fmt: skip
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "00012346  jean.martin2  last enrolled 2024/2025" in out
+    assert "2 student(s) not enrolled since 2025/2026 would be purged" in out
+    assert main(args) == 1  # no terminal to confirm on: nothing done
+    assert len(list(open_registry(registry).accounts())) == STUDENTS
+    assert main([*args, "--yes"]) == 0
+    assert "Purged 2 student(s)" in capsys.readouterr().out
+    assert len(list(open_registry(registry).accounts())) == STUDENTS - 2
+    assert main(["registry", "show", "00012346", "--registry", str(registry)]) == 1
+
+
+def test_a_schema_2_registry_keeps_everyone_until_its_last_run(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite3"
+    reg = open_registry(path)
+    reg.close()
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE accounts DROP COLUMN last_year")
+    db.execute("INSERT INTO accounts (student_number, identifier, first_year, issued_at) VALUES ('1', 'a.b', 2023, '')")
+    db.execute(
+        "INSERT INTO runs (command, state, started_at, os_user, academic_year, output, staging)"
+        " VALUES ('generate', 'complete', '', 'x', 2025, '', '')"
+    )
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    reg = open_registry(path)
+    # Schema 2 did not record returns: the student may have been enrolled until 2025/2026.
+    assert reg.purgeable(2025) == []
+    assert reg.purgeable(2026) == [("1", "a.b", 2025)]
+    reg.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
