@@ -107,7 +107,7 @@ def test_init_writes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsy
     assert "[university] name is empty" in capsys.readouterr().err
 
 
-COMMANDS = [[], *[[name] for name in cli.commands], ["registry", "import"]]
+COMMANDS = [[], *[[name] for name in cli.commands], *[["registry", name] for name in ("import", "purge")]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c) or "scolpass" for c in COMMANDS])
@@ -252,3 +252,37 @@ def test_language_column_chooses_per_student(
     bad = write_csv([row("3", language="de")], name="bad.csv", header=(*HEADER, "language"))
     assert main(["check", str(bad), "--config", CONFIG]) == 1
     assert "column 'language': 'de': is not a language of the sheet templates (en, fr)" in capsys.readouterr().err
+
+
+def test_encrypt_pdf_asks_the_password_twice_without_echo(tmp_path: Path) -> None:
+    import pikepdf
+    from click.testing import CliRunner
+
+    args = ["generate", ENROLMENT, "--config", CONFIG, "--registry", str(tmp_path / "r"), "--encrypt-pdf"]
+    secret = "print shop 2026, box 4"
+    mismatch = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "a")], input=f"{secret}\nother one here\n" * 3)
+    assert mismatch.exit_code != 0
+    assert not (tmp_path / "a").exists()
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "b")], input=f"{secret}\n{secret}\n")
+    assert result.exit_code == 0, result.output
+    assert secret not in result.output  # asked without echo
+    with pikepdf.open(tmp_path / "b" / "sheets-droit.pdf", password=secret) as pdf:
+        assert pdf.encryption.bits == 256
+
+
+def test_encrypt_pdf_from_a_private_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pikepdf
+
+    secret_file = tmp_path / "pdf-password"
+    secret_file.write_text("print shop 2026, box 4\n")
+    args = ["generate", ENROLMENT, "--config", CONFIG, "--registry", str(tmp_path / "r"), "--out", str(tmp_path / "o")]
+    secret_file.chmod(0o644)
+    assert main([*args, "--pdf-password-file", str(secret_file)]) == 1
+    assert "other users may read this PDF password file (mode 0644); run 'chmod 600" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    secret_file.chmod(0o600)
+    assert main([*args, "--pdf-password-file", str(secret_file)]) == 0
+    with pytest.raises(pikepdf.PasswordError):
+        pikepdf.open(tmp_path / "o" / "sheets-droit.pdf")
+    with pikepdf.open(tmp_path / "o" / "sheets-droit.pdf", password="print shop 2026, box 4") as pdf:
+        assert len(pdf.pages) > 1
