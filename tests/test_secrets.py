@@ -26,7 +26,7 @@ import sys
 import tempfile
 import traceback
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -311,7 +311,7 @@ def test_a_killed_run_leaves_no_password_outside_its_sheets(tmp_path: Path) -> N
     assert hidden(dump.encode(), passwords) == set()
 
 
-def test_passwords_never_show_in_reprs(settings: Callable[..., object]) -> None:
+def test_passwords_never_show_in_reprs() -> None:
     from scolpass.exports import Credential
     from scolpass.sheet import Sheet
 
