@@ -41,7 +41,7 @@ from .exports import (
     write_rejected,
     write_returning,
 )
-from .files import PRIVATE_FOLDER, write_bytes
+from .files import PRIVATE_FOLDER, folder_mode, write_bytes
 from .identifiers import LoginRule, assign_identifiers, name_part
 from .lock import os_user, run_lock
 from .output import MANIFEST, checkpoint, make_parents, output_folder, publish, recover, remove_empty, staging_folder
@@ -647,6 +647,7 @@ def _run(
                     shutil.rmtree(staging, ignore_errors=True)  # left by a rolled-back run of this id
                     # Sheets carry passwords: the owner only, unless [sheet] file_mode lets a group read them.
                     staging.mkdir(mode=PRIVATE_FOLDER)
+                    staging.chmod(folder_mode(settings.sheet.mode))
                 checkpoint("pending")
                 outcomes, files, parts = write(reg, run_id, computed, staging)
                 counts = {status: sum(1 for o in outcomes if o.status == status) for status in STATUSES}

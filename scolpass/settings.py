@@ -88,6 +88,13 @@ class SheetSettings:
     logo: str = ""
     # A folder of the university's own sheet.<language>.j2, used before the shipped ones.
     templates: str = ""
+    # Mode of the sheet PDFs (octal): "0640" lets the owner's group (a print service) read them.
+    file_mode: str = "0600"
+
+    @property
+    def mode(self) -> int:
+        """``file_mode`` as a number (checked by :func:`check_settings`)."""
+        return int(self.file_mode, 8)
 
 
 @dataclass(frozen=True)
@@ -673,6 +680,12 @@ def check_settings(s: Settings, where: str = "configuration") -> None:
         fail(f"[sheet] login_display = {_show(s.sheet.login_display)} must be one of {', '.join(LOGIN_DISPLAYS)}")
     if not _COLOR.fullmatch(s.sheet.color):
         fail(f"[sheet] color = {_show(s.sheet.color)} must be written #RRGGBB")
+    # Sheets carry passwords: the owner reads and writes them, a group or everyone may at most read them.
+    if not re.fullmatch(r"0?[0-7]{3}", s.sheet.file_mode) or s.sheet.mode & ~0o644 or s.sheet.mode & 0o600 != 0o600:
+        fail(
+            f"[sheet] file_mode = {_show(s.sheet.file_mode)} must be an octal mode from 0600 (the owner only, "
+            "the default) to 0644: read and write for the owner, at most read for others"
+        )
     p, r = s.password, s.password_rules
     c = s.credentials
     if c.hash not in HASH_SCHEMES:

@@ -27,7 +27,7 @@ from reportlab.platypus import Paragraph
 from svglib.svglib import svg2rlg
 
 from .errors import ConfigError, ScolpassError
-from .files import PRIVATE, write_bytes
+from .files import write_bytes
 from .fonts import MONO_BOLD, SANS, SANS_BOLD, register_fonts
 from .protect import PdfProtection
 from .qr import draw_qr
@@ -163,7 +163,7 @@ class SheetRenderer:
         self.settings = settings
         self.year_label = year_label
         self.protection = protection
-        self.file_mode = PRIVATE
+        self.file_mode = settings.sheet.mode
         self._wordings: dict[str, Wording] = {}
         self.words = self.wording("")  # the default language: errors in its template show at once
         self.color = colors.HexColor(settings.sheet.color)

@@ -191,3 +191,29 @@ def test_a_schema_2_registry_keeps_everyone_until_its_last_run(tmp_path: Path) -
     assert reg.purgeable(2026) == [("1", "a.b", 2025)]
     reg.close()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_a_print_group_may_read_the_sheets_and_nothing_else(settings: Settings, tmp_path: Path) -> None:
+    group = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, file_mode="0640"))
+    previous = os.umask(0o077)  # a strict umask does not take the group's read back
+    try:
+        result = generate(SAMPLE, group, out_dir=tmp_path / "o", registry=tmp_path / "r.sqlite3",
+                          now=datetime(2026, 9, 1))  # fmt: skip
+    finally:
+        os.umask(previous)
+    found = modes(result.out_dir, set())
+    assert {name for name, mode in found.items() if mode == 0o640} == {p.name for p in result.out_dir.glob("*.pdf")}
+    assert {name for name, mode in found.items() if mode == 0o600} == {
+        "credentials.csv", "credentials.ldif", "manifest.json"
+    }  # fmt: skip
+    assert stat.S_IMODE(result.out_dir.stat().st_mode) == 0o750
+
+
+@pytest.mark.parametrize("mode", ["0666", "0700", "0400", "0604x", "640 ", "0o640", "1600"])
+def test_sheet_modes_that_would_expose_or_lock_the_sheets_are_refused(settings: Settings, mode: str) -> None:
+    from scolpass import ConfigError
+    from scolpass.settings import check_settings
+
+    bad = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, file_mode=mode))
+    with pytest.raises(ConfigError, match=r"\[sheet\] file_mode = .* must be an octal mode from 0600"):
+        check_settings(bad)
