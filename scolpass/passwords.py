@@ -16,8 +16,8 @@ from functools import partial
 
 from passlib.hash import argon2, bcrypt, ldap_salted_sha1, sha512_crypt  # type: ignore[import-untyped]
 
-from .errors import ScolpassError
-from .settings import CredentialSettings, PasswordPolicy
+from .errors import ConfigError, ScolpassError
+from .settings import CredentialSettings, PasswordPolicy, count_valid_passwords
 
 Choice = Callable[[Sequence[str]], str]
 
@@ -31,6 +31,12 @@ def has_required_classes(password: str) -> bool:
 
 def generate_password(policy: PasswordPolicy, choice: Choice = secrets.choice) -> str:
     """One provisional password under ``policy``."""
+    if count_valid_passwords(policy.alphabet, policy.length) == 0:
+        # check_settings refuses such a policy; one built in code would otherwise redraw forever.
+        raise ConfigError(
+            f"[password] no password of {policy.length} characters over {policy.alphabet!r} holds a lower case "
+            "letter, an upper case letter and a digit"
+        )
     while True:
         password = "".join(choice(policy.alphabet) for _ in range(policy.length))
         if has_required_classes(password):
