@@ -48,6 +48,10 @@ COLUMNS = (
     Column("cursusann", "", False, 20, "SUPANN curriculum year ({SUPANN}L1)"),
     Column("diplome", "", False, 30, "SISE diploma code"),
 )
+# The most characters a value may have in any column, used or not (the ones above have
+# their own, lower limits; the INE's length is a warning, so it has only this one).
+# Ten times a long French address line; a longer value is a paste gone wrong.
+MAX_FIELD_CHARS = 1_000
 BY_NAME = {c.name: c for c in COLUMNS}
 REQUIRED = tuple(c.name for c in COLUMNS if c.required)
 

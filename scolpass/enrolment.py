@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .columns import BY_NAME, REQUIRED, map_columns
+from .columns import BY_NAME, MAX_FIELD_CHARS, REQUIRED, map_columns
 from .csvfile import CsvTable, read_table
 from .errors import InputError, Problem
 from .student import Step, Student
@@ -47,6 +47,18 @@ StudentCheck = Callable[[Student], Iterable[tuple[str, str]]]
 _STUDENT_NUMBER = re.compile(r"^[A-Za-z0-9]+$")
 _INE = re.compile(r"^[A-Za-z0-9]{11}$")
 _YEAR = re.compile(r"^[0-9]{4}$")
+# A value is shown whole in a problem up to this length (every column's own limit is below it);
+# longer, it is cut: a 100,000-character paste must not fill the terminal.
+_SHOWN_CHARS = 200
+
+
+def _cut(value: str, keep: int = 60) -> str:
+    """``value``, cut to ``keep`` characters when it is longer."""
+    return value if len(value) <= keep else value[: keep - 3] + "..."
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= _SHOWN_CHARS else _cut(value)
 
 
 @dataclass(frozen=True)
@@ -177,7 +189,7 @@ def parse_date(value: str) -> date | None:
     return None
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one per row, 200,000 of them and more
 class _Row:
     line: int
     cells: list[str]
@@ -201,7 +213,7 @@ class _Builder:
     def problem(self, row: _Row, column: str | None, reason: str, value: str | None = "") -> None:
         shown = row.values.get(column, "") if column and value == "" else value
         header = self.headers.get(column, column) if column else None
-        row.problems.append(Problem(self.source, row.line, header, shown, reason))
+        row.problems.append(Problem(self.source, row.line, header, None if shown is None else _shown(shown), reason))
 
     def check_row(self, row: _Row) -> None:
         v = row.values
@@ -209,10 +221,10 @@ class _Builder:
             # isprintable() is a fast test that passes nearly every value; the rest are looked at closely.
             if not value.isprintable() and any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):
                 self.problem(row, column, "holds a line break, a tab or an invisible control character")
-            limit = BY_NAME[column].max_length
-            if len(value) > limit and column not in ("ine", "ine_key"):
-                shown = value if len(value) <= 60 else value[:57] + "..."
-                self.problem(row, column, f"is {len(value)} characters long (at most {limit})", shown)
+            # An INE of the wrong length is a warning (below), so only the limit of every column holds.
+            limit = MAX_FIELD_CHARS if column in ("ine", "ine_key") else BY_NAME[column].max_length
+            if len(value) > limit:
+                self.problem(row, column, f"is {len(value)} characters long (at most {limit})", _cut(value))
         for column in REQUIRED:
             if not v[column].strip():
                 self.problem(row, column, "is empty; a value is required", None)
@@ -233,10 +245,20 @@ class _Builder:
         if ine and not _INE.match(ine):
             # Kept as given, never repaired: exports cut INEs in many ways.
             reason = "is not 11 letters and digits once joined with its key"
-            self.warnings.append(Problem(self.source, row.line, self.headers["ine"], ine, reason))
+            self.warnings.append(Problem(self.source, row.line, self.headers["ine"], _shown(ine), reason))
         for check in self.checks:
             for column, reason in check(v):
                 self.problem(row, column, reason)
+
+    def check_unused(self, row: _Row, unused: Sequence[int]) -> None:
+        """The columns scolpass does not read still hold at most :data:`MAX_FIELD_CHARS` each."""
+        # max() first: one pass in C over the row, which nearly always passes.
+        if unused and max(map(len, row.cells)) > MAX_FIELD_CHARS:
+            for index in unused:
+                value = row.cells[index]
+                if len(value) > MAX_FIELD_CHARS:
+                    reason = f"is {len(value)} characters long (at most {MAX_FIELD_CHARS})"
+                    row.problems.append(Problem(self.source, row.line, self.table.header[index], _cut(value), reason))
 
     def check_date(self, row: _Row, column: str) -> None:
         day = parse_date(row.values[column].strip())
@@ -294,7 +316,7 @@ class _Builder:
         """Problems on ``row`` where it tells another story than the student's first row."""
         for column in PERSON_FIELDS:
             if self.value(row, column) != self.value(first, column):
-                shown = self.value(first, column)
+                shown = _shown(self.value(first, column))
                 reason = f"differs from {shown!r} on line {first.line} for the same student {number}"
                 self.problem(row, column, reason, self.value(row, column))
 
@@ -319,6 +341,8 @@ def build_enrolment(
         raise InputError(header_problems)
     builder = _Builder(table, columns, checks)
     width = len(table.header)
+    used = set(columns.values())
+    unused = [index for index in range(width) if index not in used]
     by_number: dict[str, list[_Row]] = {}
     loose: list[_Row] = []  # rows that cannot be attributed to a student
     for line, cells in table.records:
@@ -331,6 +355,7 @@ def build_enrolment(
             continue
         row = _Row(line, cells, {column: cells[index] for column, index in columns.items()})
         builder.check_row(row)
+        builder.check_unused(row, unused)
         number = row.values["student_number"]
         if any(p.column == "student_number" for p in row.problems):
             loose.append(row)
@@ -341,19 +366,7 @@ def build_enrolment(
     # set aside whole, never issued with only some of their steps.
     number_index = columns["student_number"]
     tainted = {r.cells[number_index] for r in loose if number_index < len(r.cells)} & set(by_number)
-    # One INE on two student numbers: every holder is refused, whatever else is wrong with them.
-    holders: dict[str, dict[str, int]] = {}
-    for number, rows in by_number.items():
-        for row in rows:
-            ine = builder.value(row, "ine")
-            if ine:
-                holders.setdefault(ine, {}).setdefault(number, row.line)
-    for ine, owners in holders.items():
-        if len(owners) > 1:
-            for number, line in owners.items():
-                others = ", ".join(f"{n} (line {ln})" for n, ln in owners.items() if n != number)
-                row = next(r for r in by_number[number] if r.line == line)
-                builder.problem(row, "ine", f"is also the INE of student {others}", ine)
+    _shared_ines(builder, by_number)
 
     students: list[Student] = []
     for number, rows in by_number.items():
@@ -374,7 +387,6 @@ def build_enrolment(
         raise InputError(problems)
     if not students and not problems:
         raise InputError([Problem(table.source, None, None, None, "holds no enrolment row")])
-    used = set(columns.values())
     kept = {s.student_number for s in students}
     years, missing_year = _year_lines(r for s in students for r in by_number[s.student_number])
     return Enrolment(
@@ -392,6 +404,24 @@ def build_enrolment(
         rejected=_rejections(loose, by_number, kept),
         skipped=len(loose) + len(by_number) - len(kept),
     )
+
+
+def _shared_ines(builder: _Builder, by_number: dict[str, list[_Row]]) -> None:
+    """One INE on two student numbers: every holder is refused, whatever else is wrong with them."""
+    # A function of its own so that the index (a dict per INE) is freed before the students are
+    # built, the moment when memory peaks.
+    holders: dict[str, dict[str, int]] = {}
+    for number, rows in by_number.items():
+        for row in rows:
+            ine = builder.value(row, "ine")
+            if ine:
+                holders.setdefault(ine, {}).setdefault(number, row.line)
+    for ine, owners in holders.items():
+        if len(owners) > 1:
+            for number, line in owners.items():
+                others = ", ".join(f"{n} (line {ln})" for n, ln in owners.items() if n != number)
+                row = next(r for r in by_number[number] if r.line == line)
+                builder.problem(row, "ine", f"is also the INE of student {others}", ine)
 
 
 def _order(problem: Problem) -> int:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from scolpass import csvfile
 from scolpass.cli import cli, main
 
-from .conftest import SAMPLES, csv_text, row
+from .conftest import ROOT, SAMPLES, csv_text, row
 
 CONFIG = str(SAMPLES / "scolpass.toml")
 ENROLMENT = str(SAMPLES / "enrolment.csv")
@@ -286,3 +289,78 @@ def test_encrypt_pdf_from_a_private_file(tmp_path: Path, capsys: pytest.CaptureF
         pikepdf.open(tmp_path / "o" / "sheets-droit.pdf")
     with pikepdf.open(tmp_path / "o" / "sheets-droit.pdf", password="print shop 2026, box 4") as pdf:
         assert len(pdf.pages) > 1
+
+
+def _sparse(path: Path) -> None:
+    with path.open("wb") as file:
+        file.truncate(csvfile.MAX_FILE_BYTES + 1)
+
+
+LIMITS = [
+    (_sparse, "e.csv: is 536,870,913 bytes (512 MiB); scolpass reads at most 536,870,912 bytes (512 MiB): "),
+    (  # a blank line and Excel's ";;;" are no rows
+        lambda p: p.write_text(
+            csv_text([row("1"), row("2")]) + "\r\n;;;\r\n" + csv_text([row("3")]).split("\r\n", 1)[1]
+        ),
+        "e.csv:6: is row 3; scolpass reads at most 2 rows: check that this is the enrolment export",
+    ),
+    (
+        lambda p: p.write_text(csv_text([row("1")]) + '2;"MARTIN;' + "Jean;17/04/2007;ECO;E1;L1\n" * 10_000),
+        "e.csv:3: a quoted value starts in this record and runs over 5,041 lines and 131,072 characters: "
+        'its closing quote (") is missing',
+    ),
+    (lambda p: p.write_text("x" * (2**20 + 1)), "e.csv:1: is a line of 1,048,577 characters;"),
+    (lambda p: p.write_text(";" * 1000 + "\n"), "e.csv:1: has 1,001 fields; scolpass reads at most 1,000 columns"),
+    (
+        lambda p: p.write_text(csv_text([row("1", birth_place="X" * 10_000)])),
+        "e.csv:2: column 'birth_place': '" + "X" * 57 + "...': is 10000 characters long (at most 100)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("write", "message"), LIMITS, ids=["file-size", "rows", "open-quote", "line", "columns", "value"]
+)
+def test_check_refuses_a_file_beyond_the_limits(
+    write: Callable[[Path], object],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(csvfile, "MAX_ROWS", 2)  # the real limit is tested in test_csvfile.py
+    path = tmp_path / "e.csv"
+    write(path)
+    assert main(["check", str(path), "--config", CONFIG]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("Error: " + message)
+    assert len(err) < 400  # one line, never the value that broke the limit
+    assert "Traceback" not in err
+
+
+# Runs the command given as its child and prints the child's peak RSS (KiB on Linux) last: the test
+# process's own memory is not counted, nor any other child's.
+PEAK_RSS = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], check=False).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True)
+sys.exit(code)
+"""
+
+
+@pytest.mark.slow
+def test_check_200000_rows_in_bounded_memory(tmp_path: Path) -> None:
+    # The benchmark's export (benchmarks/bench_check.py), written by a process of its own.
+    export = tmp_path / "export.csv"
+    write = "import sys; from pathlib import Path; from bench_check import write_export; write_export(Path(sys.argv[1]), 200_000)"
+    subprocess.run([sys.executable, "-c", write, str(export)], cwd=ROOT / "benchmarks", check=True)
+    command = [sys.executable, "-m", "scolpass", "check", str(export), "--config", CONFIG]
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, *command], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    *out, peak = result.stdout.splitlines()
+    assert "200000 rows, 133333 students, 200000 programme steps" in "\n".join(out)
+    # Measured 363 MiB (527 MiB before issue 11's memory work); the bound leaves room for other changes.
+    assert int(peak) < 512 * 1024, f"peak RSS {int(peak) / 1024:.0f} MiB"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -13,8 +15,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scolpass import InputError
-from scolpass.csvfile import decode, read_table
+from scolpass import InputError, csvfile
+from scolpass.csvfile import (
+    MAX_COLUMNS,
+    MAX_FILE_BYTES,
+    MAX_LINE_CHARS,
+    MAX_PARSED_FIELD_CHARS,
+    MAX_ROWS,
+    decode,
+    read_table,
+)
 
 from .conftest import HEADER, csv_text, row
 
@@ -105,6 +115,10 @@ def test_forced_encoding_that_does_not_fit(tmp_path: Path) -> None:
 def test_unterminated_quote_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text('a;b\n1;2\n3;"open\n4;5\n', encoding="utf-8")
+    with pytest.raises(
+        InputError, match=r"a quoted value starts in this record and its closing quote \(\"\) never comes"
+    ):
+        read_table(path)
     with pytest.raises(InputError) as caught:
         read_table(path)
     assert caught.value.problems[0].line == 3  # the record that starts on line 3 never ends
@@ -197,3 +211,186 @@ def test_library_takes_the_usual_names_of_encodings_and_separators(tmp_path: Pat
         read_table(path, encoding="latin-9")
     with pytest.raises(ConfigError, match=r"unknown separator '\|'"):
         read_table(path, separator="|")
+
+
+# Limits (README "Limits"): each refused early with where and why, never a traceback or a
+# memory blow-up. The limits are real where a file that size is cheap to make, lowered otherwise.
+
+
+def only_problem(caught: pytest.ExceptionInfo[InputError]) -> tuple[int | None, str]:
+    (problem,) = caught.value.problems
+    return problem.line, problem.reason
+
+
+def test_file_over_the_size_limit_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "dump.csv"
+    with path.open("wb") as file:
+        file.truncate(MAX_FILE_BYTES + 1)  # sparse: the real size, no disk nor time spent
+
+    def unread(*args: object) -> bytes:
+        raise AssertionError("a file over the limit was read")
+
+    monkeypatch.setattr(csvfile, "_read_bytes", unread)
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert str(caught.value) == (
+        "dump.csv: is 536,870,913 bytes (512 MiB); scolpass reads at most 536,870,912 bytes (512 MiB): "
+        "check that this is the enrolment export, or split it (by faculty, for instance)"
+    )
+
+
+def test_file_at_the_size_limit_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "e.csv"
+    size = path.write_bytes(TEXT.encode("utf-8"))
+    monkeypatch.setattr(csvfile, "MAX_FILE_BYTES", size)
+    assert len(read_table(path).records) == 1
+    monkeypatch.setattr(csvfile, "MAX_FILE_BYTES", size - 1)
+    with pytest.raises(InputError, match=f"e.csv: is {size} bytes .*; scolpass reads at most {size - 1} bytes"):
+        read_table(path)
+
+
+def test_pipe_is_read_up_to_the_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # stat() says 0 bytes for a pipe (`scolpass check <(zcat export.csv.gz)`): the reading stops past the limit.
+    monkeypatch.setattr(csvfile, "MAX_FILE_BYTES", 1000)
+    fifo = tmp_path / "export.csv"
+    os.mkfifo(fifo)
+
+    def feed(data: bytes) -> None:
+        fd = os.open(fifo, os.O_WRONLY)
+        try:
+            os.write(fd, data)
+        except BrokenPipeError:
+            pass  # the reader stopped at the limit
+        finally:
+            os.close(fd)
+
+    for data, refused in ((TEXT.encode() * 20, True), (TEXT.encode(), False)):
+        writer = threading.Thread(target=feed, args=(data,))
+        writer.start()
+        try:
+            if refused:
+                with pytest.raises(
+                    InputError, match=r"export\.csv: holds more than 1,000 bytes; scolpass reads at most"
+                ):
+                    read_table(fifo)
+            else:
+                assert len(read_table(fifo).records) == 1
+        finally:
+            writer.join()
+
+
+def test_rows_beyond_the_limit_are_refused_at_the_first_one(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("a\n" + "x\n" * (MAX_ROWS + 1), encoding="utf-8")  # real: 1 MB, about a second
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert only_problem(caught) == (
+        MAX_ROWS + 2,
+        "is row 500,001; scolpass reads at most 500,000 rows: "
+        "check that this is the enrolment export, or split it (by faculty, for instance)",
+    )
+
+
+def test_blank_lines_are_not_rows_for_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csvfile, "MAX_ROWS", 2)
+    path = tmp_path / "e.csv"
+    path.write_text("a;b\n1;2\n\n;\n \t; \n3;4\n;;\n", encoding="utf-8")
+    assert [line for line, _ in read_table(path).records] == [2, 3, 4, 5, 6, 7]
+    path.write_text("a;b\n1;2\n\n3;4\n;\n5;6\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert only_problem(caught)[0] == 6
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("a;" * (MAX_LINE_CHARS // 2) + "a\n1;2\n", 1),  # a header of half a million columns
+        ("a;b\r\n1;2\r\n" + "x" * (MAX_LINE_CHARS + 1) + "\r\n3;4\r\n", 3),
+        ("a;b\n1;2\n" + "x" * (MAX_LINE_CHARS + 1), 3),  # the last line, without its end
+        ("a;b\r" + "x" * (MAX_LINE_CHARS + 1), 2),  # Mac line ends
+    ],
+    ids=["header", "row", "last-line", "cr"],
+)
+def test_line_over_the_limit_is_refused_before_it_is_parsed(tmp_path: Path, text: str, line: int) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(text, encoding="utf-8", newline="")
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    number, reason = only_problem(caught)
+    assert number == line
+    assert re.fullmatch(
+        r"is a line of 1,048,57[78] characters; scolpass reads lines of at most 1,048,576: "
+        r"is this a CSV export, one line per row\?",
+        reason,
+    )
+
+
+def test_line_at_the_limit_is_read(tmp_path: Path) -> None:
+    cells = ["x" * 100_000] * 10  # each value within the parser's limit
+    cells.append("x" * (MAX_LINE_CHARS - len(";".join(cells)) - 1))
+    path = tmp_path / "e.csv"
+    path.write_text(";".join("abcdefghijk") + "\r\n" + ";".join(cells) + "\r\n", encoding="utf-8", newline="")
+    assert len(";".join(read_table(path).records[0][1])) == MAX_LINE_CHARS
+
+
+@pytest.mark.parametrize(("where", "line"), [("header", 1), ("row", 3)])
+def test_columns_beyond_the_limit_are_refused(tmp_path: Path, where: str, line: int) -> None:
+    many = ";".join(["c"] * (MAX_COLUMNS + 1))
+    header, rows = (many, "1;2") if where == "header" else ("a;b", f"1;2\n{many}")
+    path = tmp_path / "e.csv"
+    path.write_text(f"{header}\n{rows}\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert only_problem(caught) == (line, "has 1,001 fields; scolpass reads at most 1,000 columns")
+    path.write_text(";".join(["c"] * MAX_COLUMNS) + "\n1\n", encoding="utf-8")
+    assert len(read_table(path).header) == MAX_COLUMNS
+
+
+def test_quote_never_closed_is_refused_at_its_record_not_read_to_the_end(tmp_path: Path) -> None:
+    # An opening quote on line 3 would make the rest of a 20 MB file one value, at 4 bytes a character.
+    path = tmp_path / "e.csv"
+    path.write_text('a;b\n1;2\n3;"open\n' + "4;5\n" * 5_000_000, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    line, reason = only_problem(caught)
+    assert line == 3
+    assert re.fullmatch(
+        r"a quoted value starts in this record and runs over 32,76\d lines and 131,072 characters: "
+        r"its closing quote \(\"\) is missing",
+        reason,
+    )
+
+
+def test_value_over_the_parser_limit_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("a;b\n1;2\n3;" + "x" * (MAX_PARSED_FIELD_CHARS + 1) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert only_problem(caught) == (3, "holds a value of more than 131,072 characters, which stops the reading")
+    path.write_text("a;b\n1;2\n3;" + "x" * MAX_PARSED_FIELD_CHARS + "\n", encoding="utf-8")
+    assert len(read_table(path).records[1][1][1]) == MAX_PARSED_FIELD_CHARS
+
+
+def test_csv_field_limit_is_put_back(tmp_path: Path) -> None:
+    # csv's limit is process-wide: a script's own setting survives reading an export, or failing to.
+    before = csv.field_size_limit(10)
+    try:
+        path = tmp_path / "e.csv"
+        path.write_text("a;b\n1;" + "x" * 100 + "\n", encoding="utf-8")
+        assert len(read_table(path).records) == 1
+        path.write_text('a;b\n1;"' + "x" * 200_000 + "\n", encoding="utf-8")
+        with pytest.raises(InputError):
+            read_table(path)
+        assert csv.field_size_limit() == 10
+    finally:
+        csv.field_size_limit(before)
+
+
+def test_equal_values_are_kept_once(tmp_path: Path) -> None:
+    # A faculty or a step repeats on every row: one string for all of them keeps the memory of 200,000 rows low.
+    path = tmp_path / "e.csv"
+    path.write_text(csv_text([row(str(n), faculty="FACULTÉ DE DROIT") for n in range(3)]), encoding="utf-8")
+    faculties = [cells[HEADER.index("faculty")] for _, cells in read_table(path).records]
+    assert faculties == ["FACULTÉ DE DROIT"] * 3
+    assert len({id(f) for f in faculties}) == 1

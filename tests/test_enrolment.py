@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from scolpass import InputError, read_enrolment, students_from_dataframe
+from scolpass.columns import MAX_FIELD_CHARS
 
 from .conftest import HEADER, SAMPLES, csv_text, row
 
@@ -219,6 +220,44 @@ def test_value_over_its_documented_length(write_csv: Callable[..., Path]) -> Non
 
 
 INE_HEADER = (*HEADER, "ine")
+NOTES_HEADER = (*HEADER, "notes")  # a column scolpass does not read
+
+
+def test_value_over_the_field_limit_in_an_unused_column(write_csv: Callable[..., Path]) -> None:
+    # Unused, yet a 5,000-character cell is a paste gone wrong: located like any other problem, shown cut.
+    path = write_csv([row("1", notes="x" * MAX_FIELD_CHARS), row("2", notes="y" * 5000)], header=NOTES_HEADER)
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path)
+    assert (
+        str(caught.value)
+        == "enrolment.csv:3: column 'notes': '" + "y" * 57 + "...': is 5000 characters long (at most 1000)"
+    )
+
+
+def test_ine_has_the_field_limit(write_csv: Callable[..., Path]) -> None:
+    # A wrong INE length is only a warning, but a 1,001-character one is no INE: refused, and shown cut.
+    enrolment = read_enrolment(write_csv([row(ine="1" * MAX_FIELD_CHARS)], header=INE_HEADER))
+    (warning,) = enrolment.warnings
+    assert warning.value == "1" * 57 + "..."
+    with pytest.raises(InputError, match=r"'ine': '1{57}\.\.\.': is 1001 characters long \(at most 1000\)"):
+        read_enrolment(write_csv([row(ine="1" * (MAX_FIELD_CHARS + 1))], header=INE_HEADER))
+
+
+def test_huge_value_is_never_shown_whole(write_csv: Callable[..., Path]) -> None:
+    # Every problem on a 100,000-character name (its length, a tab, a conflict with another row) shows
+    # it cut, in the report and in the reasons of rejected.csv; the rejected row itself stays as it was.
+    huge = "MARTIN\t" + "A" * 100_000
+    rows = [row("1", birth_name=huge, step_code="A"), row("1", birth_name="X" + huge, step_code="B")]
+    path = write_csv(rows)
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path)
+    assert len(str(caught.value)) < 1500
+    assert "is 100007 characters long (at most 100)" in str(caught.value)
+    assert "holds a line break, a tab or an invisible control character" in str(caught.value)
+    assert "differs from 'MARTIN\\t" + "A" * 50 + "...' on line 2" in str(caught.value)
+    enrolment = read_enrolment(path, skip_invalid=True)
+    assert all(len(r.reason) < 1000 for r in enrolment.rejected)
+    assert enrolment.rejected[0].cells[HEADER.index("birth_name")] == huge
 
 
 def test_short_ine_is_a_warning_kept_as_given(write_csv: Callable[..., Path]) -> None:
