@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
+import unicodedata
 from datetime import date
 from functools import cache
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import zxingcpp
-from hypothesis import given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from pypdf import PdfReader
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfbase import pdfmetrics
 
-from scolpass import ConfigError, Settings, Student, load_settings
-from scolpass.fonts import font_check
+from scolpass import ConfigError, InputError, Settings, Student, assign_identifiers, load_settings
+from scolpass.fonts import font_check, register_fonts
 from scolpass.sheet import (
     DATA_BOTTOM,
     DATA_TOP,
     DATA_W,
     MARGIN,
+    PAD,
     Sheet,
     SheetRenderer,
     _layout_rows,
@@ -31,7 +37,7 @@ from scolpass.sheet import (
 from scolpass.student import Step
 from scolpass.wording import languages
 
-from .conftest import ROOT, SAMPLES, drawn_glyphs, page_texts, render_page, require
+from .conftest import HEADER, ROOT, SAMPLES, csv_text, drawn_glyphs, page_texts, render_page, require, row
 
 
 def make_student(number: str = "00000001", **values: object) -> Student:
@@ -334,3 +340,428 @@ def test_a_long_university_name_shrinks_to_leave_room_for_the_portal(settings: S
     y = int((MARGIN + 22) / 72 * 100) - 4
     row = [image.getpixel((x, y)) for x in range(int(MARGIN / 72 * 100), image.width - int(MARGIN / 72 * 100))]
     assert any(all(p > 240 for p in row[i : i + 15]) for i in range(int(len(row) * 0.55), int(len(row) * 0.7)))
+
+
+# -- Hostile input (issue 11): student data through the real checks, then onto the page ------------------------
+
+SHEET_HEADER = (*HEADER, "ine", "status", "paying_centre")
+# Student data is drawn as text, never read as Jinja2 or as ReportLab paragraph markup: all this prints as typed.
+PAYLOADS = [
+    "{{ 7*7 }}", "{{7*'7'}}", "{% for x in range(3) %}x{% endfor %}", "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{# c #}", "{%raw%}", "<b>", "</b>", "<i>x</i>", "<font size=80>", '<font name="Courier" color="red">',
+    "<para>", "</para>", "<br/>", "<super>1</super>", '<a href="javascript:x">', "<img src='x'/>", "&amp;",
+    "&lt;", "&#x41;", "&nbsp;", "<![CDATA[x]]>", "<!--", "${x}", "%(x)s", "{0}", "\\", "'", '"', "=1+1",
+]  # fmt: skip
+_COVERED = register_fonts()
+_REFUSED_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")  # what check_row refuses in any value
+
+
+def _unprintable_space(char: str) -> bool:
+    """A space the fonts cannot draw, which the font check lets through: test_an_unprintable_space_is_refused."""
+    return char.isspace() and ord(char) not in _COVERED
+
+
+# pypdf's own idea of right-to-left text (pypdf._utils.RTL_CHARACTER_RANGES): it reads such a character, and the
+# neutral ones beside it, in reverse order, whatever the page shows (a Hebrew point after "<" comes back before it).
+_PYPDF_RTL = (("\u0590", "\u08ff"), ("\ufb1d", "\ufdff"), ("\ufe70", "\ufeff"))
+
+
+def _known_misprint(char: str) -> bool:
+    """Characters the checks let through that do not read back as typed: left out of the hypothesis test.
+
+    A run of right-to-left letters prints backwards (an xfail test below); on
+    its own between Latin letters one prints in place, which
+    test_every_unicode_category_is_refused_by_name_or_printed checks.
+    """
+    right_to_left = unicodedata.bidirectional(char) in ("R", "AL", "AN") or any(a <= char <= b for a, b in _PYPDF_RTL)
+    return right_to_left or _unprintable_space(char)
+
+
+# What a sheet can print (the fonts cover it, the checks accept it) and what is known to print as typed.
+_SHEET_CHARS = sorted(
+    chr(c) for c in _COVERED if not _known_misprint(chr(c)) and unicodedata.category(chr(c)) not in _REFUSED_CATEGORIES
+)
+sheet_value = st.lists(
+    st.sampled_from(PAYLOADS) | st.text(st.sampled_from(_SHEET_CHARS), min_size=1, max_size=8), max_size=4
+).map("".join)
+sheet_name = st.builds(lambda a, b: a + b, st.sampled_from(["Jean", "Ελένη", "Анна", "Łukasz", "N'Diaye"]), sheet_value)
+# Anything at all, in one value now and then: refused with a message naming it, or printed.
+_anything = st.text(st.characters(codec=None, exclude_categories=["Cs"]), min_size=1, max_size=3).filter(
+    lambda v: not any(map(_known_misprint, v))
+)
+# At and past the columns' limits (100 characters; 150 for faculty and step labels).
+_long = st.text(st.sampled_from([*_SHEET_CHARS, " ", "-"]), min_size=60, max_size=160)
+_PERSON = ("birth_name", "usual_name", "first_name", "birth_place", "ine", "status", "paying_centre")
+
+
+@st.composite
+def sheet_rows(draw: st.DrawFn) -> list[dict[str, str]]:
+    person = {
+        "birth_name": draw(sheet_name), "usual_name": draw(st.just("") | sheet_name), "first_name": draw(sheet_name),
+        "birth_place": draw(sheet_value), "ine": draw(st.just("") | sheet_value), "status": draw(sheet_value),
+        "paying_centre": draw(sheet_value),
+    }  # fmt: skip
+    steps = [
+        {"step_code": f"S{i}" + draw(sheet_value)[:15], "step_label": draw(sheet_value), "faculty": draw(sheet_name)}
+        for i in range(draw(st.integers(1, 3)))
+    ]
+    for odd in (_anything, _long):
+        column = draw(st.sampled_from([None, *_PERSON, "step_label", "faculty"]))
+        if column in _PERSON:
+            person[column] = draw(sheet_value) + draw(odd) + draw(sheet_value)
+        elif column is not None:
+            steps[0][column] = draw(odd)
+    return [row("00000001", **person, **step) for step in steps]
+
+
+def _check_rows(folder: Path, rows: list[dict[str, str]]) -> Student:
+    """The student ``scolpass check`` reads from a CSV of ``rows`` (InputError if refused)."""
+    from scolpass.checks import check
+
+    path = folder / "enrolment.csv"
+    path.write_text(csv_text(rows, header=SHEET_HEADER), encoding="utf-8")
+    (student,) = check(path, _sample_settings(), year=2026).enrolment.students
+    return student
+
+
+def _assert_clear_refusal(error: InputError, rows: list[dict[str, str]]) -> None:
+    """Every problem is located (file, line, column), and names each character that cannot be printed."""
+    message = str(error)
+    assert error.problems
+    for problem in error.problems:
+        assert (problem.file, bool(problem.line), bool(problem.reason)) == ("enrolment.csv", True, True), problem
+    if any("\x00" in value for r in rows for value in r.values()):
+        assert "NUL byte" in message  # the file is not text: refused whole, with the line of the byte
+        return
+    for r in rows:
+        for column, value in r.items():
+            value = unicodedata.normalize("NFC", value)  # what the checks see
+            if any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in value):
+                # Shown as repr(): an invisible character appears as its escape (\x08, \u200b).
+                assert f"column {column!r}: {value!r}: holds a line break, a tab or an invisible control" in message
+            for char in value:
+                if ord(char) not in _COVERED and not char.isspace() and unicodedata.category(char) != "Cc":
+                    assert f"{char!r} (U+{ord(char):04X})" in message, (char, message)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Drawn:
+    text: str
+    x: float
+    y: float
+    font: str
+    size: float
+    in_rows: bool  # one of the frame's label/value rows
+
+    @property
+    def right(self) -> float:
+        return self.x + pdfmetrics.stringWidth(self.text, self.font, self.size)
+
+
+def _render_spied(settings: Settings, sheet: Sheet, path: Path) -> list[_Drawn]:
+    """Render one sheet, noting every string drawn, where, and whether it belongs to the frame's rows."""
+    from reportlab.pdfgen.canvas import Canvas
+
+    import scolpass.sheet
+
+    drawn: list[_Drawn] = []
+    in_rows = [False]
+    draw_string, draw_rows = Canvas.drawString, scolpass.sheet._draw_rows
+
+    def spy(self: Canvas, x: float, y: float, text: str, *args: object, **kwargs: object) -> None:
+        drawn.append(_Drawn(text, x, y, self._fontname, self._fontsize, in_rows[0]))  # type: ignore[attr-defined]
+        draw_string(self, x, y, text, *args, **kwargs)  # type: ignore[arg-type]
+
+    def rows(*args: object) -> None:
+        in_rows[0] = True
+        try:
+            draw_rows(*args)  # type: ignore[arg-type]
+        finally:
+            in_rows[0] = False
+
+    with mock.patch.object(Canvas, "drawString", spy), mock.patch.object(scolpass.sheet, "_draw_rows", rows):
+        render(settings, [sheet], path)
+    return drawn
+
+
+def _assert_inside(drawn: list[_Drawn]) -> None:
+    """Nothing past the page's margins; the student's rows within their column of the frame."""
+    page_w, page_h = A4
+    for d in drawn:
+        assert MARGIN <= d.x <= d.right <= page_w - MARGIN + 0.01, d
+        assert MARGIN <= d.y <= page_h - MARGIN, d
+        if d.in_rows:
+            assert MARGIN + PAD <= d.x <= d.right <= MARGIN + PAD + DATA_W + 0.01, d
+            assert DATA_BOTTOM <= d.y <= d.y + d.size <= DATA_TOP + 0.01, d
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _assert_printed_as_typed(text: str, student: Student) -> None:
+    flat = "".join(text.split())  # lines wrap at spaces and hyphens, and anywhere in a long word
+    for column, value in student.printed_fields().items():
+        # Past U+FFFF the glyphs print but the text layer is wrong: test_astral_characters_read_back_from_the_pdf.
+        for part in _ASTRAL.split(value):
+            assert "".join(part.split()) in flat, (column, value)
+
+
+@cache
+def _sample_settings() -> Settings:
+    return load_settings(SAMPLES / "scolpass.toml")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=sheet_rows())
+def test_hostile_values_are_refused_clearly_or_printed_as_typed_inside_the_frame(
+    tmp_path: Path, rows: list[dict[str, str]]
+) -> None:
+    # tmp_path: one folder whose files each example overwrites.
+    try:
+        student = _check_rows(tmp_path, rows)
+    except InputError as refused:
+        event("refused")
+        _assert_clear_refusal(refused, rows)
+        return
+    event("printed")
+    identifier = assign_identifiers([student], lambda _: False)[student.student_number]
+    drawn = _render_spied(_sample_settings(), make_sheet(student, identifier), tmp_path / "s.pdf")
+    _assert_inside(drawn)
+    _assert_printed_as_typed(page_texts(tmp_path / "s.pdf")[0], student)
+
+
+def _glyph_kinds(pdf: Path) -> dict[str, str]:
+    """Every character the document's fonts map, and its glyph: "ink", "empty" (a space) or "notdef" (a box).
+
+    As conftest.drawn_glyphs, read from the embedded font programs; but a space
+    is told from the missing-character box, and code points past U+FFFF are read
+    as ReportLab writes them (five or six hex digits). A character drawn with no
+    glyph of its own is absent.
+    """
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    def fonts(resources: object) -> list[object]:
+        found = [font.get_object() for font in (resources.get("/Font") or {}).values()]  # type: ignore[attr-defined]
+        for xobject in (resources.get("/XObject") or {}).values():  # type: ignore[attr-defined]
+            inner = xobject.get_object().get("/Resources")
+            if inner is not None:
+                found += fonts(inner.get_object())
+        return found
+
+    rank = {"notdef": 0, "empty": 1, "ink": 2}
+    kinds: dict[str, str] = {}
+    seen: set[int] = set()
+    for page in PdfReader(pdf).pages:
+        for font in fonts(page["/Resources"].get_object()):
+            if id(font) in seen:
+                continue
+            seen.add(id(font))
+            program = TTFont(io.BytesIO(font["/FontDescriptor"]["/FontFile2"].get_data()))  # type: ignore[index]
+            cmap, glyf, order = program["cmap"].getcmap(1, 0).cmap, program["glyf"], program.getGlyphOrder()
+            to_unicode = font["/ToUnicode"].get_data().decode()  # type: ignore[index]
+            for code, unicode in re.findall(r"<([0-9A-F]{2})> <([0-9A-F]{4,6})>", to_unicode):
+                char = chr(int(unicode, 16))
+                name = cmap.get(int(code, 16), order[0])
+                glyph = glyf[name]
+                kind = "notdef" if name == order[0] else "ink" if glyph.numberOfContours != 0 else "empty"
+                if rank[kind] >= rank[kinds.get(char, "notdef")]:
+                    kinds[char] = kind
+    return kinds
+
+
+@cache
+def _by_category() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for point in range(0x110000):
+        found.setdefault(unicodedata.category(chr(point)), []).append(chr(point))
+    return found
+
+
+def _spread(chars: list[str], count: int) -> list[str]:
+    """``count`` characters spread evenly over ``chars``, first and last included: the same every run."""
+    if len(chars) <= count:
+        return chars
+    return [chars[round(i * (len(chars) - 1) / (count - 1))] for i in range(count)]
+
+
+def _category_samples() -> dict[str, list[str]]:
+    """For each of Unicode's 30 general categories: characters the fonts cover and characters they do not."""
+    samples = {}
+    for category, chars in sorted(_by_category().items()):
+        covered = [c for c in chars if ord(c) in _COVERED]
+        samples[category] = sorted(set(_spread(covered, 6) + _spread(chars, 8)), key=ord)
+    return samples
+
+
+def _problems_by_number(enrolment: object) -> dict[str, list[str]]:
+    """With skip_invalid: each student number set aside, and its problems as the report prints them."""
+    lines: dict[int, str] = {r.line: r.cells[0] for r in enrolment.rejected}  # type: ignore[attr-defined]
+    found: dict[str, list[str]] = {}
+    for problem in enrolment.problems:  # type: ignore[attr-defined]
+        found.setdefault(lines[problem.line], []).append(str(problem))
+    return found
+
+
+def test_every_unicode_category_is_refused_by_name_or_printed(tmp_path: Path) -> None:
+    from scolpass.checks import check
+
+    samples = {category: chars for category, chars in _category_samples().items() if category != "Cs"}
+    # U+3000 aside (test_an_unprintable_space_is_refused); NUL makes the whole file refused (tested apart below).
+    chars = [c for chars in samples.values() for c in chars if c != "\x00" and not _unprintable_space(c)]
+    rows = [row(f"{i + 1:08d}", first_name=f"Jean{c}ne", birth_place=f"A{c}B") for i, c in enumerate(chars)]
+    path = tmp_path / "enrolment.csv"
+    path.write_text(csv_text(rows, header=SHEET_HEADER), encoding="utf-8")
+    enrolment = check(path, _sample_settings(), year=2026, skip_invalid=True).enrolment
+    accepted = {s.student_number: s for s in enrolment.students}
+    refused = _problems_by_number(enrolment)
+    printed: dict[str, list[str]] = {}
+    for number, char in ((r["student_number"], c) for r, c in zip(rows, chars, strict=True)):
+        name = f"U+{ord(char):04X} {unicodedata.category(char)}"
+        value = unicodedata.normalize("NFC", f"Jean{char}ne")  # as read: U+232A is U+3009 once NFC
+        printable = all(ord(c) in _COVERED and unicodedata.category(c) not in _REFUSED_CATEGORIES for c in value)
+        assert (number in accepted) == printable, name  # refused exactly when it cannot be printed
+        if number in accepted:
+            printed.setdefault(unicodedata.category(char), []).append(char)
+            continue
+        message = "\n".join(refused[number])
+        assert message.startswith("enrolment.csv:"), (name, message)  # file and line
+        assert "column 'first_name'" in message, (name, message)
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            assert f"{value!r}: holds a line break, a tab or an invisible control character" in message, (name, message)
+        else:
+            for shown in {*value} - {*"Jean"}:
+                assert f"{shown!r} (U+{ord(shown):04X}), which no shipped font can print" in message, (name, message)
+    # Letters, marks, numbers, punctuation, symbols and spaces print; controls and unassigned code points do not.
+    assert {"Cc", "Cf", "Cn", "Zl", "Zp"}.isdisjoint(printed)
+    assert {"Co", "Ll", "Lm", "Lo", "Lt", "Lu", "Me", "Mn", "Nd", "Nl", "No", "Zs"} <= set(printed)
+    assert {"Pc", "Pd", "Pe", "Pf", "Pi", "Po", "Ps", "Sc", "Sk", "Sm", "So"} <= set(printed)
+
+    # Every accepted character on a real page: one student per category, all its characters in two values.
+    combined = [
+        row(f"{i + 1:08d}", first_name="Jean" + "a".join(cs), birth_place="A" + "a".join(cs))
+        for i, cs in enumerate(printed.values())
+    ]
+    path.write_text(csv_text(combined, header=SHEET_HEADER), encoding="utf-8")
+    students = check(path, _sample_settings(), year=2026).enrolment.students
+    pdf = render(_sample_settings(), [make_sheet(s) for s in students], tmp_path / "s.pdf")
+    glyphs = _glyph_kinds(pdf)
+    for student, text in zip(students, page_texts(pdf), strict=True):
+        _assert_printed_as_typed(text, student)
+        for char in set(student.first_name + student.birth_place):
+            # A real glyph: ink, or for a space or a mark that draws nothing, an empty one; never the box.
+            expected = {"ink", "empty"} if char.isspace() or unicodedata.category(char) in ("Mn", "Me") else {"ink"}
+            assert glyphs.get(char) in expected, (f"U+{ord(char):04X}", unicodedata.category(char), glyphs.get(char))
+
+
+def test_a_nul_or_a_lone_surrogate_is_refused_by_name(tmp_path: Path) -> None:
+    # The two characters of the 30 categories that the CSV test above cannot carry.
+    from scolpass.checks import ROW_CHECKS, check
+    from scolpass.enrolment import students_from_dataframe
+
+    path = tmp_path / "enrolment.csv"
+    path.write_text(csv_text([row("1"), row("2", first_name="Je\x00an")], header=SHEET_HEADER), encoding="utf-8")
+    with pytest.raises(InputError, match=r"^enrolment\.csv:3: byte offset \d+: a NUL byte: this is not a text file"):
+        check(path, _sample_settings(), year=2026)
+    # A surrogate cannot come from a file; a script's DataFrame could hold one.
+    import pandas as pd
+
+    frame = pd.DataFrame([row("1", first_name="Jean\ud800")], dtype=str)
+    with pytest.raises(
+        InputError, match=r"frame:2: column 'first_name': .*\(U\+D800\), which no shipped font can print"
+    ):
+        students_from_dataframe(frame, "frame", ROW_CHECKS)
+
+
+def _gutter_is_blank(image: Image.Image, dpi: int) -> bool:
+    """No ink between the student's column and the notice beside it, over the frame's rows."""
+    from scolpass.sheet import NOTICE_X
+
+    page_h = A4[1]
+    scale = dpi / 72
+    box = (
+        int((MARGIN + PAD + DATA_W) * scale) + 2, int((page_h - DATA_TOP) * scale) + 2,
+        int(NOTICE_X * scale) - 2, int((page_h - DATA_BOTTOM) * scale) - 2,
+    )  # fmt: skip
+    return image.convert("L").crop(box).getextrema()[0] >= 200
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"first_name": "Jean {{ 7*7 }}", "birth_name": "{% for x in range(3) %}X{% endfor %}",
+         "faculty": "{{ ''.__class__.__mro__[1].__subclasses__() }}", "status": "{{ config }}{# c #}",
+         "step_label": "{%raw%}{{ university.name }}{%endraw%}", "birth_place": "${7*7} %(x)s {0}"},
+        {"birth_name": "DUPONT <b>&amp;</b>", "first_name": "<font size=80>Jean</font>",
+         "birth_place": "<para>Lyon</para><br/>", "status": "&lt;i&gt; <super>2</super> &#x41; &nbsp;",
+         "paying_centre": "<a href='javascript:x'>601</a><img src='x'/>", "step_label": "<![CDATA[x]]> <!-- x"},
+        # At the columns' limits, the widest letter where it cannot wrap: shrunk and wrapped, still in the frame.
+        {"birth_name": ("ΠΑΠΑΔΟΠΟΥΛΟΥ-Wolfeschlegelsteinhausenbergerdorff-ЧЕРНЫШЕВСКИЙ-Łódź" * 2)[:100],
+         "first_name": "Marie-Анастасия-Ελένη-" * 4 + "Zoé", "birth_place": "W" * 100,
+         "faculty": ("Faculté des sciences économiques et sociales " * 4)[:150],
+         "step_label": ("Licence professionnelle métiers de l'informatique " * 3)[:150], "status": "Ω" * 60},
+    ],
+    ids=["jinja", "reportlab-markup", "long-mixed-scripts"],
+)  # fmt: skip
+def test_markup_and_template_syntax_print_literally_inside_the_frame(tmp_path: Path, values: dict[str, str]) -> None:
+    student = _check_rows(tmp_path, [row("00000001", **values)])  # a real CSV can carry all of it
+    identifier = assign_identifiers([student], lambda _: False)[student.student_number]
+    pdf = tmp_path / "s.pdf"
+    _assert_inside(_render_spied(_sample_settings(), make_sheet(student, identifier), pdf))
+    (text,) = page_texts(pdf)
+    _assert_printed_as_typed(text, student)
+    assert "49" not in text  # {{ 7*7 }} was not evaluated, by Jinja2 or anything else
+    image = render_page(pdf, 1, tmp_path, dpi=100)
+    assert not _ink_outside_margins(image, 100)
+    assert _gutter_is_blank(image, 100)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="ReportLab draws text left to right in the order typed: a Hebrew or Arabic name passes the font check "
+    "but prints backwards (and Arabic unjoined), so the page reads 'הרש' for 'שרה'",
+)
+def test_right_to_left_names_read_back_in_their_order(tmp_path: Path) -> None:
+    values = {"first_name": "שרה", "birth_name": "כהן", "birth_place": "القاهرة"}
+    student = _check_rows(tmp_path, [row("00000001", **values)])  # accepted: the fonts cover both scripts
+    pdf = render(_sample_settings(), [make_sheet(student, "sarah.cohen")], tmp_path / "s.pdf")
+    # pypdf, like poppler's pdftotext, reads a right-to-left run from the positions of its glyphs.
+    (text,) = page_texts(pdf)
+    for value in values.values():
+        assert value in text, value
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the font check skips every space (fonts.uncovered: 'not c.isspace()'), but DejaVu has no U+3000 "
+    "IDEOGRAPHIC SPACE: 'Jean\\u3000Pierre' is accepted and prints the missing-character box",
+)
+def test_an_unprintable_space_is_refused(tmp_path: Path) -> None:
+    refused = None
+    try:
+        student = _check_rows(tmp_path, [row("00000001", first_name="Jean\u3000Pierre")])
+    except InputError as error:
+        refused = str(error)
+    if refused is not None:  # a fix may refuse it, naming it...
+        assert "'\\u3000' (U+3000)" in refused
+        return
+    pdf = render(_sample_settings(), [make_sheet(student)], tmp_path / "s.pdf")
+    assert _glyph_kinds(pdf).get("\u3000") in ("empty", "ink")  # ...or print it as a space, not as a box
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="past U+FFFF ReportLab writes the ToUnicode map as <1F600> instead of UTF-16 <D83DDE00>: the glyph "
+    "prints, but copying, searching or reading the PDF's text gives another character or none",
+)
+def test_astral_characters_read_back_from_the_pdf(tmp_path: Path) -> None:
+    student = _check_rows(tmp_path, [row("00000001", first_name="Jean\U0001f600", birth_place="\U0001d538lès")])
+    pdf = render(_sample_settings(), [make_sheet(student)], tmp_path / "s.pdf")
+    assert _glyph_kinds(pdf)["\U0001f600"] == "ink"  # on paper, the right glyph
+    (text,) = page_texts(pdf)
+    assert "Jean\U0001f600" in text
+    assert "\U0001d538lès" in text
