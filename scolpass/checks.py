@@ -17,9 +17,6 @@ from .settings import Settings
 from .sheet import SheetRenderer
 from .wording import languages
 
-# Checks beyond the file's own rules, run on every row so that one report lists everything.
-ROW_CHECKS = (name_check, font_check)
-
 
 def _language_check(known: Sequence[str]) -> RowCheck:
     """Row check: a sheet language the templates provide."""
@@ -31,6 +28,26 @@ def _language_check(known: Sequence[str]) -> RowCheck:
         return []
 
     return check
+
+
+# X.520 PrintableString, the syntax of supannCodeINE: the directory refuses any other character.
+_PRINTABLE_STRING = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
+
+
+def ine_check(values: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Row check: an INE that supannCodeINE can hold (an INE is letters and digits; the directory
+    would refuse the entry, and ldapadd stop there)."""
+    found = []
+    for column in ("ine", "ine_key"):
+        bad = sorted(set(values.get(column, "")) - _PRINTABLE_STRING)
+        if bad:
+            shown = ", ".join(f"{c!r}" for c in bad)
+            found.append((column, f"holds {shown}: supannCodeINE takes letters, digits and ' ()+,-./:=? only"))
+    return found
+
+
+# Checks beyond the file's own rules, run on every row so that one report lists everything.
+ROW_CHECKS = (name_check, font_check, ine_check)
 
 
 def refuse(problems: list[Problem]) -> None:

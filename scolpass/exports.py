@@ -92,7 +92,22 @@ def inscriptions(student: Student, directory: Directory) -> list[str]:
             parts.append(f"[diplome={_labelled('diplome', given['diplome'])}]")
         parts.append(f"[etape={{UAI:{directory.uai}}}{_bracketed(step.code)}]")
         values.append("".join(parts))
-    return values
+    return _distinct(values)
+
+
+def _distinct(values: Iterable[str]) -> list[str]:
+    """``values`` without repeats as the directory compares them (caseIgnoreMatch), first kept.
+
+    Two versions of one step, or one step code in two cases, give the same value:
+    the directory refuses an entry that holds a value twice.
+    """
+    seen: set[str] = set()
+    kept = []
+    for value in values:
+        if value.casefold() not in seen:
+            seen.add(value.casefold())
+            kept.append(value)
+    return kept
 
 
 def enrolment_attributes(student: Student, directory: Directory, new: bool = True) -> dict[str, list[str]]:
@@ -106,7 +121,7 @@ def enrolment_attributes(student: Student, directory: Directory, new: bool = Tru
     return {
         **affiliation,
         "eduPersonPrimaryAffiliation": ["student"],
-        "supannEtuEtape": [f"{{UAI:{directory.uai}}}{step.code}" for step in student.steps],
+        "supannEtuEtape": _distinct(f"{{UAI:{directory.uai}}}{step.code}" for step in student.steps),
         "supannEtuInscription": inscriptions(student, directory),
     }
 
@@ -152,11 +167,23 @@ def ldap_entry(credential: Credential, directory: Directory | None = None) -> di
     return entry
 
 
+class _Writer(LDIFWriter):  # type: ignore[misc]  # the ldif package is untyped
+    """The ldif package's writer, with base64 for a value that starts or ends with white space too.
+
+    RFC 2849 (note 8) says a value ending with a space SHOULD be base64: parsers,
+    the ldif package's own among them, strip it, and "Jean " would load as "Jean".
+    """
+
+    def _needs_base64_encoding(self, attr_type: str, attr_value: str | bytes) -> bool:
+        padded = isinstance(attr_value, str) and attr_value != attr_value.strip()
+        return bool(super()._needs_base64_encoding(attr_type, attr_value)) or padded
+
+
 def _write_records(path: Path, records: Iterable[tuple[str, object]]) -> int:
     """An LDIF file of ``(dn, entry or modlist)`` records, private and written whole; returns how many."""
     with written_whole(path) as handle:
         handle.write(b"version: 1\n\n")
-        writer = LDIFWriter(handle)
+        writer = _Writer(handle)
         for dn, record in records:
             writer.unparse(dn, record)
         return int(writer.records_written)

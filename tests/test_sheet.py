@@ -356,9 +356,9 @@ _COVERED = register_fonts()
 _REFUSED_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")  # what check_row refuses in any value
 
 
-def _unprintable_space(char: str) -> bool:
-    """A space the fonts cannot draw, which the font check lets through: test_an_unprintable_space_is_refused."""
-    return char.isspace() and ord(char) not in _COVERED
+def _misprinted(char: str) -> bool:
+    """What the font check refuses although a font covers it: right-to-left letters, and past U+FFFF."""
+    return unicodedata.bidirectional(char) in ("R", "AL") or ord(char) > 0xFFFF
 
 
 # pypdf's own idea of right-to-left text (pypdf._utils.RTL_CHARACTER_RANGES): it reads such a character, and the
@@ -367,19 +367,22 @@ _PYPDF_RTL = (("\u0590", "\u08ff"), ("\ufb1d", "\ufdff"), ("\ufe70", "\ufeff"))
 
 
 def _known_misprint(char: str) -> bool:
-    """Characters the checks let through that do not read back as typed: left out of the hypothesis test.
+    """Characters the checks accept but pypdf does not read back as typed: left out of the hypothesis test.
 
-    A run of right-to-left letters prints backwards (an xfail test below); on
-    its own between Latin letters one prints in place, which
-    test_every_unicode_category_is_refused_by_name_or_printed checks.
+    Right-to-left letters are refused (test_right_to_left_names_are_refused_by_name); the Hebrew
+    points and Arabic digits around them print in place, which
+    test_every_unicode_category_is_refused_by_name_or_printed checks on the page's glyphs.
     """
-    right_to_left = unicodedata.bidirectional(char) in ("R", "AL", "AN") or any(a <= char <= b for a, b in _PYPDF_RTL)
-    return right_to_left or _unprintable_space(char)
+    return any(a <= char <= b for a, b in _PYPDF_RTL) and not _misprinted(char)
 
 
 # What a sheet can print (the fonts cover it, the checks accept it) and what is known to print as typed.
 _SHEET_CHARS = sorted(
-    chr(c) for c in _COVERED if not _known_misprint(chr(c)) and unicodedata.category(chr(c)) not in _REFUSED_CATEGORIES
+    chr(c)
+    for c in _COVERED
+    if not _known_misprint(chr(c))
+    and not _misprinted(chr(c))
+    and unicodedata.category(chr(c)) not in _REFUSED_CATEGORIES
 )
 sheet_value = st.lists(
     st.sampled_from(PAYLOADS) | st.text(st.sampled_from(_SHEET_CHARS), min_size=1, max_size=8), max_size=4
@@ -440,7 +443,7 @@ def _assert_clear_refusal(error: InputError, rows: list[dict[str, str]]) -> None
                 # Shown as repr(): an invisible character appears as its escape (\x08, \u200b).
                 assert f"column {column!r}: {value!r}: holds a line break, a tab or an invisible control" in message
             for char in value:
-                if ord(char) not in _COVERED and not char.isspace() and unicodedata.category(char) != "Cc":
+                if (ord(char) not in _COVERED or _misprinted(char)) and unicodedata.category(char) != "Cc":
                     assert f"{char!r} (U+{ord(char):04X})" in message, (char, message)
 
 
@@ -495,15 +498,10 @@ def _assert_inside(drawn: list[_Drawn]) -> None:
             assert DATA_BOTTOM <= d.y <= d.y + d.size <= DATA_TOP + 0.01, d
 
 
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
-
-
 def _assert_printed_as_typed(text: str, student: Student) -> None:
     flat = "".join(text.split())  # lines wrap at spaces and hyphens, and anywhere in a long word
     for column, value in student.printed_fields().items():
-        # Past U+FFFF the glyphs print but the text layer is wrong: test_astral_characters_read_back_from_the_pdf.
-        for part in _ASTRAL.split(value):
-            assert "".join(part.split()) in flat, (column, value)
+        assert "".join(value.split()) in flat, (column, value)
 
 
 @cache
@@ -608,8 +606,8 @@ def test_every_unicode_category_is_refused_by_name_or_printed(tmp_path: Path) ->
     from scolpass.checks import check
 
     samples = {category: chars for category, chars in _category_samples().items() if category != "Cs"}
-    # U+3000 aside (test_an_unprintable_space_is_refused); NUL makes the whole file refused (tested apart below).
-    chars = [c for chars in samples.values() for c in chars if c != "\x00" and not _unprintable_space(c)]
+    # NUL makes the whole file refused (tested apart below).
+    chars = [c for chars in samples.values() for c in chars if c != "\x00"]
     rows = [row(f"{i + 1:08d}", first_name=f"Jean{c}ne", birth_place=f"A{c}B") for i, c in enumerate(chars)]
     path = tmp_path / "enrolment.csv"
     path.write_text(csv_text(rows, header=SHEET_HEADER), encoding="utf-8")
@@ -620,7 +618,10 @@ def test_every_unicode_category_is_refused_by_name_or_printed(tmp_path: Path) ->
     for number, char in ((r["student_number"], c) for r, c in zip(rows, chars, strict=True)):
         name = f"U+{ord(char):04X} {unicodedata.category(char)}"
         value = unicodedata.normalize("NFC", f"Jean{char}ne")  # as read: U+232A is U+3009 once NFC
-        printable = all(ord(c) in _COVERED and unicodedata.category(c) not in _REFUSED_CATEGORIES for c in value)
+        printable = all(
+            ord(c) in _COVERED and not _misprinted(c) and unicodedata.category(c) not in _REFUSED_CATEGORIES
+            for c in value
+        )
         assert (number in accepted) == printable, name  # refused exactly when it cannot be printed
         if number in accepted:
             printed.setdefault(unicodedata.category(char), []).append(char)
@@ -632,7 +633,11 @@ def test_every_unicode_category_is_refused_by_name_or_printed(tmp_path: Path) ->
             assert f"{value!r}: holds a line break, a tab or an invisible control character" in message, (name, message)
         else:
             for shown in {*value} - {*"Jean"}:
-                assert f"{shown!r} (U+{ord(shown):04X}), which no shipped font can print" in message, (name, message)
+                why = "which no shipped font can print" if ord(shown) not in _COVERED else "is "
+                assert f"{shown!r} (U+{ord(shown):04X}){',' if ord(shown) not in _COVERED else ''} {why}" in message, (
+                    name,
+                    message,
+                )
     # Letters, marks, numbers, punctuation, symbols and spaces print; controls and unassigned code points do not.
     assert {"Cc", "Cf", "Cn", "Zl", "Zp"}.isdisjoint(printed)
     assert {"Co", "Ll", "Lm", "Lo", "Lt", "Lu", "Me", "Mn", "Nd", "Nl", "No", "Zs"} <= set(printed)
@@ -717,51 +722,35 @@ def test_markup_and_template_syntax_print_literally_inside_the_frame(tmp_path: P
     assert _gutter_is_blank(image, 100)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="ReportLab draws text left to right in the order typed: a Hebrew or Arabic name passes the font check "
-    "but prints backwards (and Arabic unjoined), so the page reads 'הרש' for 'שרה'",
-)
-def test_right_to_left_names_read_back_in_their_order(tmp_path: Path) -> None:
+def test_right_to_left_names_are_refused_by_name(tmp_path: Path) -> None:
+    # ReportLab draws glyphs left to right in the order typed: "שרה" would print "הרש" (and Arabic
+    # letters unjoined), so such a name is refused before rendering, like a character no font has.
     values = {"first_name": "שרה", "birth_name": "כהן", "birth_place": "القاهرة"}
-    student = _check_rows(tmp_path, [row("00000001", **values)])  # accepted: the fonts cover both scripts
-    pdf = render(_sample_settings(), [make_sheet(student, "sarah.cohen")], tmp_path / "s.pdf")
-    # pypdf, like poppler's pdftotext, reads a right-to-left run from the positions of its glyphs.
-    (text,) = page_texts(pdf)
-    for value in values.values():
-        assert value in text, value
+    with pytest.raises(InputError) as refused:
+        _check_rows(tmp_path, [row("00000001", **values)])
+    message = str(refused.value)
+    assert "column 'first_name': 'שרה': cannot be printed as typed: " in message
+    assert "'ר' (U+05E8) is a right-to-left letter, which the sheet would print backwards" in message
+    assert "column 'birth_place'" in message
+    assert "write it in Latin letters" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the font check skips every space (fonts.uncovered: 'not c.isspace()'), but DejaVu has no U+3000 "
-    "IDEOGRAPHIC SPACE: 'Jean\\u3000Pierre' is accepted and prints the missing-character box",
-)
 def test_an_unprintable_space_is_refused(tmp_path: Path) -> None:
-    refused = None
-    try:
-        student = _check_rows(tmp_path, [row("00000001", first_name="Jean\u3000Pierre")])
-    except InputError as error:
-        refused = str(error)
-    if refused is not None:  # a fix may refuse it, naming it...
-        assert "'\\u3000' (U+3000)" in refused
-        return
+    # DejaVu has no U+3000 IDEOGRAPHIC SPACE: it would print as the missing-character box.
+    with pytest.raises(InputError, match=r"'\\u3000' \(U\+3000\), which no shipped font can print"):
+        _check_rows(tmp_path, [row("00000001", first_name="Jean\u3000Pierre")])
+    # The spaces the fonts have still print, as spaces.
+    student = _check_rows(tmp_path, [row("00000001", first_name="Jean\u00a0Pierre", birth_place="A\u2009B")])
     pdf = render(_sample_settings(), [make_sheet(student)], tmp_path / "s.pdf")
-    assert _glyph_kinds(pdf).get("\u3000") in ("empty", "ink")  # ...or print it as a space, not as a box
+    assert "notdef" not in {_glyph_kinds(pdf).get(c) for c in "\u00a0\u2009"}  # no missing-character box
+    _assert_printed_as_typed(page_texts(pdf)[0], student)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="past U+FFFF ReportLab writes the ToUnicode map as <1F600> instead of UTF-16 <D83DDE00>: the glyph "
-    "prints, but copying, searching or reading the PDF's text gives another character or none",
-)
-def test_astral_characters_read_back_from_the_pdf(tmp_path: Path) -> None:
-    student = _check_rows(tmp_path, [row("00000001", first_name="Jean\U0001f600", birth_place="\U0001d538lès")])
-    pdf = render(_sample_settings(), [make_sheet(student)], tmp_path / "s.pdf")
-    assert _glyph_kinds(pdf)["\U0001f600"] == "ink"  # on paper, the right glyph
-    (text,) = page_texts(pdf)
-    assert "Jean\U0001f600" in text
-    assert "\U0001d538lès" in text
+def test_characters_beyond_the_basic_plane_are_refused_by_name(tmp_path: Path) -> None:
+    # Their glyphs print, but ReportLab writes their text map as <1F600> instead of UTF-16 <D83DDE00>:
+    # copying, searching or reading the sheet would give another character or none.
+    with pytest.raises(InputError) as refused:
+        _check_rows(tmp_path, [row("00000001", first_name="Jean\U0001f600", birth_place="\U0001d538lès")])
+    message = str(refused.value)
+    assert "'😀' (U+1F600) is beyond U+FFFF, which the PDF's text would misread" in message
+    assert "'𝔸' (U+1D538) is beyond U+FFFF" in message
