@@ -21,6 +21,7 @@ from pathlib import Path
 from anyascii import anyascii
 from reportlab.lib import colors
 from reportlab.lib.styles import ParagraphStyle
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
@@ -28,7 +29,7 @@ from .errors import ScolpassError
 from .fonts import MONO, SANS, SANS_BOLD
 from .protect import PdfProtection
 from .settings import Settings
-from .sheet import MARGIN, TOP, WIDTH, Sheet, SheetRenderer, draw_fitted
+from .sheet import MARGIN, TOP, WIDTH, Sheet, SheetRenderer, draw_fitted, fit_lines
 from .student import Student
 from .wording import Wording
 
@@ -134,8 +135,7 @@ def _cover(c: Canvas, renderer: SheetRenderer, part: Part, layout: Layout, w: Wo
     color = renderer.color
     c.setFillColor(color)
     c.rect(MARGIN, TOP - 4, WIDTH, 4, stroke=0, fill=1)
-    c.setFont(SANS_BOLD, 18)
-    c.drawString(MARGIN, TOP - 60, renderer.settings.university.name)
+    draw_fitted(c, renderer.settings.university.name, SANS_BOLD, 18, MARGIN, TOP - 60, WIDTH)
     c.setFont(SANS_BOLD, 26)
     c.drawString(MARGIN, TOP - 120, w.text("frame_title"))
     c.setFillColor(colors.black)
@@ -169,12 +169,15 @@ def _distribution_list(c: Canvas, renderer: SheetRenderer, part: Part, layout: L
                (w.text("list_signature"), 0.78)]  # fmt: skip
     row_h = (TOP - MARGIN - 110) / LIST_ROWS
     for number, chunk in enumerate(chunks, start=1):
-        c.setFillColor(renderer.color)
-        c.setFont(SANS_BOLD, 13)
-        c.drawString(MARGIN, TOP - 20, f"{w.text('list_title')} : {part.label}")
         c.setFillColor(colors.black)
         c.setFont(SANS, 8)
-        c.drawRightString(MARGIN + WIDTH, TOP - 20, f"{w.text('frame_title')} · {number}/{len(chunks)}")
+        page_label = f"{w.text('frame_title')} · {number}/{len(chunks)}"
+        c.drawRightString(MARGIN + WIDTH, TOP - 20, page_label)
+        c.setFillColor(renderer.color)
+        # A long faculty name shrinks, then wraps, beside the page number (in the space above the table).
+        title_width = WIDTH - stringWidth(page_label, SANS, 8) - 12
+        draw_in_box(c, f"{w.text('list_title')} : {part.label}", SANS_BOLD, 13, MARGIN, TOP, TOP - 27, title_width)
+        c.setFillColor(colors.black)
         y = TOP - 50
         c.setFont(SANS_BOLD, 8.5)
         for title, at in columns:
@@ -182,10 +185,10 @@ def _distribution_list(c: Canvas, renderer: SheetRenderer, part: Part, layout: L
         c.setLineWidth(0.4)
         for name, student_number, identifier in chunk:
             c.line(MARGIN, y, MARGIN + WIDTH, y)
-            base = y - row_h + 7
-            draw_fitted(c, name, SANS, 8.5, MARGIN + 3, base, 0.37 * WIDTH)
-            draw_fitted(c, student_number, SANS, 8.5, MARGIN + 0.38 * WIDTH + 3, base, 0.13 * WIDTH)
-            draw_fitted(c, identifier, MONO, 7.5, MARGIN + 0.52 * WIDTH + 3, base, 0.255 * WIDTH)
+            # Each cell stays in its row, above the signature line below it.
+            draw_in_box(c, name, SANS, 8.5, MARGIN + 3, y, y - row_h, 0.37 * WIDTH - 6)
+            draw_in_box(c, student_number, SANS, 8.5, MARGIN + 0.38 * WIDTH + 3, y, y - row_h, 0.14 * WIDTH - 6)
+            draw_in_box(c, identifier, MONO, 7.5, MARGIN + 0.52 * WIDTH + 3, y, y - row_h, 0.26 * WIDTH - 6)
             y -= row_h
         c.line(MARGIN, y, MARGIN + WIDTH, y)
         for at in [*(at for _, at in columns), 1.0]:
@@ -196,6 +199,27 @@ def _distribution_list(c: Canvas, renderer: SheetRenderer, part: Part, layout: L
     if layout.duplex and pages % 2:
         pages += _blank(c)
     return pages
+
+
+# The list is for the office, not the student: a very long name may go smaller than on the sheet.
+LIST_MIN_SIZE = 4.5
+
+
+def draw_in_box(
+    c: Canvas, text: str, font: str, size: float, x: float, top: float, bottom: float, width: float
+) -> None:
+    """Draw ``text`` in full within ``width`` and between ``top`` and ``bottom``, on the box's last lines.
+
+    Shrunk, then wrapped, then shrunk again until the lines fit the box's height.
+    """
+    fitted, lines = fit_lines(text, font, size, width, LIST_MIN_SIZE)
+    while fitted > LIST_MIN_SIZE and fitted * (1 + 1.15 * (len(lines) - 1)) + 5 > top - bottom:
+        fitted, lines = fit_lines(text, font, fitted - 0.5, width, LIST_MIN_SIZE)
+    c.setFont(font, fitted)
+    # From the bottom up: a one-line cell keeps the baseline it always had, 7 points above the row's line.
+    base = min(bottom + 7 + (len(lines) - 1) * fitted * 1.15, top - fitted) if len(lines) > 1 else bottom + 7
+    for i, line in enumerate(lines):
+        c.drawString(x, base - i * fitted * 1.15, line)
 
 
 Progress = Callable[[int, int], None]  # (sheets done, sheets in all)

@@ -500,15 +500,20 @@ def _widest_ascii_glyph() -> float:
     return max(stringWidth(chr(c), SANS_BOLD, 1.0) for c in range(32, 127))
 
 
+def fit_lines(text: str, font: str, size: float, width: float, smallest: float = MIN_SIZE) -> tuple[float, list[str]]:
+    """The size (down to ``smallest``) and lines at which ``text`` fits ``width``: one line if it can."""
+    fitted = size
+    while stringWidth(text, font, fitted) > width and fitted > smallest:
+        fitted = max(smallest, fitted - 0.5)
+    return fitted, [text] if stringWidth(text, font, fitted) <= width else _split(text, font, fitted, width)
+
+
 def draw_fitted(c: Canvas, text: str, font: str, size: float, x: float, y: float, width: float) -> float:
     """Draw one value in full: shrunk to fit ``width``, wrapped below ``y`` when even that fails.
 
     Returns the height used below the first baseline.
     """
-    fitted = size
-    while stringWidth(text, font, fitted) > width and fitted > MIN_SIZE:
-        fitted = max(MIN_SIZE, fitted - 0.5)
-    lines = [text] if stringWidth(text, font, fitted) <= width else _split(text, font, fitted, width)
+    fitted, lines = fit_lines(text, font, size, width)
     c.setFont(font, fitted)
     for i, line in enumerate(lines):
         c.drawString(x, y - i * fitted * 1.15, line)

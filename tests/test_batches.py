@@ -161,3 +161,43 @@ def test_both_cores_give_the_same_files_as_one(
         assert page_texts(tmp_path / "one" / part.file) == page_texts(tmp_path / "two" / part.file)
     assert [t for _, t in seen] == [24] * len(parts)
     assert sorted(d for d, _ in seen)[-1] == 24
+
+
+def test_long_faculty_and_names_stay_on_the_page_and_in_their_rows(settings: Settings, tmp_path: Path) -> None:
+    from unittest import mock
+
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.pdfgen.canvas import Canvas
+
+    from scolpass.batches import LIST_ROWS
+    from scolpass.sheet import MARGIN, TOP
+
+    faculty = ("Unité de formation et de recherche des sciences humaines, sociales et de l'environnement " * 2)[:150]
+    long_name = ("Marie-Hélène-Anne-Sophie-Charlotte " * 3)[:100]
+    students = [
+        Student(f"{n:08d}", long_name, long_name, date(2006, 1, 1), faculty, (Step("EE1", "", "L1"),)) for n in range(3)
+    ]
+    sheets = [
+        Sheet(s, f"x{i}@etu.fr", f"x{i}@etu.fr", "Xk7pQ9rT2mW4zNa", "https://ent") for i, s in enumerate(students)
+    ]
+    (part,) = plan_parts(sheets, 2000)
+    drawn: list[tuple[float, float, float, str]] = []
+    draw_string = Canvas.drawString
+
+    def spy(self: Canvas, x: float, y: float, text: str, *args: object, **kwargs: object) -> None:
+        drawn.append((x, y, x + stringWidth(text, self._fontname, self._fontsize), text))  # type: ignore[attr-defined]
+        draw_string(self, x, y, text, *args, **kwargs)  # type: ignore[arg-type]
+
+    with mock.patch.object(Canvas, "drawString", spy):
+        render_part(SheetRenderer(settings, "2026/2027"), part, tmp_path / "p.pdf", "t", Layout())
+    assert all(x >= MARGIN - 0.01 and right <= A4[0] - MARGIN + 0.01 for x, _, right, _ in drawn), drawn
+    # The list's rows: every piece of a name between its row's top line and the next one.
+    row_h = (TOP - MARGIN - 110) / LIST_ROWS
+    pieces = [(y, text) for x, y, _, text in drawn if x == MARGIN + 3 and y < TOP - 50]
+    assert "".join(t for _, t in pieces).count("Charlotte") >= 3 * 3  # every name in full, wrapped
+    for y, text in pieces:
+        row = int((TOP - 50 - y) // row_h)
+        assert TOP - 50 - (row + 1) * row_h + 1 < y < TOP - 50 - row * row_h - 4, (text, y, row)
+    texts = page_texts(tmp_path / "p.pdf")
+    assert faculty.split()[-1] in "".join(texts[-1].split())  # the list's title, in full
