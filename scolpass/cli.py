@@ -586,7 +586,10 @@ def purge_command(before: int, dry_run: bool, yes: bool, config: Path | None, re
     planned = run_purge(before, settings, registry_file, dry_run=True)
     label = AcademicYear(before).label
     count = len(planned.students)
-    if dry_run or not count:
+    if not count:
+        click.echo(f"No student in {planned.registry_path} was last enrolled before {label}: nothing to purge")
+        return
+    if dry_run:
         for number, login, last in planned.students:
             click.echo(f"  {number}  {login}  last enrolled {AcademicYear(last).label}")
         click.echo(f"{count} student(s) not enrolled since {label} would be purged from {planned.registry_path}")

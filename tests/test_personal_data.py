@@ -217,3 +217,13 @@ def test_sheet_modes_that_would_expose_or_lock_the_sheets_are_refused(settings: 
     bad = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, file_mode=mode))
     with pytest.raises(ConfigError, match=r"\[sheet\] file_mode = .* must be an octal mode from 0600"):
         check_settings(bad)
+
+
+def test_purge_with_nobody_to_purge_says_so(
+    tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = two_years(settings, tmp_path)
+    before = registry.read_bytes()
+    assert main(["registry", "purge", "--before", "2024", "--registry", str(registry)]) == 0
+    assert "was last enrolled before 2024/2025: nothing to purge" in capsys.readouterr().out
+    assert registry.read_bytes() == before
