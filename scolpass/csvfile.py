@@ -218,8 +218,12 @@ def parse_records(text: str, name: str, separator: str) -> list[tuple[int, list[
                 if len(cells) > MAX_COLUMNS:
                     reason = f"has {len(cells):,} fields; scolpass reads at most {MAX_COLUMNS:,} columns"
                     raise InputError([Problem(name, start, None, None, reason)])
-                # Counted as build_enrolment counts rows: the header, a blank line or Excel's ";;;;" is none.
-                if records and any(map(str.strip, cells)):
+                if records and not any(map(str.strip, cells)):
+                    # A blank line or Excel's ";;;;" holds no data: not kept (millions of them in a small
+                    # file would otherwise fill the memory the row limit guards), and not a row.
+                    start = reader.line_num + 1
+                    continue
+                if records:
                     rows += 1
                     if rows > MAX_ROWS:
                         raise InputError([Problem(name, start, None, None, _too_many_rows())])

@@ -148,7 +148,7 @@ def test_any_text_comes_back_identical_on_its_line(tmp_path: Path, cells: list[l
         # The line an editor shows the record on: one more than the line ends before it.
         line = len(re.findall(r"\r\n|\r|\n", out.getvalue())) + 1
         writer.writerow(cell_row)
-        if any(cell_row):  # a row of empty cells is a blank line: no data
+        if any(c.strip() for c in cell_row):  # a row of empty or blank cells is a blank line: no data
             expected.append((line, [unicodedata.normalize("NFC", c) for c in cell_row]))
     path = tmp_path / "p.csv"
     path.write_bytes(out.getvalue().encode("utf-8", "surrogatepass"))
@@ -291,11 +291,27 @@ def test_rows_beyond_the_limit_are_refused_at_the_first_one(tmp_path: Path) -> N
     )
 
 
+def test_millions_of_blank_lines_cost_no_memory(tmp_path: Path) -> None:
+    # ";;;" lines are not rows for the limit: they must not be kept either, or a 16 MB file could fill the memory.
+    import tracemalloc
+
+    path = tmp_path / "e.csv"
+    path.write_text("a;b;c\n1;2;3\n" + ";;;\n" * 1_000_000, encoding="utf-8")
+    tracemalloc.start()
+    try:
+        table = read_table(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [line for line, _ in table.records] == [2]
+    assert peak < 40 * 2**20  # the decoded text (4 MB, 1 byte a character) and little else
+
+
 def test_blank_lines_are_not_rows_for_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(csvfile, "MAX_ROWS", 2)
     path = tmp_path / "e.csv"
     path.write_text("a;b\n1;2\n\n;\n \t; \n3;4\n;;\n", encoding="utf-8")
-    assert [line for line, _ in read_table(path).records] == [2, 3, 4, 5, 6, 7]
+    assert [line for line, _ in read_table(path).records] == [2, 6]  # blank lines hold no data: not kept
     path.write_text("a;b\n1;2\n\n3;4\n;\n5;6\n", encoding="utf-8")
     with pytest.raises(InputError) as caught:
         read_table(path)
