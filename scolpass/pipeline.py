@@ -194,6 +194,8 @@ def purge(
     if dry_run:
         reg = open_registry(location, in_memory=True)
         try:
+            recover(reg, now, touch_files=False)  # on the copy: what the real purge will settle first
+            _refuse_unseen_year(reg, before)
             return Purge(before, tuple(reg.purgeable(before)), location, True)
         finally:
             reg.close()
@@ -201,10 +203,26 @@ def purge(
         reg = open_registry(location)
         try:
             recover(reg, now)  # a crashed run's pending accounts are settled first, never purged half-way
+            _refuse_unseen_year(reg, before)
             students = tuple(reg.purge(before, now))
         finally:
             reg.close()
     return Purge(before, students, location, False)
+
+
+def _refuse_unseen_year(reg: Registry, before: int) -> None:
+    """A purge only up to the latest year a run has listed students for.
+
+    Before the first run of a new year nobody is recorded as enrolled in it:
+    purging "not enrolled since" that year would remove every returning student.
+    """
+    latest = reg.latest_year()
+    if latest is not None and before > latest:
+        raise StateError(
+            f"--before {before}: the registry's latest run is for {AcademicYear(latest).label}, so no student is "
+            f"recorded as enrolled in {AcademicYear(before).label} yet and every one would be purged; "
+            f"run generate on that year's complete export first, or purge --before {latest} at most"
+        )
 
 
 def directory_of(settings: Settings, year: AcademicYear) -> Directory:

@@ -87,12 +87,14 @@ ALTER TABLE accounts ADD COLUMN last_year INTEGER;
 UPDATE accounts SET last_year = first_year;
 """,
 }
-# Version 2 did not record who came back in which year: every account is taken
-# as enrolled until the last complete run's year, so that a purge never removes
-# a student who may have been enrolled since.
+# Versions 1 and 2 did not record who came back in which year: every account is
+# taken as enrolled until the last year the registry knows of (its last complete
+# run; version 1 recorded no runs, so the latest first year of any account), so
+# that a purge never removes a student who may have been enrolled since.
 _LAST_YEAR_FROM_RUNS = """
-UPDATE accounts SET last_year = max(last_year,
-    (SELECT coalesce(max(academic_year), 0) FROM runs WHERE state = 'complete'))
+UPDATE accounts SET last_year = max(coalesce(last_year, 0),
+    (SELECT coalesce(max(academic_year), 0) FROM runs WHERE state = 'complete'),
+    (SELECT max(first_year) FROM accounts))
 """
 _COLUMNS = {
     1: {"student_number", "identifier", "short_identifier", "first_year", "issued_at"},
@@ -336,6 +338,15 @@ class Registry:
                 (before,),
             ).fetchall()
 
+    def latest_year(self) -> int | None:
+        """The latest academic year a complete ``generate`` run was for (else the latest first year), or None."""
+        with self._guard("read"):
+            (year,) = self._db.execute(
+                "SELECT coalesce((SELECT max(academic_year) FROM runs WHERE state = 'complete'"
+                " AND command = 'generate'), (SELECT max(first_year) FROM accounts))"
+            ).fetchone()
+        return int(year) if year is not None else None
+
     def purge(self, before: int, when: datetime) -> list[tuple[str, str, int]]:
         """Remove everything known of students last enrolled before ``before``, except their logins,
         which stay reserved forever (a login is never given to someone else); returns them as
@@ -345,26 +356,32 @@ class Registry:
         rebuilt afterwards (VACUUM), so that the removed data is not left in the file.
         """
         stamp = when.isoformat(timespec="seconds")
-        with self._guard("write"):
-            with self.transaction():
-                rows = self._db.execute(
-                    "SELECT student_number, identifier, short_identifier, last_year FROM accounts"
-                    " WHERE state IN ('issued', 'adopted') AND last_year < ?",
-                    (before,),
-                ).fetchall()
-                reserved = [
-                    (login, f"purged (last enrolled {year})", stamp)
-                    for _, identifier, short, year in rows
-                    for login in (identifier, short)
-                    if login
-                ]
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO reserved (identifier, source, reserved_at) VALUES (?, ?, ?)", reserved
-                )
-                numbers = [(row[0],) for row in rows]
-                self._db.executemany("DELETE FROM reissues WHERE student_number = ?", numbers)
-                self._db.executemany("DELETE FROM accounts WHERE student_number = ?", numbers)
+        with self._guard("write"), self.transaction():
+            rows = self._db.execute(
+                "SELECT student_number, identifier, short_identifier, last_year FROM accounts"
+                " WHERE state IN ('issued', 'adopted') AND last_year < ?",
+                (before,),
+            ).fetchall()
+            reserved = [
+                (login, f"purged (last enrolled {year})", stamp)
+                for _, identifier, short, year in rows
+                for login in (identifier, short)
+                if login
+            ]
+            self._db.executemany(
+                "INSERT OR IGNORE INTO reserved (identifier, source, reserved_at) VALUES (?, ?, ?)", reserved
+            )
+            numbers = [(row[0],) for row in rows]
+            self._db.executemany("DELETE FROM reissues WHERE student_number = ?", numbers)
+            self._db.executemany("DELETE FROM accounts WHERE student_number = ?", numbers)
+        try:
             self._db.execute("VACUUM")
+        except sqlite3.DatabaseError as exc:
+            # secure_delete has already overwritten the freed pages; VACUUM only shrinks the file.
+            raise StateError(
+                f"{self.path}: the students were purged, but the file could not be rebuilt ({exc}); "
+                f"run 'sqlite3 {self.path} VACUUM' when no run uses it"
+            ) from None
         return sorted((number, identifier, year) for number, identifier, _, year in rows)
 
     # -- runs ------------------------------------------------------------------

@@ -227,3 +227,46 @@ def test_purge_with_nobody_to_purge_says_so(
     assert main(["registry", "purge", "--before", "2024", "--registry", str(registry)]) == 0
     assert "was last enrolled before 2024/2025: nothing to purge" in capsys.readouterr().out
     assert registry.read_bytes() == before
+
+
+def test_a_year_no_run_has_listed_yet_cannot_be_purged(settings: Settings, tmp_path: Path) -> None:
+    # 1 September 2026: the 2026/2027 year has begun, but no 2026 run has listed the returning students yet.
+    registry = two_years(settings, tmp_path)
+    with pytest.raises(StateError, match=r"latest run is for 2025/2026.*purge --before 2025 at most"):
+        purge(2026, settings, registry, now=datetime(2026, 9, 1))
+    with pytest.raises(StateError, match="latest run is for 2025/2026"):
+        purge(2026, settings, registry, now=datetime(2026, 9, 1), dry_run=True)
+    assert len(list(open_registry(registry).accounts())) == STUDENTS
+
+
+def test_a_schema_1_registry_keeps_everyone_until_its_latest_year(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE accounts (student_number TEXT PRIMARY KEY, identifier TEXT NOT NULL UNIQUE,"
+        " short_identifier TEXT UNIQUE, first_year INTEGER NOT NULL, issued_at TEXT NOT NULL);"
+        "CREATE TABLE reserved (identifier TEXT PRIMARY KEY, source TEXT NOT NULL, reserved_at TEXT NOT NULL);"
+        "INSERT INTO accounts VALUES ('1', 'jean.martin', NULL, 2020, ''), ('2', 'paul.durand', NULL, 2025, '');"
+        "PRAGMA user_version = 1;"
+    )
+    db.close()
+    reg = open_registry(path)
+    # Schema 1 recorded neither runs nor returns: Jean (first issued in 2020) may be enrolled still.
+    assert reg.purgeable(2025) == []
+    assert reg.latest_year() == 2025
+    reg.close()
+
+
+def test_purge_keeps_short_logins_reserved_too(tmp_path: Path) -> None:
+    from scolpass.registry import NewAccount
+
+    reg = open_registry(tmp_path / "r.sqlite3")
+    student = {"first_name": "Jean", "birth_name": "MARTIN"}
+    with reg.transaction():
+        reg.record([NewAccount("1", "jean.martin", "jmartin", "", "k", student)], 2020, datetime(2020, 9, 1))
+    reg.record([NewAccount("2", "paul.durand", "pdurand", "", "k2", student)], 2024, datetime(2024, 9, 1))
+    assert reg.purge(2021, datetime(2026, 9, 1)) == [("1", "jean.martin", 2020)]
+    assert {"jean.martin", "jmartin"} <= reg.taken_identifiers() & reg.taken_identifiers(short=True)
+    assert [a.student_number for a in reg.accounts()] == ["2"]
+    reg.close()
