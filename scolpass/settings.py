@@ -692,6 +692,8 @@ def check_settings(s: Settings, where: str = "configuration") -> None:
         fail(f"[credentials] hash = {_show(c.hash)} must be one of {', '.join(HASH_SCHEMES)}")
     if not 1000 <= c.sha512_rounds <= 999_999_999:
         fail("[credentials] sha512_rounds must be between 1,000 and 999,999,999")
+    if c.hash == "bcrypt" and p.length > 72:
+        fail(f"[password] length {p.length}: bcrypt hashes 72 bytes at most; use 72 or fewer, or another hash")
     if not 4 <= c.bcrypt_cost <= 31:
         fail("[credentials] bcrypt_cost must be between 4 and 31")
     if c.argon2_time_cost < 1 or c.argon2_memory_kib < 8:

@@ -511,3 +511,17 @@ def test_any_dn_scolpass_writes_is_read_back_the_same(rdns: list[tuple[tuple[str
     dn = format_dn(rdns)
     assert parse_dn(dn) == tuple(rdns)
     assert settings_with("ldap", "people_dn", dn).ldap.people_dn == dn
+
+
+def test_bcrypt_refuses_a_password_it_would_cut() -> None:
+    import dataclasses
+
+    from scolpass.settings import CredentialSettings, PasswordPolicy, check_settings
+
+    sample = load_settings(SAMPLES / "scolpass.toml")
+    long_bcrypt = dataclasses.replace(
+        sample, password=PasswordPolicy(length=80), credentials=CredentialSettings(hash="bcrypt")
+    )
+    with pytest.raises(ConfigError, match=r"\[password\] length 80: bcrypt hashes 72 bytes at most"):
+        check_settings(long_bcrypt)
+    check_settings(dataclasses.replace(long_bcrypt, credentials=CredentialSettings(hash="sha512_crypt")))
