@@ -45,7 +45,7 @@ class PdfProtection:
 def password_problem(password: str) -> str | None:
     """Why ``password`` cannot protect the sheets, or None."""
     if len(password) < MIN_LENGTH:
-        return f"at least {MIN_LENGTH} characters are needed (got {len(password)})"
+        return f"at least {MIN_LENGTH} characters are needed"
     if any(not c.isprintable() for c in password):
         return "it holds a control character"
     return None
@@ -59,7 +59,7 @@ def read_password_file(path: str | Path) -> PdfProtection:
     path = Path(path)
     try:
         mode = path.stat().st_mode
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # an editor's BOM is not part of the password
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the PDF password: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -297,20 +297,23 @@ def test_a_short_login_is_never_another_students_login(
 
 
 def test_encrypted_sheets_open_with_the_password_and_hold_the_same_pages(
-    settings: Settings, tmp_path: Path, seeded_choice: Callable[[str], str]
+    settings: Settings, tmp_path: Path, seeded_choice: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import io
 
     import pikepdf
     from pypdf import PdfReader
 
-    from scolpass import PdfProtection
+    from scolpass import PdfProtection, reissue
+    from scolpass import batches as batches_module
 
     plain = run(settings, tmp_path, out="plain", choice=seeded_choice)
     secret = "for the print shop, 2026"
+    protection = PdfProtection(secret)
+    monkeypatch.setattr(batches_module, "PARALLEL_FROM", 1)  # the parts rendered by worker processes too
     encrypted = generate(
         SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "enc", registry=tmp_path / "r2.sqlite3", now=NOW,
-        choice=random.Random(20260701).choice, protection=PdfProtection(secret), reprint_returning=True,
+        choice=random.Random(20260701).choice, protection=protection,
     )  # fmt: skip
     manifest = json.loads((encrypted.out_dir / "manifest.json").read_text())
     assert manifest["pdf_encrypted"] is True
@@ -328,3 +331,16 @@ def test_encrypted_sheets_open_with_the_password_and_hold_the_same_pages(
         assert pages == [page.extract_text() for page in PdfReader(plain.out_dir / name).pages]
     # The credential files are for the directory, not the print shop: not encrypted, still loadable.
     assert (encrypted.out_dir / "credentials.ldif").read_bytes().startswith(b"version: 1")
+
+    # Every other kind of sheet PDF: reprints for returning students, a reissue's per-student files.
+    again = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "again", registry=tmp_path / "r2.sqlite3",
+                     now=NOW, protection=protection, reprint_returning=True)  # fmt: skip
+    lost = reissue(["00012345"], settings, out_dir=tmp_path / "lost", registry=tmp_path / "r2.sqlite3", now=NOW,
+                   year=2026, protection=protection, one_pdf_per_student=True)  # fmt: skip
+    others = [again.out_dir / "reprints.pdf", lost.out_dir / "sheet-00012345.pdf"]
+    for path in others:
+        with pytest.raises(pikepdf.PasswordError):
+            pikepdf.open(path)
+        with pikepdf.open(path, password=secret) as pdf:
+            assert pdf.encryption.bits == 256
+            assert len(pdf.pages) >= 1
