@@ -179,7 +179,8 @@ def purge(
     """Remove the personal data of students not enrolled since the academic year ``before`` (its first year).
 
     Their logins stay reserved, so that none is ever given to someone else. A
-    year that has not begun is refused: it would purge students enrolled now.
+    year that has not begun, or that no run has listed students for yet, is
+    refused: it would purge students enrolled now.
     """
     now = now or datetime.now().astimezone()
     current = AcademicYear.of_date(now.date()).start
