@@ -23,13 +23,13 @@ from .academic_year import AcademicYear
 from .checks import check as run_check
 from .checks import report
 from .errors import InputError, Problem, ScolpassError, StateError
-from .pipeline import RunResult, import_existing, registry_location
+from .pipeline import RunResult, existing_registry, import_existing
 from .pipeline import generate as run_generate
 from .pipeline import purge as run_purge
 from .pipeline import reissue as run_reissue
 from .preview import preview as run_preview
 from .protect import MIN_LENGTH, PdfProtection, read_password_file
-from .registry import DEFAULT_REGISTRY, Registry, open_registry
+from .registry import Registry, open_registry
 from .settings import DEFAULT_CONFIG_NAME, Settings, config_template, load_settings
 
 _EPILOG_MAIN = """\b
@@ -69,6 +69,11 @@ _separator = click.option(
     "--separator", type=click.Choice([";", ",", "tab"]), help="Force the column separator (default: detected)."
 )
 _enrolment = click.argument("enrolment", type=click.Path(dir_okay=False, path_type=Path))
+
+
+def _optional_settings(config: Path | None) -> Settings | None:
+    """``--config``, else ``./scolpass.toml`` when there is one, else None (commands that can do without)."""
+    return load_settings(config) if config or Path(DEFAULT_CONFIG_NAME).is_file() else None
 
 
 def _warn(problems: Sequence[Problem], prefix: str = "warning") -> None:
@@ -374,7 +379,7 @@ def check_command(
     The configuration is ./scolpass.toml or --config; without one, the checks
     that need it (the sheet's layout, [columns]) are left out.
     """
-    settings = load_settings(config) if config or Path(DEFAULT_CONFIG_NAME).is_file() else None
+    settings = _optional_settings(config)
     try:
         checked = run_check(enrolment, settings, year=year, encoding=encoding, separator=separator)
     except InputError as exc:
@@ -478,7 +483,7 @@ def import_command(file: Path, config: Path | None, registry_file: Path | None) 
     and the local part of mail or eduPersonPrincipalName. CSV: columns named
     uid, login, identifier, sAMAccountName, mail, email...
     """
-    settings = load_settings(config) if config or Path(DEFAULT_CONFIG_NAME).is_file() else None
+    settings = _optional_settings(config)
     done = import_existing(file, settings, registry_file)
     if done.registry_created:
         click.echo(f"scolpass: created a new registry at {done.registry_path.resolve()}", err=True)
@@ -493,12 +498,8 @@ def import_command(file: Path, config: Path | None, registry_file: Path | None) 
 
 
 def _open_existing_registry(config: Path | None, registry_file: Path | None) -> Registry:
-    settings = load_settings(config) if config or Path(DEFAULT_CONFIG_NAME).is_file() else None
-    location = registry_location(settings, registry_file) if settings else Path(registry_file or DEFAULT_REGISTRY)
-    if not location.exists() or location.stat().st_size == 0:
-        raise StateError(f"{location}: no registry here")
     # Read through a copy: the help desk never writes (nor migrates) a registry a run may be using.
-    return open_registry(location, in_memory=True)
+    return open_registry(existing_registry(_optional_settings(config), registry_file), in_memory=True)
 
 
 @registry.command(
@@ -582,7 +583,7 @@ def purge_command(before: int, dry_run: bool, yes: bool, config: Path | None, re
     gets them. A student who comes back later is a new student, unless
     'scolpass registry import' links them to their account again.
     """
-    settings = load_settings(config) if config or Path(DEFAULT_CONFIG_NAME).is_file() else None
+    settings = _optional_settings(config)
     planned = run_purge(before, settings, registry_file, dry_run=True)
     label = AcademicYear(before).label
     count = len(planned.students)

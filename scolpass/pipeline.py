@@ -110,16 +110,24 @@ class RunResult:
         return sum(1 for o in self.outcomes if o.status == status)
 
 
-def registry_location(settings: Settings, override: str | Path | None) -> Path:
+def registry_location(settings: Settings | None, override: str | Path | None) -> Path:
     """``--registry``, else ``[registry] path`` (relative to the config file), else ``./scolpass.sqlite3``."""
     if override is not None:
         return Path(override)
-    if settings.registry.path:
+    if settings is not None and settings.registry.path:
         path = Path(settings.registry.path).expanduser()
         if not path.is_absolute() and settings.source is not None:
             path = settings.source.parent / path
         return path
     return Path(DEFAULT_REGISTRY)
+
+
+def existing_registry(settings: Settings | None, override: str | Path | None) -> Path:
+    """:func:`registry_location`, which must hold a registry (commands that only read or tidy one)."""
+    location = registry_location(settings, override)
+    if not location.exists() or location.stat().st_size == 0:
+        raise StateError(f"{location}: no registry here")
+    return location
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,7 @@ def import_existing(
     ``student_number`` column), the student is adopted: returning, with that login.
     """
     existing = read_existing_accounts(path)
-    location = registry_location(settings, registry) if settings else Path(registry or DEFAULT_REGISTRY)
+    location = registry_location(settings, registry)
     now = now or datetime.now().astimezone()
     created = not location.exists()  # before the lock, which creates the file
     with run_lock(location):
@@ -189,9 +197,7 @@ def purge(
             f"--before {before}: the academic year {AcademicYear(before).label} has not begun; "
             f"purging before it would remove students enrolled in {AcademicYear(current).label}"
         )
-    location = registry_location(settings, registry) if settings else Path(registry or DEFAULT_REGISTRY)
-    if not location.exists() or location.stat().st_size == 0:
-        raise StateError(f"{location}: no registry here")
+    location = existing_registry(settings, registry)
     if dry_run:
         reg = open_registry(location, in_memory=True)
         try:
@@ -383,6 +389,7 @@ def generate(
             reg.close()
 
     directory = directory_of(settings, academic_year)
+    title = f"SCOL'PASS {academic_year.label}"
 
     def write(
         reg: Registry, run_id: int, plan: _Plan, staging: Path
@@ -392,10 +399,10 @@ def generate(
         parts: list[dict[str, object]] = []
         placement: Placement = {}
         with timings.stage("passwords and hashes"):
-            sheets, credentials = _new_accounts(plan, settings, passwords, plaintext_credentials)
+            accounts = [(s, plan.identifiers[s.student_number], plan.shorts.get(s.student_number)) for s in plan.new]
+            sheets, credentials = _new_passwords(accounts, settings, passwords, plaintext_credentials)
         if sheets:
             checkpoint("rendering")
-            title = f"SCOL'PASS {academic_year.label}"
             with timings.stage("render sheets"):
                 placement, pdfs, parts = _print(
                     renderer, sheets, staging, settings, title, now, one_pdf_per_student, progress
@@ -417,7 +424,6 @@ def generate(
         outcomes = _outcomes(plan, settings, placement, reprint_returning)
         if reprint_returning and plan.returning:
             reprints = [_reprint(student, account, settings) for student, account in plan.returning]
-            title = f"SCOL'PASS {academic_year.label}"
             renderer.render(reprints, staging / REPRINTS_PDF, title, settings.batches.duplex)
             files.append(REPRINTS_PDF)
         if loaded.rejected:
@@ -489,29 +495,31 @@ def _print(
     return placement, [p.file for p in parts], described
 
 
-def _new_accounts(
-    plan: _Plan, settings: Settings, passwords: Sequence[str], plaintext: bool
+def _sheet(student: Student, identifier: str, password: str | None, settings: Settings) -> Sheet:
+    """A student's page: their address, login and activation link; ``password`` None for a reprint."""
+    email = email_of(identifier, settings.university.email_domain)
+    link = activation_link(settings.university.activation_url, identifier, email)
+    return Sheet(student, email, settings.login_of(identifier), password, link)
+
+
+def _new_passwords(
+    accounts: Sequence[tuple[Student, str, str | None]], settings: Settings, passwords: Sequence[str], plaintext: bool
 ) -> tuple[list[Sheet], list[Credential]]:
+    """Sheets and credentials of ``(student, identifier, short login)`` with new ``passwords``, hashed here."""
     sheets: list[Sheet] = []
     credentials: list[Credential] = []
-    domain = settings.university.email_domain
     hashes = hash_passwords(passwords, settings.credentials)
-    for student, password, password_hash in zip(plan.new, passwords, hashes, strict=True):
-        identifier = plan.identifiers[student.student_number]
-        email = email_of(identifier, domain)
-        link = activation_link(settings.university.activation_url, identifier, email)
-        sheets.append(Sheet(student, email, settings.login_of(identifier), password, link))
-        short = plan.shorts.get(student.student_number)
+    for (student, identifier, short), password, password_hash in zip(accounts, passwords, hashes, strict=True):
+        sheet = _sheet(student, identifier, password, settings)
+        sheets.append(sheet)
         credentials.append(
-            Credential(student, identifier, email, password_hash, short, password if plaintext else None)
+            Credential(student, identifier, sheet.email, password_hash, short, password if plaintext else None)
         )
     return sheets, credentials
 
 
 def _reprint(student: Student, account: IssuedAccount, settings: Settings) -> Sheet:
-    email = email_of(account.identifier, settings.university.email_domain)
-    link = activation_link(settings.university.activation_url, account.identifier, email)
-    return Sheet(student, email, settings.login_of(account.identifier), None, link)
+    return _sheet(student, account.identifier, None, settings)
 
 
 def _outcomes(
@@ -592,17 +600,8 @@ def reissue(
         reg: Registry, run_id: int, _: _Plan, staging: Path
     ) -> tuple[tuple[Outcome, ...], list[str], list[dict[str, object]]]:
         passwords = generate_passwords(len(chosen), settings.password, choice)
-        domain = settings.university.email_domain
-        hashes = hash_passwords(passwords, settings.credentials)
-        sheets, credentials = [], []
-        for (student, account), password, password_hash in zip(chosen, passwords, hashes, strict=True):
-            email = email_of(account.identifier, domain)
-            link = activation_link(settings.university.activation_url, account.identifier, email)
-            sheets.append(Sheet(student, email, settings.login_of(account.identifier), password, link))
-            plain = password if plaintext_credentials else None
-            credentials.append(
-                Credential(student, account.identifier, email, password_hash, account.short_identifier, plain)
-            )
+        accounts = [(student, account.identifier, account.short_identifier) for student, account in chosen]
+        sheets, credentials = _new_passwords(accounts, settings, passwords, plaintext_credentials)
         title = f"SCOL'PASS {academic_year.label}"
         placement, pdfs, parts = _print(renderer, sheets, staging, settings, title, now, one_pdf_per_student)
         outcomes = tuple(

@@ -13,8 +13,6 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pikepdf
-
 from .errors import ConfigError
 
 # R6 derives its key with a few dozen SHA-2 rounds, cheap to guess at: a short
@@ -35,6 +33,9 @@ class PdfProtection:
 
     def encrypt(self, data: bytes) -> bytes:
         """``data`` (a whole PDF) encrypted with AES-256; printing and copying stay allowed to its readers."""
+        # Imported here: qpdf costs 70 ms at every start of scolpass, and only --encrypt-pdf needs it.
+        import pikepdf
+
         out = io.BytesIO()
         with pikepdf.open(io.BytesIO(data)) as pdf:
             # The owner password is the user's: whoever may open the file may print it, nothing more to unlock.

@@ -296,11 +296,12 @@ class Registry:
         stamp = when.isoformat(timespec="seconds")
         with self._guard("write"), self.transaction():
             before = self._db.total_changes
-            self._db.executemany(
-                "INSERT OR IGNORE INTO reserved (identifier, source, reserved_at) VALUES (?, ?, ?)",
-                [(login, source, stamp) for login in logins],
-            )
+            self._insert_reserved((login, source, stamp) for login in logins)
             return self._db.total_changes - before
+
+    def _insert_reserved(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """``(login, source, stamp)`` rows, inside a transaction; a login already reserved keeps its first source."""
+        self._db.executemany("INSERT OR IGNORE INTO reserved (identifier, source, reserved_at) VALUES (?, ?, ?)", rows)
 
     def reserved_count(self) -> int:
         """How many logins are reserved."""
@@ -331,9 +332,14 @@ class Registry:
 
     def purgeable(self, before: int) -> list[tuple[str, str, int]]:
         """Issued or adopted students last enrolled before ``before``: ``(student_number, identifier, last_year)``."""
+        rows = self._purgeable(before)
+        return [(number, identifier, year) for number, identifier, _, year in rows]
+
+    def _purgeable(self, before: int) -> list[tuple[str, str, str | None, int]]:
+        # Pending accounts belong to a run that has not finished: never purged.
         with self._guard("read"):
             return self._db.execute(
-                "SELECT student_number, identifier, last_year FROM accounts"
+                "SELECT student_number, identifier, short_identifier, last_year FROM accounts"
                 " WHERE state IN ('issued', 'adopted') AND last_year < ? ORDER BY student_number",
                 (before,),
             ).fetchall()
@@ -357,19 +363,12 @@ class Registry:
         """
         stamp = when.isoformat(timespec="seconds")
         with self._guard("write"), self.transaction():
-            rows = self._db.execute(
-                "SELECT student_number, identifier, short_identifier, last_year FROM accounts"
-                " WHERE state IN ('issued', 'adopted') AND last_year < ?",
-                (before,),
-            ).fetchall()
-            reserved = [
+            rows = self._purgeable(before)
+            self._insert_reserved(
                 (login, f"purged (last enrolled {year})", stamp)
                 for _, identifier, short, year in rows
                 for login in (identifier, short)
                 if login
-            ]
-            self._db.executemany(
-                "INSERT OR IGNORE INTO reserved (identifier, source, reserved_at) VALUES (?, ?, ?)", reserved
             )
             numbers = [(row[0],) for row in rows]
             self._db.executemany("DELETE FROM reissues WHERE student_number = ?", numbers)
@@ -382,7 +381,7 @@ class Registry:
                 f"{self.path}: the students were purged, but the file could not be rebuilt ({exc}); "
                 f"run 'sqlite3 {self.path} VACUUM' when no run uses it"
             ) from None
-        return sorted((number, identifier, year) for number, identifier, _, year in rows)
+        return [(number, identifier, year) for number, identifier, _, year in rows]
 
     # -- runs ------------------------------------------------------------------
     def begin_run(

@@ -163,7 +163,6 @@ class SheetRenderer:
         self.settings = settings
         self.year_label = year_label
         self.protection = protection
-        self.file_mode = settings.sheet.mode
         self._wordings: dict[str, Wording] = {}
         self.words = self.wording("")  # the default language: errors in its template show at once
         self.color = colors.HexColor(settings.sheet.color)
@@ -383,7 +382,7 @@ class SheetRenderer:
         data: bytes = c.getpdfdata()  # type: ignore[no-untyped-call]  # the stub leaves it untyped
         if self.protection is not None:
             data = self.protection.encrypt(data)
-        write_bytes(path, data, self.file_mode)
+        write_bytes(path, data, self.settings.sheet.mode)
 
 
 LOGO_H = 34.0  # points: the logo's height in the header
