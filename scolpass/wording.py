@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from .errors import ConfigError
@@ -66,23 +67,10 @@ def languages(settings: Settings) -> list[str]:
     return sorted(found)
 
 
-def load_wording(settings: Settings, year_label: str, language: str | None = None) -> Wording:
-    """Render the template of ``language`` (default ``[sheet] language``) for this university and year.
-
-    A university's own ``[sheet] templates`` folder wins over the shipped one.
-    Errors name the template file and line.
-    """
-    language = language or settings.sheet.language
-    folders = template_folders(settings)
-    name = f"sheet.{language}.j2"
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folders),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=False,
-    )
+def template_context(settings: Settings, year_label: str) -> dict[str, object]:
+    """The values a template sees, and all it sees: the university, the year, the password rules."""
     u, r = settings.university, settings.password_rules
-    context = {
+    return {
         "university": {
             "name": u.name,
             "label": u.label,
@@ -97,6 +85,31 @@ def load_wording(settings: Settings, year_label: str, language: str | None = Non
             "forbidden": ", ".join(r.forbidden_characters),
         },
     }
+
+
+def load_wording(settings: Settings, year_label: str, language: str | None = None) -> Wording:
+    """Render the template of ``language`` (default ``[sheet] language``) for this university and year.
+
+    A university's own ``[sheet] templates`` folder wins over the shipped one.
+    Templates run in Jinja2's sandbox and see only :func:`template_context`.
+    Errors, a refused access among them, name the template file and line.
+    """
+    language = language or settings.sheet.language
+    folders = template_folders(settings)
+    name = f"sheet.{language}.j2"
+    # A template from [sheet] templates is read even by `scolpass check`: in an ordinary environment
+    # `cycler.__init__.__globals__.os.system(...)` runs a command. The sandbox refuses every attribute
+    # that starts with "_" (and Python's other internals) and calls that change an object.
+    env = ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(folders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
+    # Nor Jinja2's default globals (range, dict, lipsum, cycler, joiner, namespace): no wording needs
+    # them, the shipped templates use none, and each is a way out (Python functions, whose globals hold
+    # os, behind the sandbox's checks) or a way to spend memory (range, lipsum).
+    env.globals.clear()
     path = next((folder / name for folder in folders if (folder / name).is_file()), folders[-1] / name)
     try:
         template = env.get_template(name)
@@ -105,12 +118,14 @@ def load_wording(settings: Settings, year_label: str, language: str | None = Non
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{exc.filename or path}:{exc.lineno}: template error: {exc.message}") from None
     try:
-        module = template.make_module(context)
-    except jinja2.TemplateError as exc:
+        module = template.make_module(template_context(settings, year_label))
+    except Exception as exc:
+        # Whatever a template's expressions raise (a refused access, `1 // 0`, `year + 1`, a macro that
+        # calls itself) is the template's fault, to be fixed in it: a configuration error, not a crash.
         # The failing frame runs the compiled template; map its line back to the source.
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == template.filename]
         line = template.get_corresponding_lineno(frames[-1].lineno or 0) if frames else "?"
-        raise ConfigError(f"{path}:{line}: template error: {exc}") from None
+        raise ConfigError(f"{path}:{line}: template error: {exc or type(exc).__name__}") from None
     missing = [piece for piece in PIECES if not hasattr(module, piece)]
     if missing:
         raise ConfigError(f"{path}: the template does not set {', '.join(missing)}")
