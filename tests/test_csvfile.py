@@ -112,6 +112,14 @@ def test_forced_encoding_that_does_not_fit(tmp_path: Path) -> None:
         read_table(path, encoding="utf-8")
 
 
+def test_bad_byte_after_a_byte_order_mark_is_shown_at_its_own_offset(tmp_path: Path) -> None:
+    # The offset counts the byte order mark: it is a byte of the file (an offset 3 bytes short named the wrong byte).
+    path = tmp_path / "e.csv"
+    path.write_bytes(codecs.BOM_UTF8 + "a;b\n1;é\n".encode("cp1252"))
+    with pytest.raises(InputError, match="byte offset 9: byte 0xe9 is not text in UTF-8;"):
+        read_table(path, encoding="utf-8")
+
+
 def test_unterminated_quote_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text('a;b\n1;2\n3;"open\n4;5\n', encoding="utf-8")
@@ -187,7 +195,7 @@ def test_mixed_encodings_are_refused(tmp_path: Path) -> None:
     # UTF-8 rows, then one row saved from a Windows editor: read as Windows-1252 it would garble the rest.
     path = tmp_path / "e.csv"
     path.write_bytes("a;b\nHélène;1\n".encode() + "Chloé;2\n".encode("cp1252"))
-    with pytest.raises(InputError, match="the file mixes two encodings") as caught:
+    with pytest.raises(InputError, match="the file mixes encodings") as caught:
         read_table(path)
     assert caught.value.problems[0].line == 3
 
@@ -410,3 +418,110 @@ def test_equal_values_are_kept_once(tmp_path: Path) -> None:
     faculties = [cells[HEADER.index("faculty")] for _, cells in read_table(path).records]
     assert faculties == ["FACULTÉ DE DROIT"] * 3
     assert len({id(f) for f in faculties}) == 1
+
+
+# Two encodings in one file (README "Encodings"): the guess is made on the first accented line, and the
+# first line that contradicts it is named, with what its bytes say in each encoding.
+
+
+def test_windows_1252_first_then_utf8_is_refused(tmp_path: Path) -> None:
+    # The first accented row decides Windows-1252; read so, Zoé's UTF-8 row would become "ZoÃ©" (zoa-c.durand).
+    path = tmp_path / "enrolment.csv"
+    path.write_bytes(b"a;b\n" + "Hélène;1\n".encode("cp1252") + b"Jean;2\n" + "Zoé;3\n".encode())
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert str(caught.value) == (
+        "enrolment.csv:4: the file mixes encodings: line 2 is Windows-1252 ('Hélène') but this line is UTF-8 "
+        "('Zoé', which would read 'ZoÃ©' as Windows-1252); save it again in one encoding (UTF-8)"
+    )
+
+
+def test_utf8_looking_pair_in_a_windows_1252_file_is_a_contradiction(tmp_path: Path) -> None:
+    # "Ã©" in Windows-1252 is exactly the UTF-8 bytes of "é": never a real name, always a sign of mixing.
+    path = tmp_path / "e.csv"
+    path.write_bytes("a;b\nChloé;1\nRenÃ©e;2\n".encode("cp1252"))
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert only_problem(caught) == (
+        3,
+        "the file mixes encodings: line 2 is Windows-1252 ('Chloé') but this line is UTF-8 "
+        "('Renée', which would read 'RenÃ©e' as Windows-1252); save it again in one encoding (UTF-8)",
+    )
+
+
+def test_both_encodings_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"a;b\n" + "Chloé;".encode("cp1252") + "Zoé\n".encode())
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert only_problem(caught) == (
+        2,
+        "the file mixes encodings: 'Chloé' on this line is Windows-1252 but 'Zoé' is UTF-8 "
+        "(which would read 'ZoÃ©' as Windows-1252); save it again in one encoding (UTF-8)",
+    )
+
+
+def test_utf8_first_then_windows_1252_names_both_lines(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes("a;b\nHélène;1\nJean;2\n".encode() + "Chloé;3\n".encode("cp1252"))
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert only_problem(caught) == (
+        4,
+        "the file mixes encodings: line 2 is UTF-8 ('Hélène') but this line is not "
+        "(byte 0xe9 in 'Chloé', if it is Windows-1252); save it again in one encoding (UTF-8)",
+    )
+
+
+def test_a_byte_order_mark_then_windows_1252(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes(codecs.BOM_UTF8 + "a;b\nChloé;1\n".encode("cp1252"))
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert only_problem(caught) == (
+        2,
+        "the file mixes encodings: it opens with a UTF-8 byte order mark but this line is not UTF-8 "
+        "(byte 0xe9 in 'Chloé', if it is Windows-1252); save it again in one encoding (UTF-8)",
+    )
+
+
+def test_windows_1252_throughout_is_still_read(tmp_path: Path) -> None:
+    # Every accent of French names, upper and lower case, and the punctuation Excel writes: no false alarm.
+    names = "Hélène;ÉLODIE;Chloé;FRANÇOIS;Zoë;Maëlle;ŒDIPE;Noël;L’HÔPITAL;«Ça»;N°3;Ève–Marie"
+    path = tmp_path / "e.csv"
+    path.write_bytes(("a;b;c;d;e;f;g;h;i;j;k;l\n" + names + "\n").encode("cp1252"))
+    table = read_table(path)
+    assert table.encoding == "Windows-1252"
+    assert ";".join(table.records[0][1]) == names
+
+
+def test_forced_windows_1252_reads_a_mixed_file_as_asked(tmp_path: Path) -> None:
+    # --encoding is the registrar's word: it wins over the detection, mixed or not (as "forced encoding wins").
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"a;b\n" + "Hélène;1\n".encode("cp1252") + "Zoé;2\n".encode())
+    table = read_table(path, encoding="windows-1252")
+    assert [cells[0] for _, cells in table.records] == ["Hélène", "ZoÃ©"]
+
+
+def test_utf8_then_not_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"a;b\n" + "Zoé;".encode() + "Chloé\n".encode("cp1252"))
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert only_problem(caught) == (
+        2,
+        "the file mixes encodings: 'Zoé' on this line is UTF-8 but not all of it "
+        "(byte 0xe9 in 'Chloé', if it is Windows-1252); save it again in one encoding (UTF-8)",
+    )
+
+
+def test_bytes_in_neither_encoding_after_windows_1252(tmp_path: Path) -> None:
+    # 0x81 is no character in Windows-1252: the file is neither, refused at that byte.
+    path = tmp_path / "e.csv"
+    path.write_bytes("a;b\nChloé;1\n".encode("cp1252") + b"x\x81;2\n")
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert only_problem(caught) == (
+        3,
+        "byte offset 13: byte 0x81 is not text in UTF-8 or Windows-1252; save the file as 'CSV UTF-8'",
+    )
