@@ -8,13 +8,21 @@ data is drawn with ``drawString``: it is never parsed as markup.
 
 from __future__ import annotations
 
+import base64
+import io
+import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 
+from PIL.ImageFile import ImageFile
+from PIL.JpegImagePlugin import JpegImageFile
+from PIL.PngImagePlugin import PngImageFile
 from reportlab.graphics import renderPDF
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
@@ -24,7 +32,7 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
-from svglib.svglib import svg2rlg
+from svglib.svglib import load_svg_file, svg2rlg
 
 from .errors import ConfigError, ScolpassError
 from .files import write_bytes
@@ -386,10 +394,44 @@ class SheetRenderer:
 
 
 LOGO_H = 34.0  # points: the logo's height in the header
+# At most this many pixels in any raster image of the logo (4 megapixels: 2000 x 2000, or 4000 x 1000).
+# The logo prints 34 points high and at most 158 wide: 1,000 pixels over its height is 2,100 dpi, finer
+# than any printer. ReportLab decodes the image whole into every PDF (at 4 megapixels, 75 MB and 0.4 s a
+# PDF, in every rendering process); a 12000 x 12000 one-bit PNG of 17 KB would take 1.6 GB.
+LOGO_MAX_PIXELS = 4_000_000
+
+# What svglib decodes itself (svglib.svglib.SvgRenderer.xlink_href_target): PNG and JPEG data URIs.
+_DATA_IMAGE = re.compile(r"^data:image/(jpe?g|png);base64")
+_XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+# Pillow's classes for the two formats a logo may be; read by signature, not by the file's name.
+_RASTERS: dict[bytes, type[ImageFile]] = {b"\x89PNG\r\n\x1a\n": PngImageFile, b"\xff\xd8\xff": JpegImageFile}
+
+
+def _raster_size(stream: IO[bytes]) -> tuple[int, int]:
+    """A PNG's or JPEG's width and height, read from its header: no pixel is decoded.
+
+    Pillow's format classes, not ``Image.open``: past 179 million pixels open()
+    raises DecompressionBombError before anyone could say how big the image is.
+    ValueError if the stream is neither.
+    """
+    head = stream.read(8)
+    stream.seek(0)
+    for signature, kind in _RASTERS.items():
+        if head.startswith(signature):
+            try:
+                with kind(stream) as image:
+                    return image.size
+            except SyntaxError as exc:  # how Pillow's format classes say "not this format"
+                raise ValueError(f"a damaged {kind.format}: {exc}") from None
+    raise ValueError("not a PNG or JPEG image")
 
 
 class Logo:
-    """A university's logo, PNG/JPEG or SVG, drawn at a given height."""
+    """A university's logo, PNG/JPEG or SVG, drawn at a given height.
+
+    Every raster image it holds is measured from its header, and refused over
+    :data:`LOGO_MAX_PIXELS`, before anything decodes it.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -397,18 +439,70 @@ class Logo:
         self._drawing: Drawing | None = None
         try:
             if path.suffix.lower() == ".svg":
+                # svglib opens the images an SVG names while it reads it (and decodes some at once).
+                self._check_svg_images(path, {path.resolve()})
                 self._drawing = svg2rlg(str(path))
                 if self._drawing is None:
                     raise ValueError("not an SVG drawing")
                 self.width, self.height = float(self._drawing.width), float(self._drawing.height)
             else:
+                with path.open("rb") as stream:
+                    self._check_pixels(stream)
                 self._image = ImageReader(str(path))
                 width, height = self._image.getSize()
                 self.width, self.height = float(width), float(height)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"[sheet] logo = {str(path)!r}: cannot be read as PNG, JPEG or SVG: {exc}") from None
-        if self.width <= 0 or self.height <= 0:
+        # An SVG's width="nan" or "1e400" passes as a float: the page would get no logo, or a broken one.
+        if not (0 < self.width < math.inf and 0 < self.height < math.inf):
             raise ConfigError(f"[sheet] logo = {str(path)!r}: the image has no size")
+
+    def _check_pixels(self, stream: IO[bytes], what: str = "") -> None:
+        """Refuse the image of ``stream`` over the limit; ``what`` names it within an SVG logo."""
+        try:
+            width, height = _raster_size(stream)
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}" if what else str(exc)) from None
+        if width * height > LOGO_MAX_PIXELS:
+            raise ConfigError(
+                f"[sheet] logo = {str(self.path)!r}: {what + ' ' if what else ''}is {width} x {height} pixels "
+                f"({width * height:,}); a logo may have at most {LOGO_MAX_PIXELS:,} pixels (it prints {LOGO_H:g} "
+                "points high, where 1,000 pixels are finer than any printer): make it smaller"
+            )
+
+    def _check_svg_images(self, svg: Path, seen: set[Path]) -> None:
+        """The raster images an SVG draws, and those of the SVG files it uses, as svglib finds them.
+
+        svglib decodes a data URI of PNG or JPEG and reads a relative path as an
+        image, or as another SVG when it ends in ``.svg``; absolute paths it refuses.
+        """
+        root = load_svg_file(str(svg))
+        if root is None:
+            return  # svg2rlg says "not an SVG drawing"
+        for element in root.iter():
+            if not isinstance(element.tag, str):
+                continue  # a processing instruction: its "attributes" are not the SVG's
+            href = element.get(_XLINK_HREF) or element.get("href")
+            if not href:
+                continue
+            data = _DATA_IMAGE.match(href)
+            if data:
+                image = base64.decodebytes(href[data.end() + 1 :].encode("ascii"))
+                self._check_pixels(io.BytesIO(image), "an image it embeds")
+                continue
+            iri = href.split("#", 1)[0]
+            if not iri or os.path.isabs(iri):
+                continue
+            target = Path(os.path.normpath(svg.parent / iri))
+            if not os.access(target, os.R_OK):
+                continue  # svglib leaves it out
+            if str(target).endswith(".svg"):
+                if target.resolve() not in seen:
+                    seen.add(target.resolve())
+                    self._check_svg_images(target, seen)
+                continue
+            with target.open("rb") as stream:
+                self._check_pixels(stream, f"the image {iri!r} it draws")
 
     def draw(self, c: Canvas, x: float, y: float, height: float) -> float:
         """Draw with the lower-left corner at ``(x, y)``; returns the width used."""

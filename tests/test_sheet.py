@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
+import struct
 import subprocess
+import sys
 import unicodedata
+import zlib
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -306,12 +310,12 @@ def test_template_errors_name_the_file_and_line(settings: Settings, tmp_path: Pa
         SheetRenderer(missing, "2026/2027")
 
 
-@pytest.mark.parametrize("kind", ["png", "svg"])
+@pytest.mark.parametrize("kind", ["png", "jpeg", "svg"])
 def test_logo_in_the_header(settings: Settings, tmp_path: Path, kind: str) -> None:
     from PIL import Image as PILImage
 
     logo = tmp_path / f"logo.{kind}"
-    if kind == "png":
+    if kind in ("png", "jpeg"):
         PILImage.new("RGB", (200, 100), (200, 16, 46)).save(logo)
     else:
         logo.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100">'
@@ -325,6 +329,122 @@ def test_logo_in_the_header(settings: Settings, tmp_path: Path, kind: str) -> No
     bad = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, logo=str(tmp_path / "s.pdf")))
     with pytest.raises(ConfigError, match="cannot be read as PNG, JPEG or SVG"):
         SheetRenderer(bad, "2026/2027")
+    # svglib reads width="nan" as a number: a logo of no size, refused like width="0".
+    (tmp_path / "nan.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="nan" height="100"></svg>')
+    nan = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, logo=str(tmp_path / "nan.svg")))
+    with pytest.raises(ConfigError, match="the image has no size"):
+        SheetRenderer(nan, "2026/2027")
+    # Another format Pillow reads is refused too: its size could not be checked before decoding.
+    PILImage.new("RGB", (200, 100)).save(tmp_path / "logo.gif")
+    gif = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, logo=str(tmp_path / "logo.gif")))
+    with pytest.raises(ConfigError, match="cannot be read as PNG, JPEG or SVG: not a PNG or JPEG image"):
+        SheetRenderer(gif, "2026/2027")
+    (tmp_path / "gif.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100">'
+                                      '<image width="200" height="100" href="logo.gif"/></svg>')  # fmt: skip
+    in_svg = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, logo=str(tmp_path / "gif.svg")))
+    with pytest.raises(ConfigError, match=r"SVG: the image 'logo\.gif' it draws: not a PNG or JPEG image"):
+        SheetRenderer(in_svg, "2026/2027")
+
+
+def _blank_png(path: Path, width: int, height: int) -> Path:
+    """A valid one-bit PNG of ``width`` x ``height`` black pixels, written a few rows at a time.
+
+    Zero rows compress a thousandfold: 30000 x 30000 takes 109 KB on disk and 900
+    million pixels once decoded, a decompression bomb, made without ever holding it.
+    """
+    row = bytes(1 + (width + 7) // 8)  # the filter byte, then the row's bits
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row * 64) for _ in range(height // 64))
+    idat += packer.compress(row * (height % 64)) + packer.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # one bit a pixel, grey, no interlace
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def _big_logo(folder: Path, kind: str) -> tuple[Path, str]:
+    """A logo over the pixel limit, and the start of the ConfigError that must refuse it."""
+    bomb_size = "30000 x 30000 pixels (900,000,000)"
+    if kind == "bomb":
+        logo = _blank_png(folder / "logo.png", 30000, 30000)
+        assert logo.stat().st_size < 120_000
+        with pytest.raises(Image.DecompressionBombError):
+            Image.open(logo)  # a real bomb, as Pillow itself sees it
+        return logo, f"is {bomb_size}"
+    if kind == "one-bit":
+        logo = folder / "logo.png"
+        Image.new("1", (12000, 12000)).save(logo)  # 18 MB in memory here, 1.6 GB once ReportLab decodes it
+        return logo, "is 12000 x 12000 pixels (144,000,000)"
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="200" height="100">'
+    if kind == "svg-embedding-a-bomb":
+        data = base64.b64encode(_blank_png(folder / "bomb.png", 30000, 30000).read_bytes()).decode()
+        svg += f'<image width="200" height="100" xlink:href="data:image/png;base64,{data}"/></svg>'
+        what = f"an image it embeds is {bomb_size}"
+    else:  # an SVG drawing a big PNG beside it
+        Image.new("1", (12000, 12000)).save(folder / "big.png")
+        svg += '<image width="200" height="100" xlink:href="big.png"/></svg>'
+        what = "the image 'big.png' it draws is 12000 x 12000 pixels (144,000,000)"
+    logo = folder / "logo.svg"
+    logo.write_text(svg)
+    return logo, what
+
+
+_LOGO_KINDS = ["bomb", "one-bit", "svg-embedding-a-bomb", "svg-drawing-a-big-png"]
+
+
+@pytest.mark.parametrize("kind", _LOGO_KINDS)
+def test_a_logo_over_the_pixel_limit_is_refused_unread(settings: Settings, tmp_path: Path, kind: str) -> None:
+    logo, what = _big_logo(tmp_path, kind)
+    own = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, logo=str(logo)))
+    message = f"[sheet] logo = {str(logo)!r}: {what}; a logo may have at most 4,000,000 pixels"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        SheetRenderer(own, "2026/2027")
+
+
+def test_a_logo_at_the_pixel_limit_is_accepted(settings: Settings, tmp_path: Path) -> None:
+    def renderer(width: int, height: int) -> SheetRenderer:
+        logo = _blank_png(tmp_path / f"{width}x{height}.png", width, height)
+        return SheetRenderer(
+            dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, logo=str(logo))), ""
+        )
+
+    assert renderer(2000, 2000).logo is not None
+    assert renderer(4000, 1000).logo is not None
+    with pytest.raises(ConfigError, match=r"is 4001 x 1000 pixels \(4,001,000\); a logo may have at most 4,000,000"):
+        renderer(4001, 1000)
+
+
+# Runs the command given as its child and prints the child's peak RSS (KiB on Linux) last. A child of this
+# small process, not of pytest: Linux keeps a process's peak RSS across fork and exec.
+_PEAK_RSS = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], check=False).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("command", ["check", "preview"])
+@pytest.mark.parametrize("kind", ["bomb", "one-bit"])
+def test_check_and_preview_refuse_a_big_logo_before_decoding_it(tmp_path: Path, command: str, kind: str) -> None:
+    logo, what = _big_logo(tmp_path, kind)
+    config = tmp_path / "scolpass.toml"
+    config.write_text((SAMPLES / "scolpass.toml").read_text().replace("[sheet]\n", '[sheet]\nlogo = "logo.png"\n', 1))
+    args = [str(SAMPLES / "enrolment.csv")] if command == "check" else ["--out", str(tmp_path / "p.pdf")]
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, sys.executable, "-m", "scolpass", command, *args, "--config", str(config)],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"Error: [sheet] logo = {str(logo)!r}: {what}; "), result.stderr
+    assert "Traceback" not in result.stderr
+    # Decoded, the 12000 x 12000 image alone takes 1.6 GB; scolpass itself needs 60 MiB here.
+    peak = int(result.stdout.splitlines()[-1])
+    assert peak < 150 * 1024, f"peak RSS {peak / 1024:.0f} MiB"
+    assert not (tmp_path / "p.pdf").exists()
 
 
 def test_a_long_university_name_shrinks_to_leave_room_for_the_portal(settings: Settings, tmp_path: Path) -> None:
