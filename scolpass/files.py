@@ -9,12 +9,17 @@ another user could open it, and an open file descriptor outlives a later
 
 from __future__ import annotations
 
+import grp
 import io
 import os
+import pwd
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, TextIO
+
+from .errors import StateError
 
 PRIVATE = 0o600
 PRIVATE_FOLDER = 0o700
@@ -68,8 +73,9 @@ def write_bytes(path: Path, data: bytes, mode: int = PRIVATE) -> None:
         handle.write(data)
 
 
-def create_private(path: Path) -> bool:
-    """Create ``path`` empty with mode 0600 if it does not exist; returns whether it was created.
+def create_private(path: Path, group: int | None = None) -> bool:
+    """Create ``path`` empty with mode 0600 (0660 for ``group``) if it does not exist; returns whether
+    it was created.
 
     For files another library then opens by name (SQLite): an existing file
     keeps its mode when reopened, and SQLite gives its journal the mode of the
@@ -79,5 +85,70 @@ def create_private(path: Path) -> bool:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
     except FileExistsError:
         return False
-    os.close(fd)
+    try:
+        if group is not None:
+            os.fchown(fd, -1, group)
+        os.fchmod(fd, shared_mode(PRIVATE, group))
+    finally:
+        os.close(fd)
     return True
+
+
+def group_id(name: str) -> int | None:
+    """The id of ``[registry] group`` (checked with the settings), or None when no group is set."""
+    return grp.getgrnam(name).gr_gid if name else None
+
+
+def shared_mode(mode: int, group: int | None) -> int:
+    """``mode`` opened to the registrars' group (read and write, as the owner has) when there is one."""
+    return mode | (mode & 0o700) >> 3 if group is not None else mode
+
+
+def make_folder(path: Path, group: int | None = None, mode: int = PRIVATE_FOLDER) -> None:
+    """Create the folder ``path`` with exactly ``mode`` (0770 with a group), whatever the umask.
+
+    ``mkdir`` cuts its mode by the umask and could leave a moment where a loose
+    umask's mode holds; creating it 0700 and opening it afterwards never does.
+    """
+    path.mkdir(mode=PRIVATE_FOLDER)
+    if group is not None:
+        os.chown(path, -1, group)
+    path.chmod(shared_mode(mode, group))
+
+
+def _owner(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def refuse_unsafe(path: Path, what: str, group: int | None = None) -> None:
+    """Refuse ``path`` (an existing file or folder scolpass writes into) if another user could have
+    forged it or could change it: writable by every user, or owned by neither this user nor ``group``.
+
+    A folder writable by everyone but sticky (``/tmp``) is accepted to write in: the sticky bit
+    stops others from replacing or removing what this user puts there.
+    """
+    st = path.stat()
+    sticky = stat.S_ISDIR(st.st_mode) and bool(st.st_mode & stat.S_ISVTX)
+    if st.st_mode & stat.S_IWOTH and not sticky:
+        raise StateError(
+            f"{path}: the {what} is writable by every user of this machine, who could read or forge its "
+            f"contents; make it private (chmod o-w '{path}') or use another"
+        )
+    mine = st.st_uid == os.geteuid() or (group is not None and st.st_gid == group)
+    if not mine and not sticky:
+        owners = _owner(os.geteuid()) + (f" or the group {_group(group)}" if group is not None else "")
+        raise StateError(
+            f"{path}: the {what} belongs to {_owner(st.st_uid)} (group {_group(st.st_gid)}), not to {owners}: "
+            "another user may have made it to read what scolpass writes; use your own, or set [registry] group "
+            "to a group you share with its owner"
+        )

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import StateError
+from .files import create_private
 
 WAIT_SECONDS = 30.0
 
@@ -33,10 +34,12 @@ def os_user() -> str:
 
 
 @contextmanager
-def run_lock(registry: Path, wait: float = WAIT_SECONDS) -> Iterator[None]:
-    """Hold the registry's run lock, creating the (empty) file if needed; wait up to ``wait`` seconds."""
+def run_lock(registry: Path, wait: float = WAIT_SECONDS, group: int | None = None) -> Iterator[None]:
+    """Hold the registry's run lock, creating the (empty) file if needed (0600, or 0660 for the
+    registrars' ``group``); wait up to ``wait`` seconds."""
     try:
-        fd = os.open(registry, os.O_RDWR | os.O_CREAT, 0o600)
+        create_private(registry, group)
+        fd = os.open(registry, os.O_RDWR)
     except OSError as exc:
         raise StateError(f"{registry}: cannot open the registry: {exc.strerror}") from None
     try:

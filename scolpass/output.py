@@ -3,19 +3,27 @@
 The order of writes makes every crash harmless:
 
 1. the run and its new accounts are committed to the registry as ``pending``;
-2. every file is written into a hidden staging folder beside the target;
+2. every file is written into a hidden staging folder beside the target,
+   made durable (``fsync``), and the run is marked ``written``;
 3. the staging folder is renamed to the target in one step (``rename(2)``);
 4. the run is confirmed: its accounts become ``issued``.
 
-A run killed before 3 leaves only a hidden staging folder and pending rows: the
-next run removes both, and the identifiers are free again (nobody got them: no
-sheet left the staging folder). A run killed between 3 and 4 left a complete
-folder: the next run confirms it. So no printed password is ever missing from
-the credential files, and no student is issued twice.
+A run killed before 2 ends is undone by the next run: the decision is committed
+first, then its staging folder is removed, so that a crash in the middle of
+that cleanup leaves a run already undone and some litter, never a pending run
+whose folder has vanished. Its identifiers are free again: nobody got them, no
+sheet left the staging folder. A run killed after 2 is finished by the next
+run: its folder is published if it is still staged, and the run confirmed. A
+pending run is confirmed only on positive evidence that its output was
+complete (the registry's ``written`` mark, or a published folder whose manifest
+names the run and whose files are all there, owned by this user); never
+because a folder is missing. So no printed password is ever missing from the
+credential files, and no student is issued twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,6 +34,7 @@ from pathlib import Path
 
 from .academic_year import AcademicYear
 from .errors import StateError
+from .files import make_folder, refuse_unsafe
 from .registry import Registry
 
 MANIFEST = "manifest.json"
@@ -38,19 +47,34 @@ def checkpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def output_folder(requested: str | Path | None, year: AcademicYear, now: datetime) -> Path:
-    """The run's own folder: ``requested`` if absent or empty, else a new dated one (``-2``... if taken)."""
+def output_folder(requested: str | Path | None, year: AcademicYear, now: datetime, group: int | None = None) -> Path:
+    """The run's own folder: ``requested`` if absent or empty, else a new dated one (``-2``... if taken).
+
+    Refused before anything is rendered: a folder already holding files, one
+    this user cannot write in, one another user could have made or can change
+    (see :func:`refuse_unsafe`), and a mount point (publishing renames a folder
+    into place, which cannot replace a mount point).
+    """
     if requested is not None:
         path = Path(requested)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise StateError(
                 f"{path}: the output folder must not exist or be empty (an earlier run's files would be mixed in)"
             )
-        existing = next(p for p in path.absolute().parents if p.exists())
-        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            raise StateError(f"{path}: cannot write the output: {existing} is not a folder this user may write in")
+        if path.is_dir():
+            refuse_unsafe(path, "output folder", group)
+            if os.path.ismount(path):
+                raise StateError(
+                    f"{path}: the output folder is a mount point; a run is written beside its folder and renamed "
+                    f"into place, which cannot replace a mount point: give a folder inside it, like {path / 'run'}"
+                )
+        _refuse_unwritable_parent(path, group)
         return path
     base = Path(OUTPUT_ROOT) / year.slug / now.strftime("%Y-%m-%d_%H%M%S")
+    for folder in (base.parent.parent, base.parent):
+        if folder.exists():
+            refuse_unsafe(folder, "output folder", group)
+    _refuse_unwritable_parent(base, group)
     path, n = base, 1
     while path.exists() or any(path.parent.glob(f".{path.name}.partial-*")):
         n += 1
@@ -58,18 +82,25 @@ def output_folder(requested: str | Path | None, year: AcademicYear, now: datetim
     return path
 
 
+def _refuse_unwritable_parent(path: Path, group: int | None) -> None:
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise StateError(f"{path}: cannot write the output: {existing} is not a folder this user may write in")
+    refuse_unsafe(existing, "folder the output goes in", group)
+
+
 def staging_folder(target: Path, run_id: int) -> Path:
     """The hidden folder beside ``target`` where run ``run_id`` writes (same disk: the rename is atomic)."""
     return target.with_name(f".{target.name}.partial-{run_id}")
 
 
-def make_parents(target: Path) -> list[Path]:
-    """Create the folders above ``target``; returns those made, outermost first."""
+def make_parents(target: Path, group: int | None = None) -> list[Path]:
+    """Create the folders above ``target`` (0700, 0770 for ``group``); returns those made, outermost first."""
     made: list[Path] = []
     for folder in reversed(target.parents):
         if not folder.exists():
             try:
-                folder.mkdir()
+                make_folder(folder, group)
                 made.append(folder)
             except FileExistsError:
                 pass
@@ -85,12 +116,16 @@ def remove_empty(folders: Sequence[Path]) -> None:
             return
 
 
-def publish(staging: Path, target: Path) -> None:
-    """Make the written files durable, then move the folder into place in one step."""
+def make_durable(staging: Path) -> None:
+    """Put every written file, and the folder's list of them, on disk before the run is marked written."""
     for child in staging.iterdir():
         with child.open("rb") as handle:
             os.fsync(handle.fileno())
     _fsync_dir(staging)
+
+
+def put_in_place(staging: Path, target: Path) -> None:
+    """Move the written folder into place in one step."""
     try:
         # rename(2) replaces an empty folder (a --out made empty in advance) and refuses a full one.
         staging.rename(target)
@@ -107,37 +142,93 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def recover(registry: Registry, now: datetime, touch_files: bool = True) -> list[str]:
+def recover(registry: Registry, now: datetime, touch_files: bool = True, group: int | None = None) -> list[str]:
     """Settle the runs a crash left pending; returns what was done, for the terminal.
 
-    Called with the run lock held, so a pending run is never one still running.
-    A pending run's staging folder exists from its first commit until it is
-    published, so: a complete folder at the target confirms it; a staging
-    folder means it stopped before publishing (undone: its identifiers are
-    free again); neither means it was published and its folder since moved or
-    deleted (confirmed: its sheets exist somewhere). ``touch_files=False`` (a
-    dry run) leaves the folders alone.
+    Called with the run lock held, so an unsettled run is never one still
+    running. A ``written`` run is finished: its staging folder published if it
+    is still there, then confirmed. A ``pending`` run is confirmed only if its
+    target is a complete folder it published (see :func:`_published_by`), and
+    otherwise undone: the decision committed first, its staging folder removed
+    after. ``touch_files=False`` (a dry run, on a copy of the registry) leaves
+    the folders alone.
     """
     done = []
-    for run in registry.runs("pending"):
+    for run in registry.runs("pending", "written"):
         target, staging = Path(run.output), Path(run.staging)
-        manifest = _manifest(target / MANIFEST)
-        if manifest is not None and manifest.get("run") == run.id:
-            counts = manifest.get("counts")
-            registry.confirm(run.id, counts if isinstance(counts, dict) else {}, now)
-            done.append(f"run {run.id} of {run.started_at} had written {target} completely: confirmed")
-        elif staging.exists():
+        when = f"run {run.id} of {run.started_at}"
+        if run.state == "written":
+            done.append(_finish(registry, run.id, when, staging, target, now, touch_files))
+        elif _published_by(run.id, target, group):
+            registry.confirm(run.id, _counts(target), now)
+            done.append(f"{when} had written {target} completely: confirmed")
+        else:
+            registry.abandon(run.id, now)
+            checkpoint("undone")
             if touch_files:
                 shutil.rmtree(staging, ignore_errors=True)
-            registry.abandon(run.id, now)
-            done.append(f"run {run.id} of {run.started_at} stopped before its output was complete: undone")
-        else:
-            registry.confirm(run.id, {}, now)
-            done.append(
-                f"run {run.id} of {run.started_at} was published to {target}, which is no longer there: "
-                "confirmed (its sheets and credential files were moved or deleted)"
-            )
+            done.append(f"{when} stopped before its output was complete: undone")
+    if touch_files:
+        # What a crash left of an abandoned run's staging folder, after the decision was committed.
+        for run in registry.runs("abandoned"):
+            if run.staging and Path(run.staging).is_dir():
+                shutil.rmtree(run.staging, ignore_errors=True)
     return done
+
+
+def _finish(
+    registry: Registry, run_id: int, when: str, staging: Path, target: Path, now: datetime, touch_files: bool
+) -> str:
+    """Confirm a run whose output was complete, publishing it first if it is still staged."""
+    if staging.is_dir():
+        counts = _counts(staging)
+        if not touch_files:
+            registry.confirm(run_id, counts, now)
+            return f"{when} had written its output completely; the next run publishes it to {target}"
+        try:
+            put_in_place(staging, target)
+        except StateError as exc:
+            registry.confirm(run_id, counts, now)
+            return f"{when} had written its output completely, but {exc}; confirmed: its files are in {staging}"
+        registry.confirm(run_id, counts, now)
+        return f"{when} had written its output completely: published to {target} and confirmed"
+    registry.confirm(run_id, _counts(target), now)
+    if (target / MANIFEST).exists():
+        return f"{when} had written {target} completely: confirmed"
+    return (
+        f"{when} was published to {target}, which is no longer there: confirmed (its sheets and credential "
+        "files were moved or deleted; if they are lost, reissue its students with 'scolpass reissue')"
+    )
+
+
+def _published_by(run_id: int, target: Path, group: int | None) -> bool:
+    """Whether ``target`` is a complete folder published by run ``run_id``: its manifest names the run,
+    every file it lists is there with its checksum, and neither could have been made by another user."""
+    manifest = _manifest(target / MANIFEST)
+    files = manifest.get("files") if manifest else None
+    if manifest is None or manifest.get("run") != run_id or not isinstance(files, list):
+        return False
+    try:
+        for path in (target, target / MANIFEST):
+            refuse_unsafe(path, "output", group)
+        for entry in files:
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                return False
+            file = target / entry["path"]
+            if file.parent != target or not file.is_file() or file.is_symlink():
+                return False
+            refuse_unsafe(file, "output", group)
+            if hashlib.sha256(file.read_bytes()).hexdigest() != entry.get("sha256"):
+                return False
+    except (OSError, StateError):
+        return False
+    return True
+
+
+def _counts(folder: Path) -> dict[str, int]:
+    manifest = _manifest(folder / MANIFEST)
+    counts = manifest.get("counts") if manifest else None
+    return counts if isinstance(counts, dict) else {}
 
 
 def _manifest(path: Path) -> dict[str, object] | None:

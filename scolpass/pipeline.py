@@ -28,7 +28,7 @@ from .academic_year import AcademicYear
 from .batches import Layout, Progress, plan_parts, render_parts, sort_key
 from .checks import check
 from .enrolment import Enrolment
-from .errors import InputError, Problem, StateError
+from .errors import InputError, Problem, ScolpassError, StateError
 from .existing import read_existing_accounts
 from .exports import (
     Credential,
@@ -41,10 +41,20 @@ from .exports import (
     write_rejected,
     write_returning,
 )
-from .files import PRIVATE_FOLDER, folder_mode, write_bytes
+from .files import folder_mode, group_id, make_folder, write_bytes
 from .identifiers import LoginRule, assign_identifiers, name_part
 from .lock import os_user, run_lock
-from .output import MANIFEST, checkpoint, make_parents, output_folder, publish, recover, remove_empty, staging_folder
+from .output import (
+    MANIFEST,
+    checkpoint,
+    make_durable,
+    make_parents,
+    output_folder,
+    put_in_place,
+    recover,
+    remove_empty,
+    staging_folder,
+)
 from .passwords import Choice, generate_passwords, hash_passwords
 from .protect import PdfProtection
 from .registry import DEFAULT_REGISTRY, IssuedAccount, NewAccount, Registry, number_key, open_registry
@@ -155,8 +165,9 @@ def import_existing(
     location = registry_location(settings, registry)
     now = now or datetime.now().astimezone()
     created = not location.exists()  # before the lock, which creates the file
-    with run_lock(location):
-        reg = open_registry(location)
+    group = group_id(settings.registry.group) if settings else None
+    with run_lock(location, group=group):
+        reg = open_registry(location, group=group)
         try:
             # Students who already have an account are linked to it: they are "returning" from the first run.
             adopted, conflicts = reg.adopt(existing.links, AcademicYear.of_date(now.date()).start, now)
@@ -206,10 +217,11 @@ def purge(
             return Purge(before, tuple(reg.purgeable(before)), location, True)
         finally:
             reg.close()
-    with run_lock(location):
-        reg = open_registry(location)
+    group = group_id(settings.registry.group) if settings else None
+    with run_lock(location, group=group):
+        reg = open_registry(location, group=group)
         try:
-            recover(reg, now)  # a crashed run's pending accounts are settled first, never purged half-way
+            recover(reg, now, group=group)  # a crashed run's pending accounts are settled first, never purged half-way
             _refuse_unseen_year(reg, before)
             students = tuple(reg.purge(before, now))
         finally:
@@ -377,7 +389,7 @@ def generate(
     loaded, academic_year = checked.enrolment, checked.year
     renderer = SheetRenderer(settings, academic_year.label, protection)
     location = registry_location(settings, registry)
-    target = output_folder(out_dir, academic_year, now)
+    target = output_folder(out_dir, academic_year, now, group_id(settings.registry.group))  # refused before rendering
     if dry_run:
         reg = open_registry(location, in_memory=True)
         try:
@@ -570,7 +582,7 @@ def reissue(
     location = registry_location(settings, registry)
     if not location.exists():
         raise StateError(f"{location}: no registry here: nothing was ever issued from it")
-    target = output_folder(out_dir, academic_year, now)
+    output_folder(out_dir, academic_year, now, group_id(settings.registry.group))  # a bad --out: refused now
     numbers = list(dict.fromkeys(student_numbers))
     chosen: list[tuple[Student, IssuedAccount]] = []
 
@@ -614,7 +626,7 @@ def reissue(
         return outcomes, [*pdfs, CREDENTIALS_CSV, CREDENTIALS_LDIF], parts
 
     return _run(
-        "reissue", settings, location, target, academic_year, now, None, None, plan=plan, begin=begin, write=write,
+        "reissue", settings, location, out_dir, academic_year, now, None, None, plan=plan, begin=begin, write=write,
         encrypted=protection is not None,
     )  # fmt: skip
 
@@ -636,21 +648,22 @@ def _run(
 ) -> RunResult:
     """The frame every writing run shares: lock, recover, plan, pending, write aside, publish, confirm."""
     created = not location.exists()  # before the lock, which creates the file
-    with run_lock(location):
-        reg = open_registry(location)
+    group = group_id(settings.registry.group)
+    with run_lock(location, group=group):
+        reg = open_registry(location, group=group)
         made: list[Path] = []
         staging: Path | None = None
         run_id: int | None = None
         published = False
         try:
-            recovered = recover(reg, now)
+            recovered = recover(reg, now, group=group)
             # Chosen under the lock: two offices starting in the same second get two folders.
-            target = output_folder(out_dir, year, now)
+            target = output_folder(out_dir, year, now, group)
             # Recorded absolute, so that a later run can recover it from any folder.
             absolute = target.resolve()
             computed = plan(reg)
             try:
-                made = make_parents(absolute)
+                made = make_parents(absolute, group)
                 with reg.transaction():
                     run_id = reg.begin_run(
                         command, year.start, now, os_user(), absolute,
@@ -660,12 +673,10 @@ def _run(
                     staging = staging_folder(absolute, run_id)
                     reg.set_staging(run_id, staging)
                     begin(reg, run_id, computed)
-                    # Made before the commit: once the run is pending, a missing staging folder
-                    # can only mean that it was published (then moved or deleted by someone).
+                    checkpoint("recording")  # killed here, the registry keeps a hot journal
                     shutil.rmtree(staging, ignore_errors=True)  # left by a rolled-back run of this id
                     # Sheets carry passwords: the owner only, unless [sheet] file_mode lets a group read them.
-                    staging.mkdir(mode=PRIVATE_FOLDER)
-                    staging.chmod(folder_mode(settings.sheet.mode))
+                    make_folder(staging, group, folder_mode(settings.sheet.mode))
                 checkpoint("pending")
                 outcomes, files, parts = write(reg, run_id, computed, staging)
                 counts = {status: sum(1 for o in outcomes if o.status == status) for status in STATUSES}
@@ -673,27 +684,47 @@ def _run(
                 _write_manifest(
                     staging, command, run_id, enrolment, year, now, reg.path, files, outcomes, counts, parts, encrypted
                 )
-                checkpoint("written")
-                publish(staging, absolute)
-                published = True
+                make_durable(staging)
             except OSError as exc:
                 # A full disk or a folder that cannot be written: the registrar's to fix, not a bug.
                 raise StateError(f"{exc.filename or target}: cannot write the output: {exc.strerror or exc}") from exc
+            # From here on the output is complete: a crash publishes it, never undoes it.
+            reg.mark_written(run_id)
+            checkpoint("written")
+            put_in_place(staging, absolute)
+            published = True
             checkpoint("published")
             reg.confirm(run_id, counts, now)
             size = reg.count()
         except BaseException:
-            # Once published, the sheets exist: the run stays pending and the next run confirms it.
-            if not published and staging is not None and run_id is not None:
-                shutil.rmtree(staging, ignore_errors=True)
-                reg.abandon(run_id, now)
+            # Once published, the sheets exist: the run stays written and the next run confirms it.
             if not published:
+                _undo(reg, run_id, staging, now)
                 remove_empty(made)
             reg.close()
             raise
         reg.close()
     return RunResult(target, year, outcomes, (*files, MANIFEST), reg.path, created, size, enrolment, run_id,
                      tuple(recovered))  # fmt: skip
+
+
+def _undo(reg: Registry, run_id: int | None, staging: Path | None, now: datetime) -> None:
+    """A failed run: the abandonment committed first, then its staging folder removed.
+
+    In the other order a crash between the two would leave a pending run with no
+    folder at all. If the registry cannot be written either (a full disk), the
+    folder stays, and the next run settles both: the error being raised says
+    what went wrong.
+    """
+    if run_id is None:
+        return
+    try:
+        reg.abandon(run_id, now)
+    except ScolpassError:
+        return
+    checkpoint("abandoned")
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 STATUSES = ("new", "returning", "reissued", "duplicate")

@@ -8,8 +8,11 @@ holds a password, not even hashed.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StateError
-from .files import create_private
+from .files import create_private, refuse_unsafe
 
 DEFAULT_REGISTRY = "scolpass.sqlite3"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -86,6 +89,9 @@ UPDATE accounts SET number_key = ltrim(student_number, '0');
 ALTER TABLE accounts ADD COLUMN last_year INTEGER;
 UPDATE accounts SET last_year = first_year;
 """,
+    # No new column: runs gain the state 'written' (complete in their staging folder, not yet
+    # renamed into place), which an older scolpass would never settle; the version keeps it out.
+    3: "",
 }
 # Versions 1 and 2 did not record who came back in which year: every account is
 # taken as enrolled until the last year the registry knows of (its last complete
@@ -104,6 +110,7 @@ _COLUMNS = {
     },
 }  # fmt: skip
 _COLUMNS[3] = _COLUMNS[2] | {"last_year"}
+_COLUMNS[4] = _COLUMNS[3]
 
 
 @dataclass(frozen=True)
@@ -137,7 +144,9 @@ class RunRecord:
 
     id: int
     command: str
-    state: str  # "pending", "complete" or "abandoned"
+    # "pending" while it writes, "written" once its staging folder is complete and durable (publishing
+    # it is all that is left), then "complete" or "abandoned"
+    state: str
     started_at: str
     finished_at: str | None
     os_user: str
@@ -190,14 +199,22 @@ class Registry:
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         try:
             self._db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            # A reader holding the file too long: the commit fails but the transaction stays open.
-            self._db.execute("ROLLBACK")
+        except sqlite3.DatabaseError as exc:
+            # A full disk, or a reader holding the file too long: nothing of the transaction was saved.
+            self._rollback()
             raise StateError(f"{self.path}: cannot save to the registry: {exc}") from None
+
+    def _rollback(self) -> None:
+        # SQLite has already rolled back by itself after some errors (a full disk, an I/O error):
+        # a second ROLLBACK would fail and hide the first error behind "no transaction is active".
+        if self._db.in_transaction:
+            # The error being raised says what went wrong; the journal undoes the rest.
+            with contextlib.suppress(sqlite3.DatabaseError):
+                self._db.execute("ROLLBACK")
 
     @contextmanager
     def _guard(self, doing: str) -> Iterator[None]:
@@ -421,6 +438,11 @@ class Registry:
                 (when.isoformat(timespec="seconds"), json.dumps(dict(counts)), run_id),
             )
 
+    def mark_written(self, run_id: int) -> None:
+        """Run ``run_id``'s staging folder is complete and on disk: recovery publishes it, never undoes it."""
+        with self._guard("write"), self.transaction():
+            self._db.execute("UPDATE runs SET state = 'written' WHERE id = ? AND state = 'pending'", (run_id,))
+
     def abandon(self, run_id: int, when: datetime) -> None:
         """The run never completed: its pending accounts and reissues are forgotten, identifiers freed."""
         with self._guard("write"), self.transaction():
@@ -431,14 +453,14 @@ class Registry:
                 (when.isoformat(timespec="seconds"), run_id),
             )
 
-    def runs(self, state: str | None = None) -> list[RunRecord]:
-        """Every run (or those in ``state``), oldest first."""
+    def runs(self, *states: str) -> list[RunRecord]:
+        """Every run (or those in one of ``states``), oldest first."""
         query = "SELECT id, command, state, started_at, finished_at, os_user, academic_year, input_name,"
         query += " input_sha256, output, staging, counts FROM runs"
+        if states:
+            query += f" WHERE state IN ({','.join('?' * len(states))})"
         with self._guard("read"):
-            rows = self._db.execute(
-                query + (" WHERE state = ?" if state else "") + " ORDER BY id", (state,) if state else ()
-            ).fetchall()
+            rows = self._db.execute(query + " ORDER BY id", states).fetchall()
         return [_run(row) for row in rows]
 
     def record_reissues(self, student_numbers: Iterable[str], run_id: int, when: datetime) -> None:
@@ -460,50 +482,72 @@ class Registry:
             ).fetchall()
 
 
-def open_registry(path: str | Path, in_memory: bool = False) -> Registry:
+def open_registry(path: str | Path, in_memory: bool = False, group: int | None = None) -> Registry:
     """Open the registry file, creating it when absent (``Registry.created``) and migrating it forward.
 
     Any other SQLite file is refused untouched: scolpass must never add its
-    tables to another application's database. ``in_memory`` works on a copy
-    (a dry run): the file is only read, and not created when absent.
+    tables to another application's database; so is a file (or a journal, or a
+    folder) that another user could have forged or could change (see
+    :func:`files.refuse_unsafe`; ``group`` is ``[registry] group``). ``in_memory``
+    works on a copy (a dry run, the help desk's commands): the file is only
+    read, and not created when absent.
     """
     path = Path(path)
     if in_memory:
         return _memory_copy(path)
     if not path.parent.is_dir():
         raise StateError(f"{path}: cannot create the registry: folder {path.parent} does not exist")
+    refuse_unsafe(path.parent, "folder of the registry", group)
+    for file, what in ((path, "registry"), (_journal(path), "registry's journal")):
+        if file.exists():
+            refuse_unsafe(file, what, group)
     try:
         # Private from its creation; SQLite gives its journal the same mode.
-        created = create_private(path) or path.stat().st_size == 0
+        created = create_private(path, group) or path.stat().st_size == 0
     except OSError as exc:
         raise StateError(f"{path}: cannot create the registry: {exc.strerror}") from None
     try:
         db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        _private_pragmas(db)
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if version == 0 and not tables:
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        elif version > SCHEMA_VERSION:
-            db.close()
-            raise StateError(
-                f"{path}: the registry was written by a newer scolpass (schema {version}); upgrade scolpass"
-            )
-        else:
-            columns = {row[1] for row in db.execute("PRAGMA table_info(accounts)")}
-            if version not in _COLUMNS or columns != _COLUMNS[version]:
-                db.close()
-                listed = ", ".join(sorted(tables))
-                raise StateError(
-                    f"{path}: not a scolpass registry (an SQLite file with tables {listed}); left untouched"
-                )
-            _migrate(db, version)
     except sqlite3.DatabaseError as exc:
-        if created:
-            raise StateError(f"{path}: cannot create the registry: {exc}") from None
-        raise StateError(f"{path}: not a scolpass registry: {exc}") from None
+        raise StateError(f"{path}: cannot open the registry: {exc}") from None
+    try:
+        _private_pragmas(db)
+        _prepare(db, path)
+    except BaseException as exc:
+        db.close()  # on every path: a long-running server opens registries thousands of times
+        if isinstance(exc, sqlite3.DatabaseError):
+            doing = "create" if created else "open"
+            raise StateError(f"{path}: cannot {doing} the registry: {_reason(exc)}") from None
+        raise
     return Registry(path, db, created)
+
+
+def _journal(path: Path) -> Path:
+    return path.with_name(path.name + "-journal")
+
+
+def _reason(exc: sqlite3.DatabaseError) -> str:
+    """SQLite's message, with what it means for a registrar where it is cryptic."""
+    if isinstance(exc, sqlite3.DatabaseError) and "file is not a database" in str(exc):
+        return "not a scolpass registry (not an SQLite file); left untouched"
+    return str(exc)
+
+
+def _prepare(db: sqlite3.Connection, path: Path) -> None:
+    """Give a new registry its schema; check an existing one is a scolpass registry and migrate it."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if version == 0 and not tables:
+        db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return
+    if version > SCHEMA_VERSION:
+        raise StateError(f"{path}: the registry was written by a newer scolpass (schema {version}); upgrade scolpass")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(accounts)")}
+    if version not in _COLUMNS or columns != _COLUMNS[version]:
+        listed = ", ".join(sorted(tables))
+        raise StateError(f"{path}: not a scolpass registry (an SQLite file with tables {listed}); left untouched")
+    _migrate(db, version)
 
 
 def _private_pragmas(db: sqlite3.Connection) -> None:
@@ -527,30 +571,57 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
         if version < 3:
             db.execute(_LAST_YEAR_FROM_RUNS)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # SQLite may have rolled back by itself (a full disk)
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 def _memory_copy(path: Path) -> Registry:
     memory = sqlite3.connect(":memory:", isolation_level=None)
-    _private_pragmas(memory)
-    if path.exists():
-        try:
-            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            source.backup(memory)
-            source.close()
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"{path}: not a scolpass registry: {exc}") from None
-    version = memory.execute("PRAGMA user_version").fetchone()[0]
-    tables = {row[0] for row in memory.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if version == 0 and not tables:
-        memory.executescript(_SCHEMA)
-        memory.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    else:
-        columns = {row[1] for row in memory.execute("PRAGMA table_info(accounts)")}
-        if version not in _COLUMNS or columns != _COLUMNS[version]:
-            raise StateError(f"{path}: not a scolpass registry; left untouched")
-        _migrate(memory, version)
+    try:
+        _private_pragmas(memory)
+        if path.exists():
+            if path.stat().st_mode & stat.S_IWOTH:
+                refuse_unsafe(path, "registry")  # anyone could have forged what it says
+            _copy_into(path, memory)
+        _prepare(memory, path)
+    except BaseException as exc:
+        memory.close()
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise StateError(f"{path}: cannot read the registry: {_reason(exc)}") from None
+        raise
     return Registry(path, memory, False)
+
+
+def _copy_into(path: Path, memory: sqlite3.Connection) -> None:
+    """Copy the registry file into ``memory``, read only when it can be.
+
+    A run killed in the middle of a transaction leaves a *hot journal* beside
+    the file, which the next connection that may write rolls back first; a
+    read-only connection cannot, and refuses to read. Rolling it back restores
+    the last committed state, which every writing run does first anyway: so
+    when this user may write the file, the copy is made through a connection
+    that can.
+    """
+    try:
+        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            source.backup(memory)
+            return
+        finally:
+            source.close()
+    except sqlite3.OperationalError as exc:
+        if not (_journal(path).exists() and "readonly" in str(exc)):
+            raise
+    if not os.access(path, os.W_OK):
+        raise StateError(
+            f"{path}: a run was stopped in the middle of saving to the registry, and only a user who may write "
+            f"the registry can settle it ({_journal(path).name}); ask its owner to run 'scolpass registry runs'"
+        )
+    source = sqlite3.connect(path, timeout=30)
+    try:
+        source.backup(memory)
+    finally:
+        source.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import grp
 import math
 import re
 import string
@@ -73,6 +74,9 @@ class RegistrySettings:
     """The registry file; ``None`` means ``./scolpass.sqlite3``."""
 
     path: str | None = None
+    # A group whose members share the registry and the output folders on one machine (several
+    # registrars, a service account): the registry is then 0660 and the folders 0770, for that group.
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -634,6 +638,7 @@ def check_settings(s: Settings, where: str = "configuration") -> None:
         ("university", "ent_url", u.ent_url, MAX_URL),
         ("university", "activation_url", u.activation_url, MAX_URL),
         ("registry", "path", s.registry.path or "", MAX_PATH),
+        ("registry", "group", s.registry.group, 100),
         ("sheet", "logo", s.sheet.logo, MAX_PATH),
         ("sheet", "templates", s.sheet.templates, MAX_PATH),
         ("password_rules", "forbidden_characters", s.password_rules.forbidden_characters, 100),
@@ -659,6 +664,11 @@ def check_settings(s: Settings, where: str = "configuration") -> None:
         problem = url_problem(getattr(u, key), placeholders)
         if problem:
             fail(f"[university] {key} = {_show(getattr(u, key))} {problem}")
+    if s.registry.group:
+        try:
+            grp.getgrnam(s.registry.group)
+        except KeyError:
+            fail(f"[registry] group = {_show(s.registry.group)}: no such group on this machine")
     if s.ldap.profile not in LDAP_PROFILES:
         fail(f"[ldap] profile = {_show(s.ldap.profile)} must be one of {', '.join(LDAP_PROFILES)}")
     if s.ldap.profile == "supann" and not u.uai:

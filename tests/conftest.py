@@ -192,3 +192,33 @@ def slapd(tmp_path: Path) -> Iterator[Slapd]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Mount small real filesystems (tmpfs) under ``tmp_path``: a full disk, a mount point.
+
+    Needs root (CI runs as root); elsewhere the test skips, or fails under CI=true.
+    """
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        point = tmp_path / f"mnt{len(mounted)}"
+        point.mkdir(mode=0o700)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(point)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            message = f"cannot mount a tmpfs (root needed): {done.stderr.strip()}"
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"CI=true: a skip is a failure: {message}")
+            pytest.skip(message)
+        mounted.append(point)
+        return point
+
+    try:
+        yield mount
+    finally:
+        for point in reversed(mounted):
+            subprocess.run(["umount", "-l", str(point)], check=False)
