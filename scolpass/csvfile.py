@@ -12,7 +12,7 @@ import codecs
 import csv
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,7 +326,46 @@ def parse_records(text: str, name: str, separator: str) -> list[tuple[int, list[
                 start = reader.line_num + 1
     except csv.Error as exc:
         raise InputError([Problem(name, start, None, None, _csv_reason(str(exc), start, reader.line_num))]) from None
+    # One search of the text in C: the records are looked at only when it holds one.
+    if _BOM in text:
+        problems = byte_order_mark_problems(name, records, SECOND_BOM)
+        if problems:
+            raise InputError(problems)
     return records
+
+
+_BOM = "\ufeff"
+# Why a byte order mark opens the first header of a file, where decode() has removed the first one.
+SECOND_BOM = (
+    "starts with a byte order mark (U+FEFF, invisible) that is not the file's first: "
+    "the file was saved with two; save it again as 'CSV UTF-8'"
+)
+_INSIDE_BOM = "holds a byte order mark (U+FEFF, invisible), which belongs only at the very start of a file: remove it"
+# A value is shown whole in a problem up to this length, cut beyond (as enrolment.py shows values).
+_SHOWN_CHARS = 200
+
+
+def byte_order_mark_problems(source: str, records: Sequence[tuple[int, list[str]]], leading: str) -> list[Problem]:
+    """Every U+FEFF in ``records`` (the header first), by line and column.
+
+    ``leading`` says why one opens the first header. Invisible, a byte order mark would hide
+    a header (``\\ufeffCOD_ANU`` is no known column, and the year it holds would go unchecked)
+    or make two equal-looking values differ.
+    """
+    (header_line, header), *rows = records
+    problems = [
+        Problem(source, header_line, title, None, leading if index == 0 and title.startswith(_BOM) else _INSIDE_BOM)
+        for index, title in enumerate(header)
+        if _BOM in title
+    ]
+    for line, cells in rows:
+        if _BOM in "\x00".join(cells):  # one test a row, in C; its cells are looked at when it holds one
+            for index, value in enumerate(cells):
+                if _BOM in value:
+                    column = header[index] if index < len(header) else f"field {index + 1}"
+                    shown = value if len(value) <= _SHOWN_CHARS else value[:57] + "..."
+                    problems.append(Problem(source, line, column, shown, _INSIDE_BOM))
+    return problems
 
 
 def _too_many_rows() -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .columns import BY_NAME, MAX_FIELD_CHARS, REQUIRED, map_columns
-from .csvfile import CsvTable, read_table
+from .csvfile import CsvTable, byte_order_mark_problems, read_table
 from .errors import InputError, Problem
 from .student import Step, Student
 
@@ -47,6 +47,8 @@ StudentCheck = Callable[[Student], Iterable[tuple[str, str]]]
 _STUDENT_NUMBER = re.compile(r"^[A-Za-z0-9]+$")
 _INE = re.compile(r"^[A-Za-z0-9]{11}$")
 _YEAR = re.compile(r"^[0-9]{4}$")
+# pandas' read_csv(encoding="utf-8") keeps a file's byte order mark in its first header.
+DATAFRAME_BOM = "starts with a byte order mark (U+FEFF, invisible): read the file with encoding='utf-8-sig'"
 # A value is shown whole in a problem up to this length (every column's own limit is below it);
 # longer, it is cut: a 100,000-character paste must not fill the terminal.
 _SHOWN_CHARS = 200
@@ -158,8 +160,9 @@ def students_from_dataframe(
                 cell = ""
             cells.append(unicodedata.normalize("NFC", cell))
         records.append((index + 2, cells))
+    problems += byte_order_mark_problems(source, [(1, header), *records], DATAFRAME_BOM)
     if problems:
-        raise InputError(problems)
+        raise InputError(sorted(problems, key=_order))
     table = CsvTable(source, "DataFrame", "", header, records)
     return build_enrolment(table, columns or {}, checks, (), skip_invalid)
 

@@ -525,3 +525,42 @@ def test_bytes_in_neither_encoding_after_windows_1252(tmp_path: Path) -> None:
         3,
         "byte offset 13: byte 0x81 is not text in UTF-8 or Windows-1252; save the file as 'CSV UTF-8'",
     )
+
+
+# Byte order marks (README "Encodings"): one at the very start says the encoding and is removed;
+# any other U+FEFF is an invisible character that would hide a header or change a value.
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        codecs.BOM_UTF8 * 2 + b"COD_ANU;b\r\n2026;x\r\n",
+        codecs.BOM_UTF16_LE + "\ufeffCOD_ANU;b\r\n2026;x\r\n".encode("utf-16-le"),
+    ],
+    ids=["utf8-two-boms", "utf16-two-boms"],
+)
+def test_a_second_byte_order_mark_is_refused_by_its_column(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "enrolment.csv"
+    path.write_bytes(data)
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column) == (1, "\ufeffCOD_ANU")
+    assert str(problem) == (
+        "enrolment.csv:1: column '\\ufeffCOD_ANU': starts with a byte order mark (U+FEFF, invisible) that is "
+        "not the file's first: the file was saved with two; save it again as 'CSV UTF-8'"
+    )
+
+
+def test_byte_order_marks_inside_headers_and_values_are_all_named(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text('a;b\ufeff;c\r\n1;2;3\r\n4;"\ufeff5";6\ufeff\r\n7;8;9;\ufeff\r\n', encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    inside = "holds a byte order mark (U+FEFF, invisible), which belongs only at the very start of a file: remove it"
+    assert [(p.line, p.column, p.value, p.reason) for p in caught.value.problems] == [
+        (1, "b\ufeff", None, inside),
+        (3, "b\ufeff", "\ufeff5", inside),
+        (3, "c", "6\ufeff", inside),
+        (4, "field 4", "\ufeff", inside),  # beyond the header: named by its place
+    ]

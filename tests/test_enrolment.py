@@ -168,6 +168,38 @@ def test_dataframe_with_missing_values_is_refused() -> None:
         students_from_dataframe(frame)
 
 
+def test_two_byte_order_marks_do_not_hide_cod_anu(tmp_path: Path) -> None:
+    # Read as "\ufeffCOD_ANU", the header was an unused column and the --year check was skipped.
+    path = tmp_path / "enrolment.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbf" * 2 + csv_text([{**row(), "COD_ANU": "2025"}], header=("COD_ANU", *HEADER)).encode()
+    )
+    with pytest.raises(InputError) as caught:
+        read_enrolment(path)
+    assert [(p.line, p.column) for p in caught.value.problems] == [(1, "\ufeffCOD_ANU")]
+
+
+def test_dataframe_with_a_byte_order_mark_in_a_header_or_value() -> None:
+    # pandas' read_csv(encoding="utf-8") keeps a file's byte order mark in its first header.
+    frame = pd.DataFrame([{**row(), "COD_ANU": "2026"}], dtype=str)[["COD_ANU", *HEADER]]
+    frame = frame.rename(columns={"COD_ANU": "\ufeffCOD_ANU"})
+    frame.loc[0, "step_label"] = "L1\ufeff"
+    with pytest.raises(InputError) as caught:
+        students_from_dataframe(frame, source="sql")
+    assert [(p.line, p.column, p.reason) for p in caught.value.problems] == [
+        (
+            1,
+            "\ufeffCOD_ANU",
+            "starts with a byte order mark (U+FEFF, invisible): read the file with encoding='utf-8-sig'",
+        ),
+        (
+            2,
+            "step_label",
+            "holds a byte order mark (U+FEFF, invisible), which belongs only at the very start of a file: remove it",
+        ),
+    ]
+
+
 def test_ine_conflict_shows_the_whole_ine(tmp_path: Path) -> None:
     header = (*HEADER, "COD_NNE_IND", "COD_CLE_NNE_IND")
     rows = [{**row("7"), "COD_NNE_IND": "0123456789", "COD_CLE_NNE_IND": "A"},
