@@ -7,7 +7,6 @@ click's usage errors exit 2.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import sys
@@ -23,6 +22,7 @@ from .academic_year import AcademicYear
 from .checks import check as run_check
 from .checks import report
 from .errors import InputError, Problem, ScolpassError, StateError
+from .exports import write_accounts
 from .pipeline import RunResult, existing_registry, import_existing
 from .pipeline import generate as run_generate
 from .pipeline import purge as run_purge
@@ -545,13 +545,7 @@ def export_command(config: Path | None, registry_file: Path | None) -> None:
     """Every account as CSV on stdout, for the help desk (no password: the registry has none)."""
     reg = _open_existing_registry(config, registry_file)
     try:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(("student_number", "identifier", "short_login", "state", "first_year", "issued_at",
-                         "birth_name", "first_name"))  # fmt: skip
-        for a in reg.accounts():
-            names = (a.student["birth_name"], a.student["first_name"]) if a.student else ("", "")
-            writer.writerow((a.student_number, a.identifier, a.short_identifier or "", a.state, a.first_year,
-                             a.issued_at, *names))  # fmt: skip
+        write_accounts(reg.accounts(), sys.stdout)
     finally:
         reg.close()
 

@@ -11,11 +11,13 @@ import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from ldif import LDIFWriter  # type: ignore[import-untyped]
 
 from .enrolment import Enrolment
 from .files import text_written_whole, written_whole
+from .registry import IssuedAccount
 from .student import Student
 
 CSV_FIELDS = (
@@ -236,9 +238,24 @@ def write_password_changes(credentials: Iterable[Credential], people_dn: str, pa
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _neutral(cell: str) -> str:
-    """A cell Excel shows as text: a leading apostrophe before a formula character (documented)."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+def _formula_led(cell: str) -> bool:
+    # Apostrophes and then a formula character: "=x", and "'=x", which would read as a neutralised "=x".
+    return cell.lstrip("'").startswith(_FORMULA_START)
+
+
+def formula_safe(cell: str) -> str:
+    """A cell Excel shows as text: a leading apostrophe before a formula character (documented).
+
+    Every CSV scolpass writes goes through it. The apostrophe also goes before apostrophes that
+    lead to a formula character ("'=x" gives "''=x"), so that :func:`restored` gives back every
+    value exactly; an apostrophe before anything else is the value's own ("'t Hart"), left alone.
+    """
+    return "'" + cell if _formula_led(cell) else cell
+
+
+def restored(cell: str) -> str:
+    """The value :func:`formula_safe` was given: the documented inverse, for whoever reads scolpass's CSV."""
+    return cell[1:] if cell.startswith("'") and _formula_led(cell[1:]) else cell
 
 
 def write_csv(credentials: Sequence[Credential], people_dn: str, path: Path, excel: bool = False) -> int:
@@ -261,7 +278,7 @@ def write_csv(credentials: Sequence[Credential], people_dn: str, path: Path, exc
             ]  # fmt: skip
             if plaintext:
                 row.append(c.password or "")
-            writer.writerow([_neutral(cell) for cell in row])
+            writer.writerow([formula_safe(cell) for cell in row])
     return len(credentials)
 
 
@@ -269,11 +286,36 @@ def write_rejected(enrolment: Enrolment, path: Path) -> int:
     """The rows ``skip_invalid`` set aside, as they were, plus a ``reason`` column; returns how many.
 
     UTF-8 with a BOM and the input's separator, so that Excel opens it as the
-    registrar's own export, to correct and run again.
+    registrar's own export, to correct and run again. Formula-safe like
+    ``credentials.csv``: these are the very rows that may hold anything.
     """
     with text_written_whole(path, "utf-8-sig") as handle:
         writer = csv.writer(handle, delimiter=enrolment.separator or ";")
-        writer.writerow((*enrolment.header, "reason"))
+        writer.writerow([formula_safe(cell) for cell in (*enrolment.header, "reason")])
         for rejection in enrolment.rejected:
-            writer.writerow((*rejection.cells, rejection.reason))
+            writer.writerow([formula_safe(cell) for cell in (*rejection.cells, rejection.reason)])
     return len(enrolment.rejected)
+
+
+ACCOUNT_FIELDS = (
+    "student_number", "identifier", "short_login", "state", "first_year", "issued_at", "birth_name", "first_name",
+)  # fmt: skip
+
+
+def write_accounts(accounts: Iterable[IssuedAccount], handle: TextIO) -> int:
+    """The registry's accounts as CSV on ``handle`` (header first), for the help desk; returns how many.
+
+    No password: the registry has none. Formula-safe like every CSV scolpass
+    writes: the names are the students' as the export gave them.
+    """
+    writer = csv.writer(handle)
+    writer.writerow(ACCOUNT_FIELDS)
+    count = 0
+    for a in accounts:
+        # An account adopted by `registry import` (or migrated) has no printed data before its next run.
+        names = (a.student["birth_name"], a.student["first_name"]) if a.student else ("", "")
+        row = (a.student_number, a.identifier, a.short_identifier or "", a.state, str(a.first_year), a.issued_at,
+               *names)  # fmt: skip
+        writer.writerow([formula_safe(cell) for cell in row])
+        count += 1
+    return count

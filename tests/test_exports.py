@@ -582,7 +582,18 @@ def test_an_ine_the_directory_refuses_is_refused_before_writing(tmp_path: Path) 
 
 # The documented formula starts (README, write_csv): restated here, so that a shorter list in the code fails.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-csv_text_values = short_text | st.sampled_from(FORMULA_START).flatmap(lambda c: short_text.map(lambda t: c + t))
+formula_led = st.sampled_from(FORMULA_START).flatmap(lambda c: short_text.map(lambda t: c + t))
+# Also what a neutralised cell looks like ("'=..."), and a name's own apostrophe ("'t Hart").
+csv_text_values = (
+    short_text
+    | formula_led
+    | st.sampled_from(["'", "''"]).flatmap(lambda q: (formula_led | short_text).map(lambda t: q + t))
+)
+
+
+def documented_inverse(cell: str) -> str:
+    """What README tells a reader to do: one leading apostrophe before apostrophes and a formula character goes."""
+    return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_START) else cell
 
 
 @st.composite
@@ -625,10 +636,11 @@ def test_csv_reopens_to_the_same_cells(tmp_path: Path, batch: list[Credential], 
         ]  # fmt: skip
         assert len(cells) == len(intended)
         for cell, value in zip(cells, intended, strict=True):
-            if value.startswith(FORMULA_START):
-                assert cell == "'" + value  # neutralised: Excel shows it as text
+            if value.lstrip("'").startswith(FORMULA_START):
+                assert cell == "'" + value  # neutralised: Excel shows it as text, and the inverse is exact
             else:
                 assert cell == value  # and nothing else is touched
+            assert documented_inverse(cell) == value
     assert not [cell for cells in reopened for cell in cells if cell.startswith(FORMULA_START)]
 
 
@@ -670,7 +682,95 @@ def test_rejected_rows_reopen_as_they_were(tmp_path: Path, rows: list[list[str]]
     assert write_rejected(enrolment, path) == len(enrolment.rejected)
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reopened = list(csv.reader(handle, delimiter=separator))
+    assert not [cell for cells in reopened for cell in cells if cell.startswith(FORMULA_START)]
+    reopened = [[documented_inverse(cell) for cell in cells] for cells in reopened]  # the apostrophes added
     assert reopened == [[*HEADER, "reason"], *([*r.cells, r.reason] for r in enrolment.rejected)]
     written = [[unicodedata.normalize("NFC", c) for c in cells] for cells in rows]  # values are read as NFC
     assert all(cells[:-1] in written for cells in reopened[1:])  # each row as it was in the export
     assert all(cells[-1] for cells in reopened[1:])  # with why
+
+
+# -- Every CSV scolpass writes is formula-safe -----------------------------------------------------------------
+
+# Values Excel would run, or that look like a neutralised one (an apostrophe already before a formula character).
+FORMULA_VALUES = ['=HYPERLINK("http://x","y")', "@SUM(A1)", "+MARTIN", "-12", "\tTAB", "\rCR", "'=already", "''+two"]
+# Values that must reopen untouched: an apostrophe before anything else is a name's own ('t Hart, O'Brien).
+PLAIN_VALUES = ["MARTIN", "Marie-Hélène", "'t Hart", "O'Brien", "'", "12-3", ""]
+
+
+def assert_formula_safe(cells: list[str], intended: list[str]) -> None:
+    assert len(cells) == len(intended)
+    for cell, value in zip(cells, intended, strict=True):
+        assert not cell.startswith(FORMULA_START), cell  # Excel shows every cell as text
+        assert documented_inverse(cell) == value  # and the documented inverse gives the value back exactly
+        if value in PLAIN_VALUES:
+            assert cell == value  # nothing else is touched
+
+
+def test_registry_export_is_formula_safe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import datetime
+
+    from scolpass.cli import main
+    from scolpass.registry import NewAccount, open_registry
+
+    values = [*FORMULA_VALUES, *PLAIN_VALUES]
+    reg = open_registry(tmp_path / "r.sqlite3")
+    reg.record(
+        [NewAccount(f"{i:08d}", f"login{i}", None, "", f"key{i}", {"birth_name": v, "first_name": v[::-1]})
+         for i, v in enumerate(values)],
+        2026, datetime(2026, 9, 1),
+    )  # fmt: skip
+    reg.record([NewAccount("-12", "@SUM(A1)", "=1+1", "", "key-hostile", {"birth_name": "+X", "first_name": "y"})],
+               2026, datetime(2026, 9, 1))  # fmt: skip
+    reg.close()
+    monkeypatch.chdir(tmp_path)
+    assert main(["registry", "export", "--registry", str(tmp_path / "r.sqlite3")]) == 0
+    reopened = list(csv.reader(io.StringIO(capsys.readouterr().out, newline="")))
+    assert reopened[0] == ["student_number", "identifier", "short_login", "state", "first_year", "issued_at",
+                           "birth_name", "first_name"]  # fmt: skip
+    by_number = {documented_inverse(cells[0]): cells for cells in reopened[1:]}
+    assert len(by_number) == len(values) + 1
+    for i, v in enumerate(values):
+        intended = [f"{i:08d}", f"login{i}", "", "issued", "2026", "2026-09-01T00:00:00", v, v[::-1]]
+        assert_formula_safe(by_number[f"{i:08d}"], intended)
+    hostile = ["-12", "@SUM(A1)", "=1+1", "issued", "2026", "2026-09-01T00:00:00", "+X", "y"]
+    assert_formula_safe(by_number["-12"], hostile)
+
+
+@pytest.mark.parametrize("separator", [";", ",", "\t"])
+def test_rejected_rows_are_formula_safe(tmp_path: Path, separator: str) -> None:
+    from scolpass.enrolment import read_enrolment
+    from scolpass.exports import write_rejected
+
+    header = [*HEADER, "@SUM(A1)"]  # a column of the registrar's own, ignored by scolpass, kept in rejected.csv
+    rows = [[*row("1").values(), "plain"]]  # one valid row: the others are set aside, not the whole file
+    for i, value in enumerate([*FORMULA_VALUES, *PLAIN_VALUES]):
+        # Every row is set aside for its date; the value goes in every column that can hold it.
+        cells = row(f"{i + 2}", birth_name=value, first_name=value, birth_date="31/02/2008", step_label=value)
+        rows.append([*cells.values(), value])
+    source = tmp_path / "export.csv"
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, delimiter=separator).writerows([header, *rows])
+    enrolment = read_enrolment(source, skip_invalid=True)
+    assert len(enrolment.rejected) == len(FORMULA_VALUES) + len(PLAIN_VALUES)
+    path = tmp_path / "rejected.csv"
+    write_rejected(enrolment, path)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reopened = list(csv.reader(handle, delimiter=separator))
+    assert_formula_safe(reopened[0], [*header, "reason"])
+    for cells, r in zip(reopened[1:], enrolment.rejected, strict=True):
+        assert_formula_safe(cells, [*r.cells, r.reason])
+    assert [r.cells for r in enrolment.rejected] == [tuple(cells) for cells in rows[1:]]  # as they were in the export
+
+
+@given(value=csv_text_values)
+def test_formula_safety_is_undone_exactly(value: str) -> None:
+    from scolpass.exports import formula_safe, restored
+
+    cell = formula_safe(value)
+    assert not cell.startswith(FORMULA_START)
+    assert cell in (value, "'" + value)  # at most one apostrophe added
+    assert documented_inverse(cell) == value
+    assert restored(cell) == value
