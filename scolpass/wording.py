@@ -125,7 +125,7 @@ def load_wording(settings: Settings, year_label: str, language: str | None = Non
         # The failing frame runs the compiled template; map its line back to the source.
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == template.filename]
         line = template.get_corresponding_lineno(frames[-1].lineno or 0) if frames else "?"
-        raise ConfigError(f"{path}:{line}: template error: {exc or type(exc).__name__}") from None
+        raise ConfigError(f"{path}:{line}: template error: {str(exc) or type(exc).__name__}") from None
     missing = [piece for piece in PIECES if not hasattr(module, piece)]
     if missing:
         raise ConfigError(f"{path}: the template does not set {', '.join(missing)}")

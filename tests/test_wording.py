@@ -99,8 +99,10 @@ def test_the_refusal_names_the_line_and_the_reason(settings: Settings, tmp_path:
         ("{%- set _x %}{{ year + 1 }}{% endset %}", 'can only concatenate str (not "int") to str'),
         ("{%- set _x %}{{ year.index('x') }}{% endset %}", "substring not found"),
         ("{%- macro f() %}{{ f() }}{% endmacro %}{%- set _x %}{{ f() }}{% endset %}", "maximum recursion depth"),
+        # 1 EiB: beyond any address space, so refused at once, and MemoryError has no message to show.
+        ("{%- set _x %}{{ 'x' * 2**60 }}{% endset %}", "MemoryError"),
     ],
-    ids=["zero-division", "type", "value", "recursion"],
+    ids=["zero-division", "type", "value", "recursion", "memory"],
 )
 def test_any_error_of_a_template_is_a_configuration_error(
     settings: Settings, tmp_path: Path, extra: str, reason: str
