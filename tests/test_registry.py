@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import grp
+import os
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -10,6 +15,11 @@ import pytest
 
 from scolpass import StateError, open_registry
 from scolpass.registry import NewAccount
+
+from .conftest import SAMPLES, csv_text, row
+
+SAMPLE = SAMPLES / "enrolment.csv"
+CONFIG = SAMPLES / "scolpass.toml"
 
 WHEN = datetime(2026, 9, 1, 10, 0)
 
@@ -119,3 +129,96 @@ def test_reserved_logins_are_taken_in_both_namespaces(tmp_path: Path) -> None:
     assert reg.reserved_count() == 3
     assert reg.issued(["1"])["1"].short_identifier == "jmartin2"
     reg.close()
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scolpass", *args], capture_output=True, text=True, check=False,
+        env={**os.environ, **(env or {})}, timeout=300,
+    )  # fmt: skip
+
+
+def _many(path: Path, count: int, first: int = 0) -> Path:
+    """An export of ``count`` other students (a transaction larger than SQLite's page cache)."""
+    rows = [row(f"9{i:07d}", first_name=f"Jean-{i:05d}", birth_date="01/01/2006") for i in range(first, first + count)]
+    path.write_text(csv_text(rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_read_only_commands_work_after_a_kill_inside_a_transaction(tmp_path: Path) -> None:
+    registry = str(tmp_path / "r.sqlite3")
+    common = ["--config", str(CONFIG), "--registry", registry]
+    assert _cli("generate", str(SAMPLE), *common, "--out", str(tmp_path / "first")).returncode == 0
+    big = _many(tmp_path / "big.csv", 3000)
+    killed = _cli("generate", str(big), *common, "--year", "2026", "--out", str(tmp_path / "k"),
+                  env={"SCOLPASS_CRASH_AT": "recording"})  # fmt: skip
+    assert killed.returncode == -9
+    assert (tmp_path / "r.sqlite3-journal").stat().st_size > 0  # a hot journal: the file holds half a transaction
+    for command in (
+        ["registry", "runs", *common],
+        ["registry", "show", "00012345", *common],
+        ["registry", "export", *common],
+        ["generate", str(big), *common, "--year", "2026", "--dry-run"],
+        ["registry", "purge", "--before", "2026", "--dry-run", *common],
+    ):
+        done = _cli(*command)
+        assert done.returncode == 0, (command, done.stderr)
+        assert "Error" not in done.stderr
+    assert "3000 new, 0 returning" in _cli("generate", str(big), *common, "--year", "2026", "--dry-run").stdout
+    reg = open_registry(registry)
+    assert [r.state for r in reg.runs()] == ["complete"]  # the killed run's record was never committed
+    assert reg.count() == 11
+    reg.close()
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_the_registry_is_one_error_line(tmp_path: Path, tmpfs: Callable[[str], Path]) -> None:
+    disk = tmpfs("4m")
+    registry = str(disk / "r.sqlite3")
+    common = ["--config", str(CONFIG), "--registry", registry, "--year", "2026"]
+    assert _cli("generate", str(SAMPLE), *common, "--out", str(tmp_path / "first")).returncode == 0
+    filler = disk / "filler"
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    filler.write_bytes(b"\0" * (free - 8192))
+    big = _many(tmp_path / "big.csv", 3000)
+    full = _cli("generate", str(big), *common, "--out", str(tmp_path / "full"))
+    assert full.returncode == 1
+    assert full.stderr.splitlines() == [f"Error: {registry}: cannot write the registry: database or disk is full"]
+    assert not (tmp_path / "full").exists()
+    assert not list(tmp_path.glob(".*partial*"))
+    filler.unlink()  # the administrator frees some space: the next run issues them all
+    again = _cli("generate", str(big), *common, "--out", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr
+    assert "3000 new, 0 returning" in again.stdout
+
+
+def test_a_registry_writable_by_everyone_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    path.touch()
+    path.chmod(0o666)  # pre-created by another user in a shared folder
+    with pytest.raises(StateError, match="the registry is writable by every user of this machine"):
+        open_registry(path)
+    assert path.stat().st_size == 0  # nothing written into it
+
+
+def test_a_registry_in_a_folder_writable_by_everyone_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # without the sticky bit, anyone may replace the file later
+    with pytest.raises(StateError, match="the folder of the registry is writable by every user"):
+        open_registry(shared / "r.sqlite3")
+    assert not (shared / "r.sqlite3").exists()
+    shared.chmod(0o1777)  # like /tmp: the sticky bit stops others from replacing what we make there
+    open_registry(shared / "r.sqlite3").close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a file another user's needs root (CI runs as root)")
+def test_another_users_registry_is_refused_unless_the_group_is_shared(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    open_registry(path).close()
+    group = grp.getgrgid(os.getegid())
+    os.chown(path, 65534, group.gr_gid)  # another registrar's file, in our group
+    with pytest.raises(StateError, match=r"the registry belongs to nobody .*, not to root"):
+        open_registry(path)
+    open_registry(path, group=group.gr_gid).close()  # [registry] group names the group they share
