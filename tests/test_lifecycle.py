@@ -413,3 +413,37 @@ def test_a_dry_run_after_a_crash_reports_what_the_next_run_will_do(tmp_path: Pat
     assert "Dry run, nothing written: SCOL'PASS 2026/2027: 11 new, 0 returning" in dry.stdout
     assert list(tmp_path.glob(".*partial*"))  # the dry run left the crashed run's folder to the real run
     assert "11 new" in _cli(*common, "--out", str(tmp_path / "o")).stdout
+
+
+def test_a_reissue_waiting_behind_a_run_chooses_its_own_folder(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from scolpass.academic_year import AcademicYear
+    from scolpass.lock import run_lock
+    from scolpass.output import output_folder
+
+    monkeypatch.chdir(tmp_path)
+    registry = tmp_path / "r.sqlite3"
+    generate(SAMPLE, settings, out_dir=tmp_path / "first", registry=registry, now=NOW)
+    taken = output_folder(None, AcademicYear(2026), NOW)  # the default folder of this second
+    results: list[object] = []
+
+    def counter() -> None:
+        try:
+            results.append(reissue(["00012345"], settings, year=2026, registry=registry, now=NOW))
+        except Exception as exc:  # reported below, in the test thread
+            results.append(exc)
+
+    with run_lock(registry):  # a generate of the same second holds the lock...
+        thread = threading.Thread(target=counter)
+        thread.start()
+        thread.join(0.5)  # ...while the reissue waits for it,
+        taken.mkdir(parents=True)  # ...then publishes into that default folder
+        (taken / "manifest.json").write_text("{}")
+    thread.join(30)
+    (result,) = results
+    assert not isinstance(result, Exception), result
+    assert result.out_dir == taken.with_name(taken.name + "-2")  # type: ignore[attr-defined]
+    assert (result.out_dir / "manifest.json").exists()  # type: ignore[attr-defined]

@@ -80,9 +80,7 @@ def test_a_crash_while_undoing_a_run_never_confirms_it(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_failed_run_killed_while_cleaning_up_is_settled(
-    tmp_path: Path, tmpfs: Callable[[str], Path]
-) -> None:
+def test_a_failed_run_killed_while_cleaning_up_is_settled(tmp_path: Path, tmpfs: Callable[[str], Path]) -> None:
     registry = tmp_path / "r.sqlite3"
     small = tmpfs("48k")  # the sheets do not fit: the run fails while writing, then is killed while cleaning up
     failed = _generate(registry, small / "out", {"SCOLPASS_CRASH_AT": "abandoned"})
