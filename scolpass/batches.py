@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,6 +32,7 @@ from .settings import Settings
 from .sheet import MARGIN, TOP, WIDTH, Sheet, SheetRenderer, draw_fitted, fit_lines
 from .student import Student
 from .wording import Wording
+from .workers import crash_point, worker_pool
 
 # "de " or "d'" before a name, not the letters "De" of Denis or Delacroix.
 _PARTICLE = re.compile(r"^(?:de\s+|d')(?=\S)", re.IGNORECASE)
@@ -238,6 +239,7 @@ def _render_job(
     layout: Layout,
 ) -> tuple[dict[str, int], int]:
     # In a worker process: its own renderer (fonts, forms); the result is the same as in the parent.
+    crash_point("rendering")
     return render_part(SheetRenderer(settings, year_label, protection), part, path, title, layout)
 
 
@@ -279,7 +281,7 @@ def _render_pooled(
 ) -> list[tuple[dict[str, int], int]]:
     found: dict[int, tuple[dict[str, int], int]] = {}
     done = 0
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:
         futures = {
             pool.submit(
                 _render_job,

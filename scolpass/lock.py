@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import StateError
-from .files import create_private
+from .files import create_private, refuse_unsafe
 
 WAIT_SECONDS = 30.0
 
@@ -37,6 +37,11 @@ def os_user() -> str:
 def run_lock(registry: Path, wait: float = WAIT_SECONDS, group: int | None = None) -> Iterator[None]:
     """Hold the registry's run lock, creating the (empty) file if needed (0600, or 0660 for the
     registrars' ``group``); wait up to ``wait`` seconds."""
+    # Checked before the file is made: nothing is created in a folder anyone could tamper with.
+    if registry.parent.is_dir():
+        refuse_unsafe(registry.parent, "folder of the registry", group)
+    if registry.exists():
+        refuse_unsafe(registry, "registry", group)
     try:
         create_private(registry, group)
         fd = os.open(registry, os.O_RDWR)

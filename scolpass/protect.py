@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
+from .workers import crash_point
 
 # R6 derives its key with a few dozen SHA-2 rounds, cheap to guess at: a short
 # password would be the weak point of the transport.
@@ -36,6 +37,7 @@ class PdfProtection:
         # Imported here: qpdf costs 70 ms at every start of scolpass, and only --encrypt-pdf needs it.
         import pikepdf
 
+        crash_point("encrypting")
         out = io.BytesIO()
         with pikepdf.open(io.BytesIO(data)) as pdf:
             # The owner password is the user's: whoever may open the file may print it, nothing more to unlock.

@@ -189,6 +189,12 @@ class Registry:
         """Close the file."""
         self._db.close()
 
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Changes made all or nothing; ``BEGIN IMMEDIATE`` takes the write lock at once."""
@@ -591,6 +597,8 @@ def _memory_copy(path: Path) -> Registry:
         memory.close()
         if isinstance(exc, sqlite3.DatabaseError):
             raise StateError(f"{path}: cannot read the registry: {_reason(exc)}") from None
+        if isinstance(exc, OSError):
+            raise StateError(f"{path}: cannot read the registry: {exc.strerror}") from None
         raise
     return Registry(path, memory, False)
 
