@@ -292,9 +292,10 @@ def detect_separator(text: str) -> str:
     return max((";", ",", "\t"), key=first_line.count)
 
 
-def parse_records(text: str, name: str, separator: str) -> list[tuple[int, list[str]]]:
+def parse_records(text: str, name: str, separator: str, skip_lines: int = 0) -> list[tuple[int, list[str]]]:
     """CSV records of ``text``, each with the editor line it starts on (NFC values).
 
+    The first ``skip_lines`` lines are no CSV (PowerShell's "#TYPE ..."), and are counted.
     Refuses, with the line, a file beyond :data:`MAX_ROWS`, :data:`MAX_COLUMNS`,
     :data:`MAX_LINE_CHARS` or :data:`MAX_PARSED_FIELD_CHARS`.
     """
@@ -302,8 +303,11 @@ def parse_records(text: str, name: str, separator: str) -> list[tuple[int, list[
     normal = _Normalised()
     # Lines are handed to csv one by one rather than through io.StringIO(text), which holds a
     # copy of the whole text at 4 bytes a character (80 MB for a 20 MB export).
-    reader = csv.reader(_lines(text, name), delimiter=separator, strict=True)
-    start = 1
+    lines = _lines(text, name)
+    for _ in range(skip_lines):
+        next(lines, None)
+    reader = csv.reader(lines, delimiter=separator, strict=True)
+    start = skip_lines + 1
     rows = 0
     try:
         with _field_size_limit(MAX_PARSED_FIELD_CHARS):
@@ -314,7 +318,7 @@ def parse_records(text: str, name: str, separator: str) -> list[tuple[int, list[
                 if records and not any(map(str.strip, cells)):
                     # A blank line or Excel's ";;;;" holds no data: not kept (millions of them in a small
                     # file would otherwise fill the memory the row limit guards), and not a row.
-                    start = reader.line_num + 1
+                    start = skip_lines + reader.line_num + 1
                     continue
                 if records:
                     rows += 1
@@ -323,11 +327,13 @@ def parse_records(text: str, name: str, separator: str) -> list[tuple[int, list[
                 # Each distinct value is kept once (a faculty, a step or a year repeats on every row):
                 # it halves the memory of the records, and NFC is worked out once per value.
                 records.append((start, list(map(normal.__getitem__, cells))))
-                start = reader.line_num + 1
+                start = skip_lines + reader.line_num + 1
     except csv.Error as exc:
-        raise InputError([Problem(name, start, None, None, _csv_reason(str(exc), start, reader.line_num))]) from None
+        raise InputError(
+            [Problem(name, start, None, None, _csv_reason(str(exc), start, skip_lines + reader.line_num))]
+        ) from None
     # One search of the text in C: the records are looked at only when it holds one.
-    if _BOM in text:
+    if records and _BOM in text:
         problems = byte_order_mark_problems(name, records, SECOND_BOM)
         if problems:
             raise InputError(problems)

@@ -34,6 +34,47 @@ _SEPARATORS = "-._"
 _GREEK_OU = re.compile("[Οο][ΥυΎύ]")
 
 
+# What every login scolpass issues is made of: name_part() leaves a-z 0-9 and '-', and the
+# [identifiers] pattern and suffix may add only . _ - and digits (settings.login_pattern_problem),
+# within max_length, at most 64 (an e-mail address's local part). A login read from elsewhere
+# (`registry import`) is held to the same before it is reserved or adopted: an adopted login goes
+# into a DN (uid=<login>,<people_dn>), onto the sheet and into the manifest as it is.
+LOGIN_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+MAX_LOGIN_LENGTH = 64
+LOGIN_RULE = (
+    f"a login holds only a-z, 0-9 and . _ - (as the logins scolpass issues), at most {MAX_LOGIN_LENGTH} characters"
+)
+
+
+def login_problem(login: str) -> str | None:
+    """Why ``login`` (lower-cased) could not be a login scolpass issues, or None.
+
+    Only the characters and the length are asked for, not the shape of a pattern: a directory
+    holds logins such as ``jdupont2`` or ``ab1234``. It must start with a letter or a digit,
+    as every issued login does: a leading '-' reads as an option to a command, a leading '.'
+    as a hidden file or '..' where a login names a folder.
+    """
+    if not login:
+        return "is empty"
+    if len(login) > MAX_LOGIN_LENGTH:
+        return f"is {len(login):,} characters long; {LOGIN_RULE}"
+    bad = next((c for c in login if c not in LOGIN_CHARACTERS), None)
+    if bad is not None:
+        return f"holds {_character(bad)}; {LOGIN_RULE}"
+    if login[0] in _SEPARATORS:
+        return f"starts with {login[0]!r}; a login starts with a letter or a digit, as the logins scolpass issues"
+    return None
+
+
+def _character(c: str) -> str:
+    """``c`` for a message: itself when it can be seen, else its code point (never raw: no ESC to a terminal)."""
+    name = f"U+{ord(c):04X} ({unicodedata.name(c, 'a control character')})"
+    if c.isprintable() and not c.isspace():
+        # Beyond ASCII the code point too: the Kelvin sign looks like 'K', a Cyrillic 'а' like 'a'.
+        return repr(c) if c.isascii() else f"{c!r}, {name}"
+    return name
+
+
 @lru_cache(maxsize=65536)
 def name_part(name: str) -> str:
     """One half of a login: ``Jean-Pierre`` gives ``jean-pierre``, ``N'Diaye`` gives ``ndiaye``.
@@ -51,7 +92,7 @@ class LoginRule:
     """How a login is made from a name, and told apart from a homonym's."""
 
     pattern: str = "{first}.{last}"
-    max_length: int = 64
+    max_length: int = MAX_LOGIN_LENGTH
     suffix: str = "{n}"
 
     @property

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from scolpass import Student, assign_identifiers, name_part
 from scolpass.enrolment import Enrolment, check_students
-from scolpass.identifiers import RESERVED, LoginRule, name_check
+from scolpass.identifiers import RESERVED, LoginRule, login_problem, name_check
 from scolpass.student import Step
 
 LOGIN = re.compile(r"[a-z0-9]([a-z0-9._-]*[a-z0-9])?")
@@ -172,6 +172,29 @@ def test_logins_match_the_pattern_and_never_collide(
     for login in logins:
         assert LOGIN.fullmatch(login), login
         assert len(login) <= rule.max_length
+        assert login_problem(login) is None  # what `registry import` asks of a login is what issuing gives
         assert login not in taken
         assert login not in RESERVED
         assert login not in reserved
+
+
+@pytest.mark.parametrize(
+    ("login", "problem"),
+    [
+        ("jdupont2", None),
+        ("ab1234", None),
+        ("jean-pierre.le_goff", None),
+        ("x" * 64, None),
+        ("x" * 65, "is 65 characters long; a login holds only a-z, 0-9 and . _ - (as the logins scolpass issues), "
+         "at most 64 characters"),
+        ("", "is empty"),
+        ("Jean", "holds 'J'; a login holds only a-z, 0-9 and . _ - (as the logins scolpass issues), at most 64 characters"),
+        ("a\x1b[0m", "holds U+001B (a control character); a login holds only a-z, 0-9 and . _ - "
+         "(as the logins scolpass issues), at most 64 characters"),
+        ("\u0430b", "holds '\u0430', U+0430 (CYRILLIC SMALL LETTER A); a login holds only a-z, 0-9 and . _ - "
+         "(as the logins scolpass issues), at most 64 characters"),
+        ("_svc", "starts with '_'; a login starts with a letter or a digit, as the logins scolpass issues"),
+    ],
+)  # fmt: skip
+def test_login_problem(login: str, problem: str | None) -> None:
+    assert login_problem(login) == problem
