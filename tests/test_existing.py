@@ -7,10 +7,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scolpass import InputError
 from scolpass.cli import main
 from scolpass.existing import read_existing_accounts, read_existing_logins
+from scolpass.identifiers import login_problem
 
 LDIF = """version: 1
 
@@ -314,3 +317,27 @@ def test_ldapsearch_output_cut_by_a_limit_is_refused(tmp_path: Path) -> None:
         "people.ldif:16: ldapsearch says 'result: 4 Size limit exceeded': the export is incomplete "
         "(a size or time limit?), and a login left out would be issued again; export all the entries"
     ]
+
+
+ldif_line = st.sampled_from(
+    ["dn: uid=a,dc=x", "uid: jmartin", "uid:: " + b64("a\nb"), "mail: J.M@x.fr", "supannEtuId: 00012345", "", " ",
+     " x", "#c", "version: 1", "search: 2", "result: 0 Success", "uid:< file:///x", "uid:: !!", "changetype: add",
+     "uid: ", "cn: é", "uid;lang-fr: Zoé", "uid", ":", "dn:: " + b64("uid=é,dc=x")]
+)  # fmt: skip
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(ldif_line, max_size=12), ends=st.sampled_from(["\n", "\r\n"]))
+def test_any_ldif_gives_logins_within_the_rules_or_a_located_error(tmp_path: Path, lines: list[str], ends: str) -> None:
+    path = tmp_path / "fuzz.ldif"
+    path.write_bytes(("dn: uid=first,dc=x" + ends + ends.join(lines) + ends).encode())
+    error: InputError | None = None
+    try:
+        accounts = read_existing_accounts(path)
+    except InputError as exc:  # anything else (a traceback) fails the test
+        error = exc
+    if error is not None:
+        assert all(p.file == "fuzz.ldif" and (p.line or p.reason.startswith("holds no login")) for p in error.problems)
+        return
+    assert all(login_problem(login) is None for login in accounts.logins)
+    assert set(accounts.links.values()) <= accounts.logins
