@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import ConfigError, InputError, Problem
+from .spreadsheet import restored
 
 # --encoding names, and how each is printed in a summary.
 ENCODINGS = {"utf-8": "UTF-8", "windows-1252": "Windows-1252", "utf-16": "UTF-16"}
@@ -424,6 +425,8 @@ class _Normalised(dict[str, str]):
     def __missing__(self, cell: str) -> str:
         # NFC: the same text canonically, composed so that accents print right.
         value = cell if unicodedata.is_normalized("NFC", cell) else unicodedata.normalize("NFC", cell)
+        # A rejected.csv fed back: the apostrophe scolpass put before a formula character comes off.
+        value = restored(value)
         self[cell] = value
         return value
 

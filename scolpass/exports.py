@@ -18,6 +18,7 @@ from ldif import LDIFWriter  # type: ignore[import-untyped]
 from .enrolment import Enrolment
 from .files import text_written_whole, written_whole
 from .registry import IssuedAccount
+from .spreadsheet import formula_safe
 from .student import Student
 
 CSV_FIELDS = (
@@ -232,30 +233,6 @@ def write_password_changes(credentials: Iterable[Credential], people_dn: str, pa
     # (2, ...) is "replace" in the ldif package's modlist.
     records = ((dn_of(c.identifier, people_dn), [(2, "userPassword", [c.password_hash])]) for c in credentials)
     return _write_records(path, records)
-
-
-# Excel runs a cell that begins with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _formula_led(cell: str) -> bool:
-    # Apostrophes and then a formula character: "=x", and "'=x", which would read as a neutralised "=x".
-    return cell.lstrip("'").startswith(_FORMULA_START)
-
-
-def formula_safe(cell: str) -> str:
-    """A cell Excel shows as text: a leading apostrophe before a formula character (documented).
-
-    Every CSV scolpass writes goes through it. The apostrophe also goes before apostrophes that
-    lead to a formula character ("'=x" gives "''=x"), so that :func:`restored` gives back every
-    value exactly; an apostrophe before anything else is the value's own ("'t Hart"), left alone.
-    """
-    return "'" + cell if _formula_led(cell) else cell
-
-
-def restored(cell: str) -> str:
-    """The value :func:`formula_safe` was given: the documented inverse, for whoever reads scolpass's CSV."""
-    return cell[1:] if cell.startswith("'") and _formula_led(cell[1:]) else cell
 
 
 def write_csv(credentials: Sequence[Credential], people_dn: str, path: Path, excel: bool = False) -> int:
