@@ -2,24 +2,33 @@
 
 Randomness comes from ``secrets`` by default; tests pass a seeded ``choice``.
 Class constraints are met by redrawing the whole password, which keeps every
-valid password equally likely (fixing one position per class would not).
+valid password equally likely (fixing one position per class would not). The
+first symbol is never one that starts a spreadsheet formula, drawn uniformly
+from the others, so that a CSV holds the password exactly.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from functools import partial
+from functools import lru_cache, partial
 
 from passlib.hash import argon2, bcrypt, ldap_salted_sha1, sha512_crypt  # type: ignore[import-untyped]
 
 from .errors import ConfigError, ScolpassError
-from .settings import CredentialSettings, PasswordPolicy, count_valid_passwords
+from .settings import CredentialSettings, PasswordPolicy
 
 Choice = Callable[[Sequence[str]], str]
+
+# A spreadsheet runs a cell beginning with one of these as a formula, so exports.write_csv puts a
+# "'" before it: a password beginning so would not be itself in credentials.csv. Those symbols stay
+# in the alphabet, but never come first.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def has_required_classes(password: str) -> bool:
@@ -29,16 +38,54 @@ def has_required_classes(password: str) -> bool:
     )
 
 
+def first_symbols(alphabet: str) -> str:
+    """The symbols of ``alphabet`` a password may begin with: none that starts a formula."""
+    return "".join(c for c in alphabet if c not in FORMULA_START)
+
+
+@lru_cache(maxsize=16)  # generate_password asks for every password; the answer depends on the policy only
+def count_possible_passwords(alphabet: str, length: int) -> int:
+    """How many passwords ``generate_password`` can return: a lower case letter, an upper case
+    letter and a digit; no formula symbol first.
+
+    Inclusion-exclusion over the classes that are missing, with the first position drawn from
+    ``first_symbols``; exact, so that the entropy shown is the real one after redrawing.
+    """
+    if length < 1:
+        return 0
+    symbols, first = set(alphabet), set(first_symbols(alphabet))
+    tests = (str.islower, str.isupper, str.isdigit)  # has_required_classes's own, which never overlap
+    sizes = [(sum(map(test, symbols)), sum(map(test, first))) for test in tests]
+    total = 0
+    for missing in itertools.product((False, True), repeat=len(tests)):
+        left = len(symbols) - sum(size for (size, _), gone in zip(sizes, missing, strict=True) if gone)
+        left_first = len(first) - sum(size for (_, size), gone in zip(sizes, missing, strict=True) if gone)
+        total += (-1) ** sum(missing) * left_first * left ** (length - 1)
+    return total
+
+
+def password_entropy_bits(policy: PasswordPolicy) -> float:
+    """Entropy of a password drawn uniformly among those ``generate_password`` can return."""
+    return math.log2(max(count_possible_passwords(policy.alphabet, policy.length), 1))
+
+
 def generate_password(policy: PasswordPolicy, choice: Choice = secrets.choice) -> str:
-    """One provisional password under ``policy``."""
-    if count_valid_passwords(policy.alphabet, policy.length) == 0:
-        # check_settings refuses such a policy; one built in code would otherwise redraw forever.
+    """One provisional password under ``policy``.
+
+    The first symbol is drawn uniformly from ``first_symbols``, the others from the whole alphabet,
+    and a password lacking a class is redrawn whole: every password that begins with no formula
+    symbol and holds the classes is then equally likely.
+    """
+    first = first_symbols(policy.alphabet)
+    if count_possible_passwords(policy.alphabet, policy.length) == 0:
+        # check_settings refuses such a policy; one built in code would otherwise redraw forever
+        # (or, with only formula symbols, have nothing to begin with).
         raise ConfigError(
             f"[password] no password of {policy.length} characters over {policy.alphabet!r} holds a lower case "
-            "letter, an upper case letter and a digit"
+            "letter, an upper case letter and a digit, and begins with none of = + - @"
         )
     while True:
-        password = "".join(choice(policy.alphabet) for _ in range(policy.length))
+        password = choice(first) + "".join(choice(policy.alphabet) for _ in range(policy.length - 1))
         if has_required_classes(password):
             return password
 
