@@ -20,6 +20,7 @@ from functools import lru_cache, partial
 
 from passlib.hash import argon2, bcrypt, ldap_salted_sha1, sha512_crypt  # type: ignore[import-untyped]
 
+from . import xcrypt
 from .errors import ConfigError, ScolpassError
 from .settings import CredentialSettings, PasswordPolicy
 
@@ -102,16 +103,43 @@ def generate_passwords(count: int, policy: PasswordPolicy, choice: Choice = secr
     return passwords
 
 
-def hash_password(password: str, credentials: CredentialSettings | None = None) -> str:
+# sha512-crypt's salt as libpass makes it: 16 symbols (96 bits) of the crypt alphabet.
+SALT_SYMBOLS = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+SALT_LENGTH = 16
+
+
+def sha512_crypt_backend(system_crypt: bool = True) -> str:
+    """What hashes sha512_crypt here: ``libxcrypt`` (the system's, twice as fast) or ``libpass``.
+
+    ``system_crypt=False`` asks for libpass, the fallback on a system without libxcrypt.
+    """
+    return "libxcrypt" if system_crypt and xcrypt.supports_sha512_crypt() else "libpass"
+
+
+def _sha512_crypt(password: str, rounds: int, system_crypt: bool) -> str:
+    salt = "".join(secrets.choice(SALT_SYMBOLS) for _ in range(SALT_LENGTH))
+    if sha512_crypt_backend(system_crypt) == "libxcrypt":
+        # libpass's form, so that the hashes look the same whoever made them: no rounds= at 5,000.
+        hashed = xcrypt.crypt(password, f"$6${salt}" if rounds == 5000 else f"$6$rounds={rounds}${salt}")
+        if hashed is not None:
+            return hashed
+        # Refused: a password over libxcrypt's 511 bytes (libpass takes it) or holding a NUL
+        # (libpass refuses it, without showing it).
+    return str(sha512_crypt.using(salt=salt, rounds=rounds).hash(password))
+
+
+def hash_password(password: str, credentials: CredentialSettings | None = None, system_crypt: bool = True) -> str:
     """A ``userPassword`` value that stock OpenLDAP verifies.
 
     sha512_crypt at its standard 5,000 rounds by default: the password's 80+
     bits of entropy, not a slow hash, is what protects it, and a slow hash
     would cost hours on a university's intake (see docs/performance.md).
+    It goes through the system's libxcrypt when it has sha512-crypt, libpass
+    otherwise or with ``system_crypt=False``: the same hash for the same salt.
     """
     c = credentials or CredentialSettings()
     if c.hash == "sha512_crypt":
-        return "{CRYPT}" + str(sha512_crypt.using(rounds=c.sha512_rounds).hash(password))
+        return "{CRYPT}" + _sha512_crypt(password, c.sha512_rounds, system_crypt)
     if c.hash == "bcrypt":
         return "{CRYPT}" + str(bcrypt.using(ident="2b", rounds=c.bcrypt_cost).hash(password))
     if c.hash == "argon2":
@@ -126,14 +154,15 @@ def hash_password(password: str, credentials: CredentialSettings | None = None) 
 PARALLEL_FROM = 200
 
 
-def hash_passwords(passwords: Sequence[str], credentials: CredentialSettings) -> list[str]:
+def hash_passwords(passwords: Sequence[str], credentials: CredentialSettings, system_crypt: bool = True) -> list[str]:
     """Hash a batch, on every core when the batch is large enough; results in the same order."""
     workers = os.cpu_count() or 1
     if len(passwords) < PARALLEL_FROM or workers == 1:
-        return [hash_password(p, credentials) for p in passwords]
+        return [hash_password(p, credentials, system_crypt) for p in passwords]
     chunk = max(1, len(passwords) // (workers * 8))
+    one = partial(hash_password, credentials=credentials, system_crypt=system_crypt)
     try:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(partial(hash_password, credentials=credentials), passwords, chunksize=chunk))
+            return list(pool.map(one, passwords, chunksize=chunk))
     except BrokenProcessPool as exc:
         raise ScolpassError(f"a hashing process stopped abruptly (out of memory?): {exc}") from None
