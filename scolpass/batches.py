@@ -25,11 +25,12 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
+from .columns import BY_NAME
 from .errors import ScolpassError
 from .fonts import MONO, SANS, SANS_BOLD
 from .protect import PdfProtection
 from .settings import Settings
-from .sheet import MARGIN, TOP, WIDTH, Sheet, SheetRenderer, draw_fitted, fit_lines
+from .sheet import DATA_W, MARGIN, MIN_SIZE, TOP, WIDTH, Fitted, Sheet, SheetRenderer, draw_fitted, fit_whole
 from .student import Student
 from .wording import Wording
 from .workers import crash_point, worker_pool
@@ -101,9 +102,6 @@ class Layout:
     run_date: str = ""
 
 
-LIST_ROWS = 24  # distribution-list rows a page: room for a signature each
-
-
 def render_part(
     renderer: SheetRenderer, part: Part, path: Path, title: str, layout: Layout
 ) -> tuple[dict[str, int], int]:
@@ -152,8 +150,8 @@ def _cover(c: Canvas, renderer: SheetRenderer, part: Part, layout: Layout, w: Wo
     for label, value in rows:
         c.setFont(SANS, 12)
         c.drawString(MARGIN, y, f"{label} :")
-        draw_fitted(c, value, SANS_BOLD, 14, MARGIN + 190, y, WIDTH - 190)
-        y -= 30
+        # A long faculty breaks at its spaces: the rows below move down rather than overlap it.
+        y -= 30 + draw_fitted(c, value, SANS_BOLD, 14, MARGIN + 190, y, WIDTH - 190)
     notice = Paragraph(w.para("cover_notice"), ParagraphStyle("notice", fontName=SANS, fontSize=9, leading=11.5))
     notice.wrapOn(c, WIDTH, TOP)
     notice.drawOn(c, MARGIN, MARGIN + 10)
@@ -161,66 +159,133 @@ def _cover(c: Canvas, renderer: SheetRenderer, part: Part, layout: Layout, w: Wo
     return 1 + (_blank(c) if layout.duplex else 0)
 
 
+# The signature list. Each row: the name in bold, the identifier below it; the student number; a box to sign.
+LIST_ROWS = 24  # rows a page when every name takes one line: room for a signature each
+ROW_H = (TOP - MARGIN - 110) / LIST_ROWS
+# The list is the office's, not the student's: a long name may go a step below the sheet's smallest size.
+LIST_MIN_SIZE = 5.5
+PAD = 3.0  # between a cell's text and its rules
+# The columns' widths follow from what they must hold whole, each on one line, at LIST_MIN_SIZE: any word the
+# sheet prints (at most DATA_W wide at MIN_SIZE, in the same bold face), and any identifier (at most 64
+# characters, set in the monospaced face) below it; any student number (20 letters or digits, the widest "W").
+NAME_W = DATA_W * LIST_MIN_SIZE / MIN_SIZE  # the widest of the two
+NUMBER_W = BY_NAME["student_number"].max_length * 0.99 * LIST_MIN_SIZE  # "W" is 0.99 em wide in DejaVu Sans
+NAME_X, NUMBER_X = MARGIN, MARGIN + NAME_W + 2 * PAD
+SIGNATURE_X = NUMBER_X + NUMBER_W + 2 * PAD  # 137 points (48 mm) left to sign in
+
+
+@dataclass(frozen=True)
+class _ListRow:
+    name: Fitted
+    number: Fitted
+    identifier: Fitted
+
+    @property
+    def height(self) -> float:
+        """Its lines from the row's top: the name's (as many as it needs), the identifier's; never less than a row."""
+        return max(ROW_H, self._identifier_drop + 0.24 * self.identifier.size + PAD + 1)
+
+    @property
+    def _identifier_drop(self) -> float:
+        name = self.name.size
+        return PAD + name + (len(self.name.lines) - 1) * name * 1.15 + 1.2 * self.identifier.size
+
+    def draw(self, c: Canvas, top: float) -> None:
+        _lines(c, self.name, SANS_BOLD, NAME_X + PAD, top - PAD - self.name.size)
+        # The number on the identifier's line, never beside a name's first line: pdftotext would read
+        # it between the name's lines ("KONSTANTINOPOULOU- 00000002 PAPADIMITRIOU").
+        _lines(c, self.identifier, MONO, NAME_X + PAD, top - self._identifier_drop)
+        _lines(c, self.number, SANS, NUMBER_X + PAD, top - self._identifier_drop)
+
+
+def _lines(c: Canvas, fitted: Fitted, font: str, x: float, y: float) -> None:
+    c.setFont(font, fitted.size)
+    for i, line in enumerate(fitted.lines):
+        c.drawString(x, y - i * fitted.size * 1.15, line)
+
+
+def _whole(text: str, font: str, size: float, width: float) -> Fitted:
+    fitted = fit_whole(text, font, size, width, LIST_MIN_SIZE)
+    if fitted is None:  # the checks and the columns' widths keep this from happening; never cut if it does
+        raise ScolpassError(f"{text!r} does not fit in the signature list, even at {LIST_MIN_SIZE:g} points")
+    return fitted
+
+
+def _list_row(sheet: Sheet) -> _ListRow:
+    student = sheet.student
+    return _ListRow(
+        _whole(f"{student.last_name} {student.first_name}", SANS_BOLD, 8.5, NAME_W),
+        _whole(student.student_number, SANS, 8.5, NUMBER_W),
+        _whole(sheet.identifier, MONO, 7.5, NAME_W),
+    )
+
+
+def _list_pages(rows: Sequence[_ListRow]) -> list[list[_ListRow]]:
+    """Rows a page, as many as fit: 24 of one line each, fewer when names take more."""
+    pages: list[list[_ListRow]] = [[]]
+    used = 0.0
+    for row in rows:
+        if pages[-1] and used + row.height > LIST_ROWS * ROW_H + 0.01:
+            pages.append([])
+            used = 0.0
+        pages[-1].append(row)
+        used += row.height
+    return pages
+
+
 def _distribution_list(c: Canvas, renderer: SheetRenderer, part: Part, layout: Layout, w: Wording) -> int:
-    """The signature list: name, student number, identifier, an empty signature box; never a password."""
-    rows = [(f"{s.student.last_name} {s.student.first_name}", s.student.student_number, s.identifier)
-            for s in part.sheets]  # fmt: skip
-    chunks = [rows[i : i + LIST_ROWS] for i in range(0, len(rows), LIST_ROWS)] or [[]]
-    columns = [(w.text("list_name"), 0.0), (w.text("label_student_number"), 0.38), (w.text("list_identifier"), 0.52),
-               (w.text("list_signature"), 0.78)]  # fmt: skip
-    row_h = (TOP - MARGIN - 110) / LIST_ROWS
-    for number, chunk in enumerate(chunks, start=1):
+    """The signature list: name, identifier, student number, an empty signature box; never a password.
+
+    Every value prints whole, on one line, or a name broken at its spaces (its row grows).
+    """
+    pages = _list_pages([_list_row(s) for s in part.sheets])
+    columns = [(f"{w.text('list_name')} / {w.text('list_identifier')}", NAME_X, NAME_W),
+               (w.text("label_student_number"), NUMBER_X, NUMBER_W),
+               (w.text("list_signature"), SIGNATURE_X, MARGIN + WIDTH - SIGNATURE_X - 2 * PAD)]  # fmt: skip
+    for number, rows in enumerate(pages, start=1):
         c.setFillColor(colors.black)
         c.setFont(SANS, 8)
-        page_label = f"{w.text('frame_title')} · {number}/{len(chunks)}"
+        page_label = f"{w.text('frame_title')} · {number}/{len(pages)}"
         c.drawRightString(MARGIN + WIDTH, TOP - 20, page_label)
         c.setFillColor(renderer.color)
-        # A long faculty name shrinks, then wraps, beside the page number (in the space above the table).
+        # A long faculty name shrinks, then breaks at its spaces, beside the page number (above the table).
         title_width = WIDTH - stringWidth(page_label, SANS, 8) - 12
         draw_in_box(c, f"{w.text('list_title')} : {part.label}", SANS_BOLD, 13, MARGIN, TOP, TOP - 27, title_width)
         c.setFillColor(colors.black)
         y = TOP - 50
-        c.setFont(SANS_BOLD, 8.5)
-        for title, at in columns:
-            c.drawString(MARGIN + at * WIDTH + 3, y + 5, title)
+        for title, x, width in columns:  # the template's words, on the header's one line
+            c.setFont(SANS_BOLD, min(8.5, max(LIST_MIN_SIZE, width / max(stringWidth(title, SANS_BOLD, 1), 1))))
+            c.drawString(x + PAD, y + 5, title)
         c.setLineWidth(0.4)
-        for name, student_number, identifier in chunk:
+        for row in rows:
             c.line(MARGIN, y, MARGIN + WIDTH, y)
-            # Each cell stays in its row, above the signature line below it.
-            draw_in_box(c, name, SANS, 8.5, MARGIN + 3, y, y - row_h, 0.37 * WIDTH - 6)
-            draw_in_box(c, student_number, SANS, 8.5, MARGIN + 0.38 * WIDTH + 3, y, y - row_h, 0.14 * WIDTH - 6)
-            draw_in_box(c, identifier, MONO, 7.5, MARGIN + 0.52 * WIDTH + 3, y, y - row_h, 0.26 * WIDTH - 6)
-            y -= row_h
+            row.draw(c, y)
+            y -= row.height
         c.line(MARGIN, y, MARGIN + WIDTH, y)
-        for at in [*(at for _, at in columns), 1.0]:
-            c.line(MARGIN + at * WIDTH, TOP - 50 + 14, MARGIN + at * WIDTH, y)
+        for x in (NAME_X, NUMBER_X, SIGNATURE_X, MARGIN + WIDTH):
+            c.line(x, TOP - 50 + 14, x, y)
         c.line(MARGIN, TOP - 50 + 14, MARGIN + WIDTH, TOP - 50 + 14)
         c.showPage()
-    pages = len(chunks)
-    if layout.duplex and pages % 2:
-        pages += _blank(c)
-    return pages
-
-
-# The list is for the office, not the student: a very long name may go smaller than on the sheet.
-LIST_MIN_SIZE = 4.5
+    count = len(pages)
+    if layout.duplex and count % 2:
+        count += _blank(c)
+    return count
 
 
 def draw_in_box(
     c: Canvas, text: str, font: str, size: float, x: float, top: float, bottom: float, width: float
 ) -> None:
-    """Draw ``text`` in full within ``width`` and between ``top`` and ``bottom``, on the box's last lines.
+    """Draw ``text`` whole within ``width`` and between ``top`` and ``bottom``, on the box's last lines.
 
-    Shrunk, then wrapped, then shrunk again until the lines fit the box's height.
+    Shrunk, broken at its spaces only, and shrunk again until the lines fit the box's height.
     """
-    fitted, lines = fit_lines(text, font, size, width, LIST_MIN_SIZE)
-    while fitted > LIST_MIN_SIZE and fitted * (1 + 1.15 * (len(lines) - 1)) + 5 > top - bottom:
-        fitted, lines = fit_lines(text, font, fitted - 0.5, width, LIST_MIN_SIZE)
-    c.setFont(font, fitted)
-    # From the bottom up: a one-line cell keeps the baseline it always had, 7 points above the row's line.
-    base = min(bottom + 7 + (len(lines) - 1) * fitted * 1.15, top - fitted) if len(lines) > 1 else bottom + 7
-    for i, line in enumerate(lines):
-        c.drawString(x, base - i * fitted * 1.15, line)
+    fitted = _whole(text, font, size, width)
+    while fitted.size > LIST_MIN_SIZE and fitted.size * (1 + 1.15 * (len(fitted.lines) - 1)) + 5 > top - bottom:
+        fitted = _whole(text, font, max(LIST_MIN_SIZE, fitted.size - 0.5), width)
+    lines, size = fitted.lines, fitted.size
+    # From the bottom up: a one-line box keeps the baseline it always had, 7 points above its bottom.
+    base = min(bottom + 7 + (len(lines) - 1) * size * 1.15, top - size) if len(lines) > 1 else bottom + 7
+    _lines(c, fitted, font, x, base)
 
 
 Progress = Callable[[int, int], None]  # (sheets done, sheets in all)

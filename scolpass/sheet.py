@@ -39,7 +39,7 @@ from .files import write_bytes
 from .fonts import MONO_BOLD, SANS, SANS_BOLD, register_fonts
 from .protect import PdfProtection
 from .qr import draw_qr
-from .settings import Settings
+from .settings import Settings, email_of
 from .student import Student
 from .wording import Wording, load_wording
 
@@ -179,8 +179,33 @@ class SheetRenderer:
         url = settings.university.activation_url
         self.qr_is_static = "{" not in url
         self.logo = load_logo(settings)
+        self._check_credentials_fit()
         # For fit_check's quick bound: the widest ASCII glyph at full size.
         self._widest = VALUE_SIZE * _widest_ascii_glyph()
+
+    def _check_credentials_fit(self) -> None:
+        """The longest address, login and password this configuration gives print on one line of the sheet.
+
+        They are never broken: a student could take the break for a character to
+        type, and text extraction would add one. A configuration that would need it
+        is refused before anything is read or written.
+        """
+        # The monospaced face: every character of them as wide as any other.
+        fits = math.floor(CRED_VALUE_W / stringWidth("M", MONO_BOLD, MIN_SIZE))
+        ids, domain = self.settings.identifiers, self.settings.university.email_domain
+        longest = len(email_of("m" * ids.max_length, domain))  # the login is the address or the identifier
+        if longest > fits:
+            raise ConfigError(
+                f"[identifiers] max_length = {ids.max_length} and [university] email_domain = {domain!r} give "
+                f"addresses of up to {longest} characters, more than the {fits} that print on one line of the sheet "
+                f"even at {MIN_SIZE:g} points: make max_length {fits - 1 - len(domain)} or less"
+            )
+        length = self.settings.password.length
+        if length > fits and not self.settings.password.group:
+            raise ConfigError(
+                f"[password] length = {length}: more than the {fits} characters that print on one line of the sheet "
+                f"even at {MIN_SIZE:g} points"
+            )
 
     def wording(self, language: str) -> Wording:
         """The wording of ``language`` ("" for the configured default), rendered once."""
@@ -315,6 +340,18 @@ class SheetRenderer:
                 value_size, gap = value_size * 0.93, gap * 0.85
         if _layout_rows(rows, DATA_W, DATA_TOP - DATA_BOTTOM) is not None:
             return []
+        # A word is never cut: one too wide for the whole column at the smallest size cannot be printed.
+        # The frame's values join the columns' values with spaces, so such a word is a column's.
+        found: dict[str, str] = {}
+        for column, value in student.printed_fields().items():
+            word = too_wide(value, SANS_BOLD, DATA_W)
+            if word:
+                found[column.partition(" (")[0]] = (
+                    f"{word!r} ({len(word)} characters) is too wide for one line of the sheet even at "
+                    f"{MIN_SIZE:g} points, and a value is broken only at its spaces"
+                )
+        if found:
+            return list(found.items())
         return [("step_code", f"{len(student.steps)} programme steps and the names do not fit on the sheet")]
 
     def _one_line(self, value: str, width: float) -> bool:
@@ -555,34 +592,12 @@ def _draw_groups(c: Canvas, password: str, group: int, x: float, y: float) -> No
         x += stringWidth(part, MONO_BOLD, 17) + gap
 
 
-def _split(text: str, font: str, size: float, width: float) -> list[str]:
-    """Break ``text`` into lines no wider than ``width``.
-
-    Breaks after a space or a hyphen where one fits (compound names break at
-    their hyphens), anywhere else only when a part is wider than a line.
-    """
-    lines: list[str] = []
-    rest = text
-    while stringWidth(rest, font, size) > width:
-        # The longest prefix that fits, by bisection: values can be long.
-        low, high = 1, len(rest)
-        while low < high:
-            mid = (low + high + 1) // 2
-            if stringWidth(rest[:mid], font, size) <= width:
-                low = mid
-            else:
-                high = mid - 1
-        cut = low
-        soft = max(rest.rfind(" ", 0, cut + 1), rest.rfind("-", 0, cut))
-        if soft > 0:
-            cut = soft + 1
-        lines.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    lines.append(rest)
-    return lines
-
-
+# The smallest type a value is printed in, on the sheet and its cover: DejaVu Sans, whose large
+# x-height keeps it legible. A value is printed whole at this size or more, or not at all.
 MIN_SIZE = 6.5
+# A value keeps to one line (or beside its label) when that costs at most 15% of the size it would
+# have otherwise: a name reads better whole, but not at any price.
+KEEP_TOGETHER = 0.85
 # Full sizes of the frame's rows, and the space under each.
 LABEL_SIZE, VALUE_SIZE, GAP = 9.0, 10.5, 5.0
 
@@ -593,24 +608,98 @@ def _widest_ascii_glyph() -> float:
     return max(stringWidth(chr(c), SANS_BOLD, 1.0) for c in range(32, 127))
 
 
-def fit_lines(text: str, font: str, size: float, width: float, smallest: float = MIN_SIZE) -> tuple[float, list[str]]:
-    """The size (down to ``smallest``) and lines at which ``text`` fits ``width``: one line if it can."""
-    fitted = size
-    while stringWidth(text, font, fitted) > width and fitted > smallest:
-        fitted = max(smallest, fitted - 0.5)
-    return fitted, [text] if stringWidth(text, font, fitted) <= width else _split(text, font, fitted, width)
+@dataclass(frozen=True)
+class Fitted:
+    """A value as it is printed: its size, and its lines."""
+
+    size: float
+    lines: tuple[str, ...]
+
+
+# A line may break at a space, except one after a hyphen: pdftotext joins a line that ends in "-" to the next
+# and drops the "-", as if it were a hyphenation ("régionales -" then "LLCSER" reads "régionales LLCSER").
+_BREAK = re.compile(r"(?<!-) ")
+
+
+def _size_within(text: str, font: str, size: float, width: float) -> float:
+    """The largest size up to ``size`` at which ``text`` is no wider than ``width`` (widths grow with the size)."""
+    em = stringWidth(text, font, 1.0)
+    return size if em <= 0 else min(size, math.floor(width / em * 100) / 100)
+
+
+def fit_whole(text: str, font: str, size: float, width: float, smallest: float = MIN_SIZE) -> Fitted | None:
+    """``text`` at the largest size up to ``size``, down to ``smallest``, at which it prints whole in ``width``.
+
+    On one line if it can be; else broken at its spaces, and only there: a line
+    never ends inside a word, nor with a hyphen, which pdftotext, screen readers
+    and copy and paste take for a hyphenation and drop ("BERGERDORFF-" then
+    "VONKNOLLENHAUSEN" reads "BERGERDORFFVONKNOLLENHAUSEN"). None when a word is
+    wider than ``width`` even at ``smallest``: the caller refuses it, never cuts it.
+    """
+    one_line = _size_within(text, font, size, width)
+    if one_line == size:
+        return Fitted(size, (text,))
+    words = _BREAK.split(text)
+    broken = min(_size_within(word, font, size, width) for word in words)  # the widest word sets it
+    if one_line >= smallest and one_line >= KEEP_TOGETHER * broken:
+        return Fitted(one_line, (text,))
+    if broken < smallest:
+        return None
+    lines: list[str] = []
+    line: str | None = None
+    for word in words:
+        longer = word if line is None else f"{line} {word}"
+        if line is not None and stringWidth(longer, font, broken) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = longer
+    lines.append(line or "")
+    return Fitted(broken, tuple(lines))
+
+
+def too_wide(text: str, font: str, width: float, smallest: float = MIN_SIZE) -> str:
+    """The first part of ``text`` between two places a line may break at that is wider than ``width`` even at
+    ``smallest`` ("" if none): ``text`` cannot be printed whole there."""
+    return next((word for word in _BREAK.split(text) if stringWidth(word, font, smallest) > width), "")
 
 
 def draw_fitted(c: Canvas, text: str, font: str, size: float, x: float, y: float, width: float) -> float:
-    """Draw one value in full: shrunk to fit ``width``, wrapped below ``y`` when even that fails.
+    """Draw one value whole (see :func:`fit_whole`): shrunk to fit ``width``, or broken at spaces below ``y``.
 
-    Returns the height used below the first baseline.
+    Returns the height used below the first baseline. The checks keep a value
+    that cannot print whole from coming here; if one does, it is refused, not cut.
     """
-    fitted, lines = fit_lines(text, font, size, width)
-    c.setFont(font, fitted)
-    for i, line in enumerate(lines):
-        c.drawString(x, y - i * fitted * 1.15, line)
-    return (len(lines) - 1) * fitted * 1.15
+    fitted = fit_whole(text, font, size, width)
+    if fitted is None:
+        raise ScolpassError(f"{text!r} does not fit in {width:.0f} points, even at {MIN_SIZE:g} points")
+    c.setFont(font, fitted.size)
+    for i, line in enumerate(fitted.lines):
+        c.drawString(x, y - i * fitted.size * 1.15, line)
+    return (len(fitted.lines) - 1) * fitted.size * 1.15
+
+
+@dataclass(frozen=True)
+class _Value:
+    fitted: Fitted
+    wide: bool  # from the label's column, on the lines below the label: more width for a long word
+
+
+def _place(value: str, size: float, beside: float, wide: float, labelled: bool) -> _Value | None:
+    """A frame value beside its label, or below it across the whole column: more width for a long word.
+
+    Below, when beside it the value would be more than 15% smaller, or (a row with a
+    label) take more lines than the label's and its own together below.
+    """
+    near = fit_whole(value, SANS_BOLD, size, beside)
+    if near is not None and near.size == size and len(near.lines) == 1:
+        return _Value(near, False)  # nearly every value
+    far = fit_whole(value, SANS_BOLD, size, wide)
+    if near is None or far is None:
+        return None if far is None else _Value(far, True)
+    if near.size < KEEP_TOGETHER * far.size or (labelled and len(far.lines) + 1 < len(near.lines)):
+        return _Value(far, True)
+    return _Value(near, False)
 
 
 @dataclass(frozen=True)
@@ -618,8 +707,13 @@ class _RowLayout:
     label_size: float
     value_size: float
     value_dx: float  # from the label column to the value column
-    lines: list[list[str]]
+    values: list[_Value]
     heights: list[float]
+
+
+def _wide_drop(value: _Value, label: str, label_size: float) -> float:
+    """How far below its label's baseline a value's first line is."""
+    return 1.15 * max(value.fitted.size, label_size) if value.wide and label else 0.0
 
 
 def _layout_rows(rows: Sequence[tuple[str, str]], width: float, height: float) -> _RowLayout | None:
@@ -628,15 +722,24 @@ def _layout_rows(rows: Sequence[tuple[str, str]], width: float, height: float) -
     while True:
         label_w = max((stringWidth(f"{label} :", SANS, label_size) for label, _ in rows if label), default=0.0)
         value_dx = label_w + 5
-        lines = [_value_lines(value, value_size, width - value_dx) for _, value in rows]
+        placed = [_place(value, value_size, width - value_dx, width, bool(label)) for label, value in rows]
+        values = [p for p in placed if p is not None]
+        if len(values) < len(placed):
+            return None  # a word too wide for the whole column at the smallest size: smaller rows cannot help
         heights = [
-            len(ls) * value_size * 1.15 + (gap if label else 1.5) for ls, (label, _) in zip(lines, rows, strict=True)
+            _wide_drop(v, label, label_size)
+            + (len(v.fitted.lines) - 1) * v.fitted.size * 1.15
+            + value_size * 1.15
+            + (gap if label else 1.5)
+            for v, (label, _) in zip(values, rows, strict=True)
         ]
         if sum(heights) <= height:
-            return _RowLayout(label_size, value_size, value_dx, lines, heights)
+            return _RowLayout(label_size, value_size, value_dx, values, heights)
         if value_size <= MIN_SIZE:
             return None
-        label_size, value_size, gap = label_size * 0.93, max(MIN_SIZE, value_size * 0.93), gap * 0.85
+        # Labels too stay legible: they stop shrinking where the values do.
+        label_size, value_size = max(MIN_SIZE, label_size * 0.93), max(MIN_SIZE, value_size * 0.93)
+        gap *= 0.85
 
 
 def _draw_rows(c: Canvas, rows: Sequence[tuple[str, str]], x: float, top: float, width: float, bottom: float) -> None:
@@ -645,19 +748,16 @@ def _draw_rows(c: Canvas, rows: Sequence[tuple[str, str]], x: float, top: float,
     if layout is None:  # fit_check() refuses such students before anything is written
         raise ScolpassError("a student's data does not fit in the SCOL'PASS frame even at the smallest size")
     y = top - layout.value_size
-    for (label, _), lines, height in zip(rows, layout.lines, layout.heights, strict=True):
+    for (label, _), value, height in zip(rows, layout.values, layout.heights, strict=True):
         if label:
             c.setFont(SANS, layout.label_size)
             c.setFillColor(colors.HexColor("#333333"))
             c.drawString(x, y, f"{label} :")
             c.setFillColor(colors.black)
-        c.setFont(SANS_BOLD, layout.value_size)
-        for i, line in enumerate(lines):
-            c.drawString(x + layout.value_dx, y - i * layout.value_size * 1.15, line)
+        size = value.fitted.size
+        value_x = x if value.wide else x + layout.value_dx
+        value_y = y - _wide_drop(value, label, layout.label_size)
+        c.setFont(SANS_BOLD, size)
+        for i, line in enumerate(value.fitted.lines):
+            c.drawString(value_x, value_y - i * size * 1.15, line)
         y -= height
-
-
-def _value_lines(value: str, size: float, width: float) -> list[str]:
-    if stringWidth(value, SANS_BOLD, size) <= width:
-        return [value]
-    return _split(value, SANS_BOLD, size, width)

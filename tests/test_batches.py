@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
+import string
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from scolpass import Settings, generate
-from scolpass.batches import Layout, french_key, plan_parts, render_part
+from scolpass import Settings, assign_identifiers, generate
+from scolpass.batches import Layout, Part, french_key, plan_parts, render_part
 from scolpass.sheet import Sheet, SheetRenderer
 from scolpass.student import Step, Student
 
@@ -163,14 +165,34 @@ def test_both_cores_give_the_same_files_as_one(
     assert sorted(d for d, _ in seen)[-1] == 24
 
 
-def test_long_faculty_and_names_stay_on_the_page_and_in_their_rows(settings: Settings, tmp_path: Path) -> None:
+def _spied_part(settings: Settings, part: Part, pdf: Path) -> tuple[list[tuple[float, float, float, str]], list[float]]:
+    """Render ``part``, noting every string drawn (x, y, right end, text) and the y of every full-width rule."""
     from unittest import mock
 
-    from reportlab.lib.pagesizes import A4
     from reportlab.pdfbase.pdfmetrics import stringWidth
     from reportlab.pdfgen.canvas import Canvas
 
-    from scolpass.batches import LIST_ROWS
+    drawn: list[tuple[float, float, float, str]] = []
+    rules: list[float] = []
+    draw_string, line = Canvas.drawString, Canvas.line
+
+    def spy(self: Canvas, x: float, y: float, text: str, *args: object, **kwargs: object) -> None:
+        drawn.append((x, y, x + stringWidth(text, self._fontname, self._fontsize), text))  # type: ignore[attr-defined]
+        draw_string(self, x, y, text, *args, **kwargs)  # type: ignore[arg-type]
+
+    def spy_line(self: Canvas, x1: float, y1: float, x2: float, y2: float) -> None:
+        if y1 == y2 and x2 - x1 > 500:
+            rules.append(y1)
+        line(self, x1, y1, x2, y2)
+
+    with mock.patch.object(Canvas, "drawString", spy), mock.patch.object(Canvas, "line", spy_line):
+        render_part(SheetRenderer(settings, "2026/2027"), part, pdf, "t", Layout())
+    return drawn, rules
+
+
+def test_long_faculty_and_names_stay_on_the_page_and_in_their_rows(settings: Settings, tmp_path: Path) -> None:
+    from reportlab.lib.pagesizes import A4
+
     from scolpass.sheet import MARGIN, TOP
 
     faculty = ("Unité de formation et de recherche des sciences humaines, sociales et de l'environnement " * 2)[:150]
@@ -178,31 +200,60 @@ def test_long_faculty_and_names_stay_on_the_page_and_in_their_rows(settings: Set
     students = [
         Student(f"{n:08d}", long_name, long_name, date(2006, 1, 1), faculty, (Step("EE1", "", "L1"),)) for n in range(3)
     ]
+    identifier = "marie-helene-anne-sophie-charlotte-marie-helene-anne-sophie"
+    sheets = [Sheet(s, f"{identifier}{i}@etu.fr", "", "Xk7pQ9rT2mW4zNa", "https://ent") for i, s in enumerate(students)]
+    (part,) = plan_parts(sheets, 2000)
+    drawn, rules = _spied_part(settings, part, tmp_path / "p.pdf")
+    assert all(x >= MARGIN - 0.01 and right <= A4[0] - MARGIN + 0.01 for x, _, right, _ in drawn), drawn
+    # The list's rows: every piece of a row between its top rule and the next one, on the list's last page.
+    # The rules between the list's rows (the sheets' only full-width rule is above their help line, lower down).
+    list_rules = sorted({y for y in rules if MARGIN + 50 < y <= TOP - 50}, reverse=True)
+    by_row: dict[int, list[str]] = {}
+    start = max(i for i, (*_, text) in enumerate(drawn) if text.startswith("Liste d'émargement"))
+    for _, y, _, text in drawn[start:]:
+        if y < TOP - 50:
+            (row,) = [i for i, (top, bottom) in enumerate(itertools.pairwise(list_rules)) if bottom + 1 < y < top - 4]
+            by_row.setdefault(row, []).append(text)
+    # Each name in full, broken over several lines at its spaces only, then its identifier and number, in its row.
+    name_lines = [text for text in by_row[0] if not text.isdigit() and "@" not in text and "marie-helene" not in text]
+    assert len(name_lines) > 1
+    assert " ".join(name_lines).split() == f"{long_name} {long_name}".split()
+    for row, texts in by_row.items():
+        assert f"{identifier}{row}" in texts, texts
+        assert f"{row:08d}" in texts, texts
+    texts = page_texts(tmp_path / "p.pdf")
+    assert " ".join(faculty.split()) in " ".join(texts[-1].split())  # the list's title, in full
+
+
+# The names of test_sheet, on covers and lists: every value whole, read back exactly by pdftotext and pypdf.
+def test_covers_and_lists_print_long_names_and_identifiers_whole(settings: Settings, tmp_path: Path) -> None:
+    from scolpass.batches import NUMBER_W
+    from scolpass.fonts import SANS
+    from scolpass.sheet import stringWidth
+
+    from .test_sheet import LONG_NAMES, assert_reads_back, pdftotext_pages
+
+    faculty = "UFR des langues, littératures, cultures et sociétés étrangères et régionales - LLCSER"
+    students = [
+        Student(f"{n:08d}", name, name.split()[0][:30], date(2006, 1, 1), faculty, (Step("L1", "", "L1"),))
+        for n, name in enumerate(LONG_NAMES, 1)
+    ]
+    identifiers = assign_identifiers(students, lambda _: False)
     sheets = [
-        Sheet(s, f"x{i}@etu.fr", f"x{i}@etu.fr", "Xk7pQ9rT2mW4zNa", "https://ent") for i, s in enumerate(students)
+        Sheet(s, f"{identifiers[s.student_number]}@etu.fr", "", "Xk7pQ9rT2mW4zNa", "https://ent") for s in students
     ]
     (part,) = plan_parts(sheets, 2000)
-    drawn: list[tuple[float, float, float, str]] = []
-    draw_string = Canvas.drawString
-
-    def spy(self: Canvas, x: float, y: float, text: str, *args: object, **kwargs: object) -> None:
-        drawn.append((x, y, x + stringWidth(text, self._fontname, self._fontsize), text))  # type: ignore[attr-defined]
-        draw_string(self, x, y, text, *args, **kwargs)  # type: ignore[arg-type]
-
-    with mock.patch.object(Canvas, "drawString", spy):
-        render_part(SheetRenderer(settings, "2026/2027"), part, tmp_path / "p.pdf", "t", Layout())
-    assert all(x >= MARGIN - 0.01 and right <= A4[0] - MARGIN + 0.01 for x, _, right, _ in drawn), drawn
-    # The list's rows: every piece of a name between its row's top line and the next one.
-    row_h = (TOP - MARGIN - 110) / LIST_ROWS
-    pieces = [(y, text) for x, y, _, text in drawn if x == MARGIN + 3 and y < TOP - 50]
-    by_row: dict[int, str] = {}
-    for y, text in pieces:
-        row = int((TOP - 50 - y) // row_h)
-        assert TOP - 50 - (row + 1) * row_h + 1 < y < TOP - 50 - row * row_h - 4, (text, y, row)
-        by_row[row] = by_row.get(row, "") + text
-    # Every name in full, wrapped over several lines of its own row.
-    full = "".join(f"{long_name} {long_name}".split())
-    assert ["".join(text.split()) for _, text in sorted(by_row.items())] == [full] * 3
-    assert len(pieces) > 3
-    texts = page_texts(tmp_path / "p.pdf")
-    assert faculty.split()[-1] in "".join(texts[-1].split())  # the list's title, in full
+    render_part(SheetRenderer(settings, "2026/2027"), part, tmp_path / "p.pdf", "t", Layout())
+    readers = {"pdftotext": pdftotext_pages(tmp_path / "p.pdf"), "pypdf": page_texts(tmp_path / "p.pdf")}
+    assert_reads_back({reader: pages[0] for reader, pages in readers.items()}, faculty)  # the cover
+    listed = {reader: pages[-1] for reader, pages in readers.items()}
+    assert_reads_back(listed, faculty)  # the list's title
+    for s in students:
+        assert_reads_back(listed, f"{s.last_name} {s.first_name}")
+        assert_reads_back(listed, identifiers[s.student_number])
+        assert_reads_back(listed, s.student_number)
+    assert len({identifiers[s.student_number] for s in students}) == len(students)
+    assert any(len(i) > 45 and "-" in i for i in identifiers.values())  # long, hyphenated logins among them
+    # The student-number column holds 20 of the widest letter or digit at the list's smallest size.
+    assert max(stringWidth(c, SANS, 1.0) for c in string.ascii_letters + string.digits) <= 0.99
+    assert 20 * stringWidth("W", SANS, 5.5) <= NUMBER_W
