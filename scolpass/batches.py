@@ -1,10 +1,11 @@
 """Batches a registrar prints and hands out: per faculty, in French alphabetical order, in parts.
 
 A student goes with the faculty of their first programme step. Within a
-faculty, sheets follow the usual name then the first name as a French reader
-sorts them (accents and case folded, a leading particle "de" or "d'" set
-aside: "de La Fontaine" stands under L), then the student number. A faculty
-with more than ``max_sheets`` students is split into parts, each its own PDF.
+faculty, sheets follow the usual name as written, then the first name (accents,
+case, spaces and punctuation folded: "De Sousa", "D'Almeida" and "de La
+Fontaine" stand under D), then the student number; the cover and the signature
+list follow the same order. A faculty with more than ``max_sheets`` students is
+split into parts, each its own PDF.
 """
 
 from __future__ import annotations
@@ -35,21 +36,24 @@ from .student import Student
 from .wording import Wording
 from .workers import crash_point, worker_pool
 
-# "de " or "d'" before a name, not the letters "De" of Denis or Delacroix.
-_PARTICLE = re.compile(r"^(?:de\s+|d')(?=\S)", re.IGNORECASE)
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 @lru_cache(maxsize=65536)
 def french_key(name: str) -> str:
-    """A name as a French index sorts it: "de La Fontaine" as "la fontaine", "Éric" with "eric"."""
-    text = anyascii(name.strip()).casefold().replace("\u2019", "'")
-    text = _PARTICLE.sub("", text)
-    return _NOT_ALNUM.sub(" ", text).strip()
+    """A name as registrars and students look it up: as written, accents, case, spaces and punctuation folded.
+
+    "De Sousa", "Da Silva" and "D'Almeida" are names, not titles: the student
+    information system, the student card and every list a registrar holds put
+    them under D, and so do students looking for their sheet. "D'Almeida" sorts
+    as "dalmeida", "de La Fontaine" as "delafontaine" (after Delacroix), "Éluard"
+    with "eluard", "ΠΑΠΑΔΟΠΟΥΛΟΥ" as "papadopoulou".
+    """
+    return _NOT_ALNUM.sub("", anyascii(name).casefold())
 
 
 def sort_key(student: Student) -> tuple[str, str, str]:
-    """Usual name, then first name, then student number."""
+    """Usual name, then first name, then student number: the order of sheets, covers and signature lists."""
     return (french_key(student.last_name), french_key(student.first_name), student.student_number)
 
 

@@ -28,12 +28,49 @@ def sheet(number: str, last: str, first: str = "Jean", faculty: str = "LETTRES")
 
 
 def test_french_order() -> None:
+    # As written, with accents, case, spaces and punctuation folded: "de La Fontaine" under D, with Delacroix.
     names = ["Dupont", "de La Fontaine", "Lacroix", "d'Artagnan", "Éluard", "Du Bellay", "eluard", "Zola", "LAFAYETTE",
              "Denis", "Delacroix", "DE GAULLE"]  # fmt: skip
     assert sorted(names, key=french_key) == [
-        "d'Artagnan", "Delacroix", "Denis", "Du Bellay", "Dupont", "Éluard", "eluard", "DE GAULLE", "de La Fontaine",
+        "d'Artagnan", "DE GAULLE", "Delacroix", "de La Fontaine", "Denis", "Du Bellay", "Dupont", "Éluard", "eluard",
         "Lacroix", "LAFAYETTE", "Zola",
     ]  # fmt: skip
+
+
+# A realistic faculty, and the order the student information system, student cards and registrars' lists give it:
+# the name as written (De Sousa, Da Silva and D'Almeida under D), then the first name, then the student number.
+REGISTRAR_ORDER = [
+    ("00000016", "DALLE", "Sophie"), ("00000003", "D'ALMEIDA", "Ana"), ("00000007", "D'ARTAGNAN", "Charles"),
+    ("00000002", "DA SILVA", "Maria"), ("00000006", "DELACROIX", "Eugène"), ("00000004", "de La Fontaine", "Jean"),
+    ("00000017", "DESCHAMPS", "Didier"), ("00000001", "DE SOUSA", "Rui"), ("00000005", "DUPONT", "Marie"),
+    ("00000015", "ÉLUARD", "Paul"), ("00000018", "LE BRETON", "Yann"), ("00000009", "LEFEBVRE", "Paul"),
+    ("00000008", "LE GOFF", "Anne"), ("00000014", "MARTIN", "Élodie"), ("00000012", "MARTIN", "Jean"),
+    ("00000013", "Martin", "Jean"), ("00000010", "N'DIAYE", "Awa"), ("00000011", "NGUYEN", "Thi"),
+]  # fmt: skip
+
+
+def test_sheets_and_signature_list_in_the_registrars_order(
+    settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    from .test_sheet import pdftotext_pages
+
+    shuffled = sorted(REGISTRAR_ORDER, key=lambda s: s[1][::-1])  # any order but the right one
+    # Each born on another day: the two Jean Martins are two students, not a probable duplicate.
+    rows = [row(number, birth_name=last, first_name=first, faculty="LETTRES", birth_date=f"{int(number):02d}/04/2007")
+            for number, last, first in shuffled]  # fmt: skip
+    result = generate(write_csv(rows), settings, year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r")
+    expected = [number for number, _, _ in REGISTRAR_ORDER]
+    (part,) = json.loads((result.out_dir / "manifest.json").read_text())["parts"]
+    pdf = result.out_dir / part["path"]
+    for pages in (page_texts(pdf), pdftotext_pages(pdf)):
+        # The sheets, read back page after page: the cover, then one student a page.
+        on_sheets = [re.findall(r"\b0000\d{4}\b", text) for text in pages[1 : 1 + len(expected)]]
+        assert [found[0] for found in on_sheets] == expected
+        # The signature list, read back row after row.
+        assert re.findall(r"\b0000\d{4}\b", pages[-1]) == expected
+        listed = " ".join(pages[-1].split())
+        positions = [listed.index(f"{last} {first}") for _, last, first in REGISTRAR_ORDER]
+        assert positions == sorted(positions)
 
 
 def test_file_names_never_collide() -> None:
@@ -57,7 +94,7 @@ def test_parts_per_faculty_in_order_and_split() -> None:
         ("LETTRES", 1, 2, "sheets-lettres-part1of2.pdf"),
         ("LETTRES", 2, 2, "sheets-lettres-part2of2.pdf"),
     ]
-    assert [s.student.student_number for p in parts[1:] for s in p.sheets] == ["6", "4", "1", "2", "5"]
+    assert [s.student.student_number for p in parts[1:] for s in p.sheets] == ["4", "6", "1", "2", "5"]
 
 
 def _render(settings: Settings, tmp_path: Path, duplex: bool) -> tuple[list[str], dict[str, int], int]:
@@ -76,7 +113,7 @@ def test_a_part_opens_with_a_cover_and_closes_with_the_signature_list(settings: 
     for needle in ("Université de Montpellier", "SCOL'PASS 2026/2027", "LETTRES", "1 / 1", "Nombre de SCOL'PASS : 5",
                    "01/09/2026 09:00"):  # fmt: skip
         assert needle in cover, needle
-    assert pages == {"2": 2, "5": 3, "3": 4, "4": 5, "1": 6}  # Abel, Hugo, de La Fontaine, Martin, Zola
+    assert pages == {"2": 2, "3": 3, "5": 4, "4": 5, "1": 6}  # Abel, de La Fontaine, Hugo, Martin, Zola
     signature_list = texts[-1]
     assert "Liste d'émargement" in signature_list
     for number, name in (("1", "Zola"), ("2", "Abel"), ("3", "de La Fontaine"), ("4", "Martin"), ("5", "Hugo")):
