@@ -2,6 +2,8 @@
 
     python benchmarks/bench_generate.py                      # N = 1,000, 10,000 and 50,000
     python benchmarks/bench_generate.py --students 2000 --schemes
+    python benchmarks/bench_generate.py --students 50000 --before-after
+    python benchmarks/bench_generate.py --students 5000 --before-after hashing
 
 For each N it generates a realistic export (Apogée columns, every student a
 different person, many homonyms, 1 to 3 programme steps, 20 faculties), runs
@@ -10,23 +12,31 @@ of each stage, sheets per second, peak RSS of the largest process and bytes
 per sheet. It also measures the floor (ReportLab pages holding only each
 student's variable strings, same fonts) and the ratio of a sheet to it.
 With --schemes it prints the whole run for each hash scheme.
+With --before-after it prints instead, for each N, the median of three whole runs
+with sha512_crypt by libpass (before) and by the system's libxcrypt (after),
+interleaved so that a busy moment of the machine weighs on both; with
+"--before-after hashing", the median of three hash_passwords of N passwords.
 Timings vary on shared machines: run it more than once.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import resource
+import statistics
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from scolpass import generate, load_settings
+from scolpass import generate, load_settings, passwords, pipeline
 from scolpass.fonts import MONO_BOLD, SANS, SANS_BOLD, register_fonts
 from scolpass.settings import Settings
 
@@ -117,14 +127,84 @@ def run(settings: Settings, count: int, folder: Path) -> tuple[dict[str, float],
     return dict(result.timings), whole, size, peak_rss_mb()
 
 
+@contextlib.contextmanager
+def sha512_crypt_by(system_crypt: bool) -> Iterator[str]:
+    """``generate`` hashing sha512_crypt with libxcrypt, or with libpass as before it; yields which.
+
+    generate has no switch for it, on purpose (nobody should choose the slower one), so the
+    pipeline's hash_passwords is replaced for the run: the workers get system_crypt with each job.
+    """
+    if pipeline.hash_passwords is not passwords.hash_passwords:
+        raise SystemExit("pipeline no longer hashes with passwords.hash_passwords: update sha512_crypt_by")
+    pipeline.hash_passwords = partial(passwords.hash_passwords, system_crypt=system_crypt)  # type: ignore[assignment]
+    try:
+        yield passwords.sha512_crypt_backend(system_crypt)
+    finally:
+        pipeline.hash_passwords = passwords.hash_passwords
+
+
+def median_of_three(runs: Callable[[bool, int], dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each figure of ``runs(system_crypt, attempt)``, median of three, by implementation."""
+    found: dict[str, list[dict[str, float]]] = {}
+    for attempt in range(3):
+        for system_crypt in (False, True):  # interleaved: a busy moment weighs on both
+            with sha512_crypt_by(system_crypt) as backend:
+                found.setdefault(backend, []).append(runs(system_crypt, attempt))
+    return {
+        backend: {name: statistics.median(r[name] for r in results) for name in results[0]}
+        for backend, results in found.items()
+    }
+
+
+def before_after(settings: Settings, count: int, folder: Path, what: str) -> None:
+    """The median of three runs with sha512_crypt by libpass (before) and by libxcrypt (after)."""
+    if settings.credentials.hash != "sha512_crypt":
+        raise SystemExit(f"--before-after compares sha512_crypt; the settings hash with {settings.credentials.hash}")
+    if passwords.sha512_crypt_backend() != "libxcrypt":
+        print("  (no libxcrypt with sha512-crypt here: both are libpass)")
+    if what == "hashing":
+        issued = passwords.generate_passwords(count, settings.password)
+
+        def runs(system_crypt: bool, attempt: int) -> dict[str, float]:
+            start = time.perf_counter()
+            passwords.hash_passwords(issued, settings.credentials, system_crypt=system_crypt)
+            return {"hash_passwords": time.perf_counter() - start}
+    else:
+        csv_path = folder / f"enrolment-{count}.csv"
+        write_enrolment(csv_path, count)
+
+        def runs(system_crypt: bool, attempt: int) -> dict[str, float]:
+            name = f"{count}-{attempt}-{'libxcrypt' if system_crypt else 'libpass'}"
+            start = time.perf_counter()
+            result = generate(csv_path, settings, out_dir=folder / f"out-{name}", registry=folder / f"r-{name}.sqlite3")
+            whole = time.perf_counter() - start
+            assert result.count("new") == count, result.count("new")
+            return {"whole run": whole, "passwords and hashes": result.timings["passwords and hashes"]}
+
+    medians = median_of_three(runs)
+    print(f"N = {count:,}, sha512_crypt (rounds = {settings.credentials.sha512_rounds}), median of three runs")
+    for label, backend in (("before", "libpass"), ("after", "libxcrypt")):
+        if backend in medians:
+            figures = "   ".join(f"{name} {seconds:8.2f} s" for name, seconds in medians[backend].items())
+            print(f"  {label:<7}{backend:<10} {figures}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, nargs="+", default=[1_000, 10_000, 50_000])
     parser.add_argument("--schemes", action="store_true", help="also the whole run for each hash scheme")
+    parser.add_argument(
+        "--before-after", nargs="?", const="run", choices=("run", "hashing"),
+        help="only sha512_crypt by libpass then libxcrypt, median of three: whole runs, or hash_passwords alone",
+    )  # fmt: skip
     args = parser.parse_args()
     settings = load_settings(ROOT / "samples" / "scolpass.toml")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        if args.before_after:
+            for count in args.students:
+                before_after(settings, count, folder, args.before_after)
+            return
         for count in args.students:
             stages, whole, size, rss = run(settings, count, folder)
             print(f"N = {count:,}")
