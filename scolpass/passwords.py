@@ -133,7 +133,7 @@ def hash_password(password: str, credentials: CredentialSettings | None = None, 
 
     sha512_crypt at its standard 5,000 rounds by default: the password's 80+
     bits of entropy, not a slow hash, is what protects it, and a slow hash
-    would cost hours on a university's intake (see docs/performance.md).
+    would cost hours on a university's intake (README, "Credential files").
     It goes through the system's libxcrypt when it has sha512-crypt, libpass
     otherwise or with ``system_crypt=False``: the same hash for the same salt.
     """
