@@ -516,16 +516,20 @@ class Logo:
         root = load_svg_file(str(svg))
         if root is None:
             return  # svg2rlg says "not an SVG drawing"
+        # Who holds the image, in the message: the logo ("it"), or an SVG file the logo uses.
+        holder = "it" if svg == self.path else repr(os.path.relpath(svg, self.path.parent))
         for element in root.iter():
-            if not isinstance(element.tag, str):
-                continue  # a processing instruction: its "attributes" are not the SVG's
+            # svglib follows the references of <image> and <use> only (a link's href is no picture);
+            # a comment or processing instruction has a tag that is no string.
+            if not isinstance(element.tag, str) or element.tag.rpartition("}")[2] not in ("image", "use"):
+                continue
             href = element.get(_XLINK_HREF) or element.get("href")
             if not href:
                 continue
             data = _DATA_IMAGE.match(href)
             if data:
                 image = base64.decodebytes(href[data.end() + 1 :].encode("ascii"))
-                self._check_pixels(io.BytesIO(image), "an image it embeds")
+                self._check_pixels(io.BytesIO(image), f"an image {holder} embeds")
                 continue
             iri = href.split("#", 1)[0]
             if not iri or os.path.isabs(iri):
@@ -539,7 +543,7 @@ class Logo:
                     self._check_svg_images(target, seen)
                 continue
             with target.open("rb") as stream:
-                self._check_pixels(stream, f"the image {iri!r} it draws")
+                self._check_pixels(stream, f"the image {iri!r} {holder} draws")
 
     def draw(self, c: Canvas, x: float, y: float, height: float) -> float:
         """Draw with the lower-left corner at ``(x, y)``; returns the width used."""

@@ -489,6 +489,12 @@ def _big_logo(folder: Path, kind: str) -> tuple[Path, str]:
         data = base64.b64encode(_blank_png(folder / "bomb.png", 30000, 30000).read_bytes()).decode()
         svg += f'<image width="200" height="100" xlink:href="data:image/png;base64,{data}"/></svg>'
         what = f"an image it embeds is {bomb_size}"
+    elif kind == "svg-using-an-svg-embedding-a-bomb":
+        inner, _ = _big_logo(folder, "svg-embedding-a-bomb")
+        (folder / "art").mkdir()
+        inner.replace(folder / "art" / "inner.svg")
+        svg += '<use xlink:href="art/inner.svg"/></svg>'
+        what = f"an image 'art/inner.svg' embeds is {bomb_size}"
     else:  # an SVG drawing a big PNG beside it
         Image.new("1", (12000, 12000)).save(folder / "big.png")
         svg += '<image width="200" height="100" xlink:href="big.png"/></svg>'
@@ -498,7 +504,7 @@ def _big_logo(folder: Path, kind: str) -> tuple[Path, str]:
     return logo, what
 
 
-_LOGO_KINDS = ["bomb", "one-bit", "svg-embedding-a-bomb", "svg-drawing-a-big-png"]
+_LOGO_KINDS = ["bomb", "one-bit", "svg-embedding-a-bomb", "svg-using-an-svg-embedding-a-bomb", "svg-drawing-a-big-png"]
 
 
 @pytest.mark.parametrize("kind", _LOGO_KINDS)
