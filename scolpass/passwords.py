@@ -9,27 +9,20 @@ from the others, so that a CSV holds the password exactly.
 
 from __future__ import annotations
 
-import itertools
-import math
 import os
 import secrets
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from functools import lru_cache, partial
+from functools import partial
 
 from passlib.hash import argon2, bcrypt, ldap_salted_sha1, sha512_crypt  # type: ignore[import-untyped]
 
 from . import xcrypt
 from .errors import ConfigError, ScolpassError
-from .settings import CredentialSettings, PasswordPolicy
+from .settings import CredentialSettings, PasswordPolicy, count_valid_passwords, first_symbols
+from .workers import crash_point, worker_pool
 
 Choice = Callable[[Sequence[str]], str]
-
-# A spreadsheet runs a cell beginning with one of these as a formula, so exports.write_csv puts a
-# "'" before it: a password beginning so would not be itself in credentials.csv. Those symbols stay
-# in the alphabet, but never come first.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def has_required_classes(password: str) -> bool:
@@ -39,35 +32,9 @@ def has_required_classes(password: str) -> bool:
     )
 
 
-def first_symbols(alphabet: str) -> str:
-    """The symbols of ``alphabet`` a password may begin with: none that starts a formula."""
-    return "".join(c for c in alphabet if c not in FORMULA_START)
-
-
-@lru_cache(maxsize=16)  # generate_password asks for every password; the answer depends on the policy only
-def count_possible_passwords(alphabet: str, length: int) -> int:
-    """How many passwords ``generate_password`` can return: a lower case letter, an upper case
-    letter and a digit; no formula symbol first.
-
-    Inclusion-exclusion over the classes that are missing, with the first position drawn from
-    ``first_symbols``; exact, so that the entropy shown is the real one after redrawing.
-    """
-    if length < 1:
-        return 0
-    symbols, first = set(alphabet), set(first_symbols(alphabet))
-    tests = (str.islower, str.isupper, str.isdigit)  # has_required_classes's own, which never overlap
-    sizes = [(sum(map(test, symbols)), sum(map(test, first))) for test in tests]
-    total = 0
-    for missing in itertools.product((False, True), repeat=len(tests)):
-        left = len(symbols) - sum(size for (size, _), gone in zip(sizes, missing, strict=True) if gone)
-        left_first = len(first) - sum(size for (_, size), gone in zip(sizes, missing, strict=True) if gone)
-        total += (-1) ** sum(missing) * left_first * left ** (length - 1)
-    return total
-
-
 def password_entropy_bits(policy: PasswordPolicy) -> float:
     """Entropy of a password drawn uniformly among those ``generate_password`` can return."""
-    return math.log2(max(count_possible_passwords(policy.alphabet, policy.length), 1))
+    return policy.entropy_bits
 
 
 def generate_password(policy: PasswordPolicy, choice: Choice = secrets.choice) -> str:
@@ -78,7 +45,7 @@ def generate_password(policy: PasswordPolicy, choice: Choice = secrets.choice) -
     symbol and holds the classes is then equally likely.
     """
     first = first_symbols(policy.alphabet)
-    if count_possible_passwords(policy.alphabet, policy.length) == 0:
+    if count_valid_passwords(policy.alphabet, policy.length) == 0:
         # check_settings refuses such a policy; one built in code would otherwise redraw forever
         # (or, with only formula symbols, have nothing to begin with).
         raise ConfigError(
@@ -160,9 +127,16 @@ def hash_passwords(passwords: Sequence[str], credentials: CredentialSettings, sy
     if len(passwords) < PARALLEL_FROM or workers == 1:
         return [hash_password(p, credentials, system_crypt) for p in passwords]
     chunk = max(1, len(passwords) // (workers * 8))
-    one = partial(hash_password, credentials=credentials, system_crypt=system_crypt)
+    one = partial(_hash_in_worker, credentials=credentials, system_crypt=system_crypt)
     try:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # Processes, not threads: libxcrypt would release the GIL, but libpass (its fallback),
+        # bcrypt's and argon2's cost settings are Python too. They die with the run (workers.py).
+        with worker_pool(workers) as pool:
             return list(pool.map(one, passwords, chunksize=chunk))
     except BrokenProcessPool as exc:
         raise ScolpassError(f"a hashing process stopped abruptly (out of memory?): {exc}") from None
+
+
+def _hash_in_worker(password: str, credentials: CredentialSettings, system_crypt: bool) -> str:
+    crash_point("hashing")
+    return hash_password(password, credentials, system_crypt)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import grp
+import itertools
 import math
 import re
 import string
@@ -23,6 +25,7 @@ from typing import Any
 
 from .columns import BY_NAME, normalise_header
 from .errors import ConfigError
+from .spreadsheet import FORMULA_START
 
 DEFAULT_CONFIG_NAME = "scolpass.toml"
 
@@ -112,7 +115,7 @@ class PasswordPolicy:
 
     @property
     def entropy_bits(self) -> float:
-        """Entropy of a password drawn uniformly among those with a lower, an upper and a digit."""
+        """Entropy of a password drawn uniformly among those the generator can return."""
         return math.log2(max(count_valid_passwords(self.alphabet, self.length), 1))
 
 
@@ -192,22 +195,30 @@ def email_of(identifier: str, domain: str) -> str:
     return f"{identifier}@{domain}"
 
 
-_CLASSES = ("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789")
+def first_symbols(alphabet: str) -> str:
+    """The symbols of ``alphabet`` a password may begin with: none that starts a spreadsheet formula
+    (every CSV would then put an apostrophe before it, and the password would not be itself there)."""
+    return "".join(c for c in alphabet if c not in FORMULA_START)
 
 
+@functools.lru_cache(maxsize=16)  # the generator asks for every password; the answer depends on the policy only
 def count_valid_passwords(alphabet: str, length: int) -> int:
-    """How many passwords hold at least one lower case, one upper case and one digit.
+    """How many passwords the generator can return: a lower case letter, an upper case letter and
+    a digit, and no formula symbol first.
 
-    Inclusion-exclusion over the classes that are missing; exact, so that the
-    entropy shown is the real one after redrawing.
+    Inclusion-exclusion over the classes that are missing, with the first position drawn from
+    :func:`first_symbols`; exact, so that the entropy shown is the real one after redrawing.
     """
-    sizes = [sum(1 for c in set(alphabet) if c in cls) for cls in _CLASSES]
+    if length < 1:
+        return 0
+    symbols, first = set(alphabet), set(first_symbols(alphabet))
+    tests = (str.islower, str.isupper, str.isdigit)  # the generator's own classes, which never overlap
+    sizes = [(sum(map(test, symbols)), sum(map(test, first))) for test in tests]
     total = 0
-    n = len(set(alphabet))
-    for mask in range(8):
-        missing = sum(sizes[i] for i in range(3) if mask >> i & 1)
-        sign = -1 if bin(mask).count("1") % 2 else 1
-        total += sign * (n - missing) ** length
+    for missing in itertools.product((False, True), repeat=len(tests)):
+        left = len(symbols) - sum(size for (size, _), gone in zip(sizes, missing, strict=True) if gone)
+        left_first = len(first) - sum(size for (_, size), gone in zip(sizes, missing, strict=True) if gone)
+        total += (-1) ** sum(missing) * left_first * left ** (length - 1)
     return total
 
 
