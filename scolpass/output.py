@@ -125,13 +125,21 @@ def make_durable(staging: Path) -> None:
 
 
 def put_in_place(staging: Path, target: Path) -> None:
-    """Move the written folder into place in one step."""
+    """Move the written folder into place in one step (then :func:`make_placed_durable`)."""
     try:
         # rename(2) replaces an empty folder (a --out made empty in advance) and refuses a full one.
         staging.rename(target)
     except OSError as exc:
         raise StateError(f"{target}: cannot put the output in place: {exc.strerror}") from None
-    _fsync_dir(target.parent)
+
+
+def make_placed_durable(target: Path) -> None:
+    """Put the rename on disk. Apart from :func:`put_in_place`: once renamed, the run is published
+    whatever happens next, and a failure here must not undo it."""
+    try:
+        _fsync_dir(target.parent)
+    except OSError as exc:
+        raise StateError(f"{target}: published, but its folder could not be synced: {exc.strerror}") from None
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -191,6 +199,7 @@ def _finish(
             registry.confirm(run_id, counts, now)
             return f"{when} had written its output completely, but {exc}; confirmed: its files are in {staging}"
         registry.confirm(run_id, counts, now)
+        make_placed_durable(target)
         return f"{when} had written its output completely: published to {target} and confirmed"
     registry.confirm(run_id, _counts(target), now)
     if (target / MANIFEST).exists():

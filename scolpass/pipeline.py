@@ -49,6 +49,7 @@ from .output import (
     checkpoint,
     make_durable,
     make_parents,
+    make_placed_durable,
     output_folder,
     put_in_place,
     recover,
@@ -693,6 +694,7 @@ def _run(
             checkpoint("written")
             put_in_place(staging, absolute)
             published = True
+            make_placed_durable(absolute)
             checkpoint("published")
             reg.confirm(run_id, counts, now)
             size = reg.count()
