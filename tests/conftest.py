@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,6 +82,12 @@ def settings() -> Settings:
 def seeded_choice() -> Callable[[str], str]:
     """A reproducible stand-in for ``secrets.choice``."""
     return random.Random(20260701).choice
+
+
+def user_version(path: Path) -> int:
+    """The schema version written in a registry file (the connection closed at once)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
 def require(binary: str, package: str) -> str:

@@ -20,7 +20,7 @@ from scolpass import Settings, StateError, generate, open_registry
 from scolpass.pipeline import import_existing, reissue
 from scolpass.registry import SCHEMA_VERSION
 
-from .conftest import PASSWORD_PATTERN, SAMPLES, page_texts, row, sheet_texts
+from .conftest import PASSWORD_PATTERN, SAMPLES, page_texts, row, sheet_texts, user_version
 
 NOW = datetime(2026, 9, 1, 9, 0)
 SAMPLE = SAMPLES / "enrolment.csv"
@@ -175,7 +175,7 @@ def test_migration_from_schema_1(settings: Settings, tmp_path: Path) -> None:
     by_number = {o.student_number: (o.identifier, o.status) for o in result.outcomes}
     assert by_number["00012345"] == ("jean.martin", "returning")
     assert by_number["00012347"] == ("marie-helene.de-la-fontaine2", "new")  # still reserved
-    assert sqlite3.connect(registry).execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert user_version(registry) == SCHEMA_VERSION
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

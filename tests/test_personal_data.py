@@ -16,7 +16,7 @@ from scolpass import Settings, StateError, generate, open_registry, purge, reiss
 from scolpass.cli import main
 from scolpass.registry import SCHEMA_VERSION
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, user_version
 
 SAMPLE = SAMPLES / "enrolment.csv"
 HEADER, *LINES = SAMPLE.read_text(encoding="utf-8-sig").splitlines()
@@ -191,7 +191,7 @@ def test_a_schema_2_registry_keeps_everyone_until_its_last_run(tmp_path: Path) -
     assert reg.purgeable(2025) == []
     assert reg.purgeable(2026) == [("1", "a.b", 2025)]
     reg.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert user_version(path) == SCHEMA_VERSION
 
 
 def test_a_print_group_may_read_the_sheets_and_nothing_else(settings: Settings, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import gzip
 import io
 import json
@@ -306,8 +307,8 @@ def test_a_killed_run_leaves_no_password_outside_its_sheets(tmp_path: Path) -> N
     rerun = cli("--out", "rerun")
     assert rerun.returncode == 0, rerun.stderr
     assert not staging.exists()
-    registry = sqlite3.connect(tmp_path / "r.sqlite3")
-    dump = "\n".join(registry.iterdump())
+    with contextlib.closing(sqlite3.connect(tmp_path / "r.sqlite3")) as registry:
+        dump = "\n".join(registry.iterdump())
     assert hidden(dump.encode(), passwords) == set()
 
 
