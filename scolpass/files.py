@@ -113,7 +113,8 @@ def make_folder(path: Path, group: int | None = None, mode: int = PRIVATE_FOLDER
     path.mkdir(mode=PRIVATE_FOLDER)
     if group is not None:
         os.chown(path, -1, group)
-    path.chmod(shared_mode(mode, group))
+    # With a group, set-group-ID: what any registrar makes inside belongs to the group too.
+    path.chmod(shared_mode(mode, group) | (stat.S_ISGID if group is not None else 0))
 
 
 def _owner(uid: int) -> str:
@@ -138,7 +139,8 @@ def refuse_unsafe(path: Path, what: str, group: int | None = None) -> None:
     stops others from replacing or removing what this user puts there.
     """
     st = path.stat()
-    sticky = stat.S_ISDIR(st.st_mode) and bool(st.st_mode & stat.S_ISVTX)
+    # A sticky folder protects our entries from others, not from its owner: root's or ours only.
+    sticky = stat.S_ISDIR(st.st_mode) and bool(st.st_mode & stat.S_ISVTX) and st.st_uid in (0, os.geteuid())
     if st.st_mode & stat.S_IWOTH and not sticky:
         raise StateError(
             f"{path}: the {what} is writable by every user of this machine, who could read or forge its "

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from .academic_year import AcademicYear
 from .errors import StateError
-from .files import make_folder, refuse_unsafe
+from .files import PRIVATE_FOLDER, make_folder, refuse_unsafe
 from .registry import Registry
 
 MANIFEST = "manifest.json"
@@ -57,18 +57,19 @@ def output_folder(requested: str | Path | None, year: AcademicYear, now: datetim
     """
     if requested is not None:
         path = Path(requested)
+        real = path.resolve()  # a symlink: the run is written beside the folder it points to
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise StateError(
                 f"{path}: the output folder must not exist or be empty (an earlier run's files would be mixed in)"
             )
         if path.is_dir():
-            refuse_unsafe(path, "output folder", group)
-            if os.path.ismount(path):
+            refuse_unsafe(real, "output folder", group)
+            if os.path.ismount(real):
                 raise StateError(
                     f"{path}: the output folder is a mount point; a run is written beside its folder and renamed "
                     f"into place, which cannot replace a mount point: give a folder inside it, like {path / 'run'}"
                 )
-        _refuse_unwritable_parent(path, group)
+        _refuse_unwritable_parent(real, group)
         return path
     base = Path(OUTPUT_ROOT) / year.slug / now.strftime("%Y-%m-%d_%H%M%S")
     for folder in (base.parent.parent, base.parent):
@@ -94,13 +95,14 @@ def staging_folder(target: Path, run_id: int) -> Path:
     return target.with_name(f".{target.name}.partial-{run_id}")
 
 
-def make_parents(target: Path, group: int | None = None) -> list[Path]:
-    """Create the folders above ``target`` (0700, 0770 for ``group``); returns those made, outermost first."""
+def make_parents(target: Path, group: int | None = None, mode: int = PRIVATE_FOLDER) -> list[Path]:
+    """Create the folders above ``target`` with ``mode`` (the run folder's: a print group reading the
+    sheets must pass through them); returns those made, outermost first."""
     made: list[Path] = []
     for folder in reversed(target.parents):
         if not folder.exists():
             try:
-                make_folder(folder, group)
+                make_folder(folder, group, mode)
                 made.append(folder)
             except FileExistsError:
                 pass
@@ -122,6 +124,7 @@ def make_durable(staging: Path) -> None:
         with child.open("rb") as handle:
             os.fsync(handle.fileno())
     _fsync_dir(staging)
+    _fsync_dir(staging.parent)  # the folder's own name, so that a power cut cannot lose it once marked written
 
 
 def put_in_place(staging: Path, target: Path) -> None:
@@ -158,37 +161,65 @@ def recover(registry: Registry, now: datetime, touch_files: bool = True, group: 
     is still there, then confirmed. A ``pending`` run is confirmed only if its
     target is a complete folder it published (see :func:`_published_by`), and
     otherwise undone: the decision committed first, its staging folder removed
-    after. ``touch_files=False`` (a dry run, on a copy of the registry) leaves
-    the folders alone.
+    after. A run left pending by a scolpass before schema 4 (``pending-v3``,
+    which published before it could mark anything) keeps that version's rule:
+    undone while its staging folder exists, confirmed otherwise, since undoing
+    a published run would give its logins to others. ``touch_files=False`` (a
+    dry run, on a copy of the registry) leaves the folders alone.
     """
     done = []
-    for run in registry.runs("pending", "written"):
-        target, staging = Path(run.output), Path(run.staging)
+    for run in registry.runs("pending", "written", LEGACY_PENDING):
+        target, staging = Path(run.output), Path(run.staging) if run.staging else None
         when = f"run {run.id} of {run.started_at}"
         if run.state == "written":
             done.append(_finish(registry, run.id, when, staging, target, now, touch_files))
         elif _published_by(run.id, target, group):
             registry.confirm(run.id, _counts(target), now)
             done.append(f"{when} had written {target} completely: confirmed")
+        elif run.state == LEGACY_PENDING and not _is_dir(staging):
+            registry.confirm(run.id, _counts(target), now)
+            done.append(f"{when} (left by an older scolpass) was published to {target}: confirmed")
         else:
             registry.abandon(run.id, now)
             checkpoint("undone")
-            if touch_files:
-                shutil.rmtree(staging, ignore_errors=True)
+            if touch_files and staging is not None:
+                _remove(registry, run.id, staging)
             done.append(f"{when} stopped before its output was complete: undone")
     if touch_files:
         # What a crash left of an abandoned run's staging folder, after the decision was committed.
         for run in registry.runs("abandoned"):
-            if run.staging and Path(run.staging).is_dir():
-                shutil.rmtree(run.staging, ignore_errors=True)
+            if run.staging:
+                _remove(registry, run.id, Path(run.staging))
     return done
 
 
+LEGACY_PENDING = "pending-v3"
+
+
+def _is_dir(path: Path | None) -> bool:
+    # An unreadable place (another registrar's home) is not a reason to stop every run.
+    try:
+        return path is not None and path.is_dir()
+    except OSError:
+        return False
+
+
+def _remove(registry: Registry, run_id: int, staging: Path) -> None:
+    """Remove an undone run's staging folder; once it is gone the run no longer names one."""
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        gone = not staging.exists()
+    except OSError:
+        return
+    if gone:
+        registry.forget_staging(run_id)
+
+
 def _finish(
-    registry: Registry, run_id: int, when: str, staging: Path, target: Path, now: datetime, touch_files: bool
+    registry: Registry, run_id: int, when: str, staging: Path | None, target: Path, now: datetime, touch_files: bool
 ) -> str:
     """Confirm a run whose output was complete, publishing it first if it is still staged."""
-    if staging.is_dir():
+    if staging is not None and _is_dir(staging):
         counts = _counts(staging)
         if not touch_files:
             registry.confirm(run_id, counts, now)
@@ -198,11 +229,11 @@ def _finish(
         except StateError as exc:
             registry.confirm(run_id, counts, now)
             return f"{when} had written its output completely, but {exc}; confirmed: its files are in {staging}"
+        make_placed_durable(target)  # before confirming; if it fails, the run stays written, and is found there
         registry.confirm(run_id, counts, now)
-        make_placed_durable(target)
         return f"{when} had written its output completely: published to {target} and confirmed"
     registry.confirm(run_id, _counts(target), now)
-    if (target / MANIFEST).exists():
+    if _is_dir(target) and (target / MANIFEST).exists():
         return f"{when} had written {target} completely: confirmed"
     return (
         f"{when} was published to {target}, which is no longer there: confirmed (its sheets and credential "
@@ -215,7 +246,9 @@ def _published_by(run_id: int, target: Path, group: int | None) -> bool:
     every file it lists is there with its checksum, and neither could have been made by another user."""
     manifest = _manifest(target / MANIFEST)
     files = manifest.get("files") if manifest else None
-    if manifest is None or manifest.get("run") != run_id or not isinstance(files, list):
+    if manifest is None or type(manifest.get("run")) is not int or manifest.get("run") != run_id:
+        return False
+    if not isinstance(files, list):
         return False
     try:
         for path in (target, target / MANIFEST):
@@ -243,6 +276,6 @@ def _counts(folder: Path) -> dict[str, int]:
 def _manifest(path: Path) -> dict[str, object] | None:
     try:
         loaded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: a forged, deeply nested one
         return None
     return loaded if isinstance(loaded, dict) else None

@@ -655,7 +655,8 @@ def _run(
         made: list[Path] = []
         staging: Path | None = None
         run_id: int | None = None
-        published = False
+        written = published = False
+        recovered: list[str] = []
         try:
             recovered = recover(reg, now, group=group)
             # Chosen under the lock: two offices starting in the same second get two folders.
@@ -664,7 +665,7 @@ def _run(
             absolute = target.resolve()
             computed = plan(reg)
             try:
-                made = make_parents(absolute, group)
+                made = make_parents(absolute, group, folder_mode(settings.sheet.mode))
                 with reg.transaction():
                     run_id = reg.begin_run(
                         command, year.start, now, os_user(), absolute,
@@ -691,6 +692,7 @@ def _run(
                 raise StateError(f"{exc.filename or target}: cannot write the output: {exc.strerror or exc}") from exc
             # From here on the output is complete: a crash publishes it, never undoes it.
             reg.mark_written(run_id)
+            written = True
             checkpoint("written")
             put_in_place(staging, absolute)
             published = True
@@ -698,12 +700,17 @@ def _run(
             checkpoint("published")
             reg.confirm(run_id, counts, now)
             size = reg.count()
-        except BaseException:
-            # Once published, the sheets exist: the run stays written and the next run confirms it.
-            if not published:
+        except BaseException as exc:
+            # Once renamed into place (even if an interrupt came before the flag was set), the sheets
+            # exist: the run stays written and the next run confirms it.
+            renamed = published or (written and staging is not None and not staging.exists())
+            if not renamed:
                 _undo(reg, run_id, staging, now)
                 remove_empty(made)
             reg.close()
+            if recovered and isinstance(exc, StateError):
+                # What recovery did (a crashed run's folder published) must not be lost with this run's error.
+                raise StateError(f"{exc} (before that, this run settled earlier ones: {'; '.join(recovered)})") from exc
             raise
         reg.close()
     return RunResult(target, year, outcomes, (*files, MANIFEST), reg.path, created, size, enrolment, run_id,

@@ -91,6 +91,8 @@ UPDATE accounts SET last_year = first_year;
 """,
     # No new column: runs gain the state 'written' (complete in their staging folder, not yet
     # renamed into place), which an older scolpass would never settle; the version keeps it out.
+    # Runs a crash left pending under schema 3 or before were published before anything marked it:
+    # recovery keeps their version's rule for them (output.LEGACY_PENDING), set after the tables exist.
     3: "",
 }
 # Versions 1 and 2 did not record who came back in which year: every account is
@@ -449,6 +451,11 @@ class Registry:
         with self._guard("write"), self.transaction():
             self._db.execute("UPDATE runs SET state = 'written' WHERE id = ? AND state = 'pending'", (run_id,))
 
+    def forget_staging(self, run_id: int) -> None:
+        """An undone run's staging folder is gone: recovery need not look for it again."""
+        with self._guard("write"), self.transaction():
+            self._db.execute("UPDATE runs SET staging = '' WHERE id = ? AND state = 'abandoned'", (run_id,))
+
     def abandon(self, run_id: int, when: datetime) -> None:
         """The run never completed: its pending accounts and reissues are forgotten, identifiers freed."""
         with self._guard("write"), self.transaction():
@@ -576,6 +583,8 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
             db.execute(statement)  # new tables and indexes (IF NOT EXISTS)
         if version < 3:
             db.execute(_LAST_YEAR_FROM_RUNS)
+        if version < 4:
+            db.execute("UPDATE runs SET state = 'pending-v3' WHERE state = 'pending'")
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
@@ -603,6 +612,9 @@ def _memory_copy(path: Path) -> Registry:
     return Registry(path, memory, False)
 
 
+_READONLY_ROLLBACK = 8 | 3 << 8  # SQLITE_READONLY | (3 << 8), sqlite3.h
+
+
 def _copy_into(path: Path, memory: sqlite3.Connection) -> None:
     """Copy the registry file into ``memory``, read only when it can be.
 
@@ -621,8 +633,12 @@ def _copy_into(path: Path, memory: sqlite3.Connection) -> None:
         finally:
             source.close()
     except sqlite3.OperationalError as exc:
-        if not (_journal(path).exists() and "readonly" in str(exc)):
+        # SQLITE_READONLY_ROLLBACK: a hot journal a read-only connection may not roll back.
+        if not (_journal(path).exists() and getattr(exc, "sqlite_errorcode", None) == _READONLY_ROLLBACK):
             raise
+    # The journal is about to be played back into the registry: it must be as trustworthy as the file.
+    refuse_unsafe(path.parent, "folder of the registry")
+    refuse_unsafe(_journal(path), "registry's journal")
     if not os.access(path, os.W_OK):
         raise StateError(
             f"{path}: a run was stopped in the middle of saving to the registry, and only a user who may write "

@@ -198,7 +198,8 @@ def email_of(identifier: str, domain: str) -> str:
 def first_symbols(alphabet: str) -> str:
     """The symbols of ``alphabet`` a password may begin with: none that starts a spreadsheet formula
     (every CSV would then put an apostrophe before it, and the password would not be itself there)."""
-    return "".join(c for c in alphabet if c not in FORMULA_START)
+    # Nor an apostrophe: "'=..." would itself be escaped ("''=...").
+    return "".join(c for c in alphabet if c not in FORMULA_START and c != "'")
 
 
 @functools.lru_cache(maxsize=16)  # the generator asks for every password; the answer depends on the policy only

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from scolpass import open_registry
+from scolpass import Settings, generate, open_registry
 
 from .conftest import SAMPLES
 
 SAMPLE = SAMPLES / "enrolment.csv"
 CONFIG = SAMPLES / "scolpass.toml"
+NOW = datetime(2026, 9, 1, 9, 0)
 
 
 def _cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -169,7 +173,7 @@ def test_folders_are_private_or_the_groups_whatever_the_umask(tmp_path: Path, sh
     (year,) = root.iterdir()
     (run,) = year.iterdir()
     folders = {_mode(root), _mode(year), _mode(run)}
-    assert folders == ({0o770} if shared else {0o700})
+    assert folders == ({0o2770} if shared else {0o700})  # set-group-ID: what others make inside is the group's
     assert _mode(tmp_path / "scolpass.sqlite3") == (0o660 if shared else 0o600)
     assert {_mode(f) for f in run.iterdir()} == {0o600}
     if shared:
@@ -186,3 +190,52 @@ def test_an_output_folder_writable_by_everyone_is_refused(tmp_path: Path, where:
     assert f"Error: {where}: the output folder is writable by every user of this machine" in done.stderr
     assert f"chmod o-w '{where}'" in done.stderr
     assert not (tmp_path / "scolpass.sqlite3").exists() or _states(tmp_path / "scolpass.sqlite3")[2] == 0
+
+
+def test_an_interrupt_just_after_the_rename_keeps_the_run(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scolpass import pipeline as pipeline_module
+
+    real = pipeline_module.put_in_place
+
+    def renamed_then_interrupted(staging: Path, target: Path) -> None:
+        real(staging, target)
+        raise KeyboardInterrupt  # Ctrl-C after rename(2) returned, before the run knew it was published
+
+    registry = tmp_path / "r.sqlite3"
+    monkeypatch.setattr(pipeline_module, "put_in_place", renamed_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate(SAMPLE, settings, out_dir=tmp_path / "a", registry=registry, now=NOW)
+    monkeypatch.undo()
+    assert (tmp_path / "a" / "manifest.json").exists()
+    again = generate(SAMPLE, settings, out_dir=tmp_path / "b", registry=registry, now=NOW)
+    assert again.count("new") == 0  # nobody gets a second login or password
+    assert "confirmed" in again.recovered[0]
+
+
+def test_a_run_an_older_scolpass_left_pending_keeps_its_rule(settings: Settings, tmp_path: Path) -> None:
+    # Killed between publishing and confirming under schema 3, then its folder moved: it was published.
+    registry = tmp_path / "r.sqlite3"
+    generate(SAMPLE, settings, out_dir=tmp_path / "a", registry=registry, now=NOW)
+    with contextlib.closing(sqlite3.connect(registry)) as db:
+        db.execute("UPDATE runs SET state = 'pending', output = ?, staging = ?",
+                   (str(tmp_path / "moved"), str(tmp_path / ".moved.partial-1")))  # fmt: skip
+        db.execute("UPDATE accounts SET state = 'pending'")
+        db.execute("PRAGMA user_version = 3")
+        db.commit()
+    again = generate(SAMPLE, settings, out_dir=tmp_path / "b", registry=registry, now=NOW)
+    assert "(left by an older scolpass) was published" in again.recovered[0]
+    assert again.count("returning") == 11
+
+
+def test_a_print_group_passes_through_the_default_folders(tmp_path: Path) -> None:
+    config = tmp_path / "scolpass.toml"
+    config.write_text(CONFIG.read_text().replace("[sheet]", '[sheet]\nfile_mode = "0640"'))
+    assert "file_mode" in config.read_text()
+    done = _cli("generate", str(SAMPLE), "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    root = tmp_path / "scolpass-output"
+    (year,) = root.iterdir()
+    (run,) = year.iterdir()
+    assert [_mode(f) for f in (root, year, run)] == [0o750] * 3
