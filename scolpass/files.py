@@ -133,7 +133,8 @@ def _group(gid: int) -> str:
 
 def refuse_unsafe(path: Path, what: str, group: int | None = None) -> None:
     """Refuse ``path`` (an existing file or folder scolpass writes into) if another user could have
-    forged it or could change it: writable by every user, or owned by neither this user nor ``group``.
+    forged it or could change it: writable by every user (a file: by a group other than ``group``), or
+    owned by neither this user nor ``group``.
 
     A folder writable by everyone but sticky (``/tmp``) is accepted to write in: the sticky bit
     stops others from replacing or removing what this user puts there.
@@ -145,6 +146,13 @@ def refuse_unsafe(path: Path, what: str, group: int | None = None) -> None:
         raise StateError(
             f"{path}: the {what} is writable by every user of this machine, who could read or forge its "
             f"contents; make it private (chmod o-w '{path}') or use another"
+        )
+    if stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IWGRP and st.st_gid != group:
+        # A file (the registry, its journal, a manifest) its group may change, when that group is not the
+        # registrars' one. Folders are not held to it: a private group's 0775 home is common and harmless.
+        raise StateError(
+            f"{path}: the {what} is writable by the group {_group(st.st_gid)}, whose members could forge its "
+            f"contents; make it private (chmod g-w '{path}') or set [registry] group to that group"
         )
     mine = st.st_uid == os.geteuid() or (group is not None and st.st_gid == group)
     if not mine and not sticky:

@@ -222,3 +222,12 @@ def test_another_users_registry_is_refused_unless_the_group_is_shared(tmp_path: 
     with pytest.raises(StateError, match=r"the registry belongs to nobody .*, not to root"):
         open_registry(path)
     open_registry(path, group=group.gr_gid).close()  # [registry] group names the group they share
+
+
+def test_a_registry_another_group_may_write_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    open_registry(path).close()
+    path.chmod(0o660)  # its group is not the registrars' ([registry] group unset)
+    with pytest.raises(StateError, match=r"the registry is writable by the group .*chmod g-w"):
+        open_registry(path)
+    open_registry(path, group=path.stat().st_gid).close()  # the group named as the registrars' one
