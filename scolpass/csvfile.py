@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import ConfigError, InputError, Problem
+from .errors import ConfigError, InputError, Problem, shown
 from .spreadsheet import restored
 
 # --encoding names, and how each is printed in a summary.
@@ -29,7 +29,8 @@ SEPARATORS = {";": ";", ",": ",", "tab": "\t"}
 # Control characters that no text export holds (tab, line ends and form feed aside).
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 # The line ends of io.StringIO(newline=""), as csv expects them: no other (str.splitlines()'s \x85...).
-_LINE_END = re.compile(r"\r\n|\r|\n")
+# The line ends an editor counts (str.splitlines() would also split at \x85, \u2028...).
+LINE_END = re.compile(r"\r\n|\r|\n")
 _BYTE_LINE_END = re.compile(rb"\r\n|\r|\n")
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
 # A well-formed UTF-8 sequence of two to four bytes (RFC 3629: no overlong form, no surrogate).
@@ -148,7 +149,7 @@ def _too_large(name: str, what: str) -> InputError:
 def _fail(name: str, raw: bytes, offset: int, reason: str, codec: str = "latin-1") -> InputError:
     # Line ends are counted in the decoded text before the offset: in UTF-16 a line end is two bytes each.
     prefix = raw[:offset].decode(codec, errors="replace")
-    line = len(re.findall(r"\r\n|\r|\n", prefix)) + 1
+    line = len(LINE_END.findall(prefix)) + 1
     return InputError([Problem(name, line, None, None, f"byte offset {offset}: {reason}")])
 
 
@@ -274,7 +275,7 @@ def _word(raw: bytes, offset: int, codec: str) -> str:
 
 def _refuse_binary(text: str, raw: bytes, name: str, codec: str) -> None:
     # A header never holds a control character; one there means bytes that only look like text.
-    header = re.split(r"\r\n|\r|\n", text[:4096], maxsplit=1)[0]
+    header = LINE_END.split(text[:4096], maxsplit=1)[0]
     found = _BINARY.search(header)
     if found:
         prefix = text[: found.start()]
@@ -348,8 +349,6 @@ SECOND_BOM = (
     "the file was saved with two; save it again as 'CSV UTF-8'"
 )
 _INSIDE_BOM = "holds a byte order mark (U+FEFF, invisible), which belongs only at the very start of a file: remove it"
-# A value is shown whole in a problem up to this length, cut beyond (as enrolment.py shows values).
-_SHOWN_CHARS = 200
 
 
 def byte_order_mark_problems(source: str, records: Sequence[tuple[int, list[str]]], leading: str) -> list[Problem]:
@@ -370,8 +369,7 @@ def byte_order_mark_problems(source: str, records: Sequence[tuple[int, list[str]
             for index, value in enumerate(cells):
                 if _BOM in value:
                     column = header[index] if index < len(header) else f"field {index + 1}"
-                    shown = value if len(value) <= _SHOWN_CHARS else value[:57] + "..."
-                    problems.append(Problem(source, line, column, shown, _INSIDE_BOM))
+                    problems.append(Problem(source, line, column, shown(value), _INSIDE_BOM))
     return problems
 
 
@@ -399,7 +397,7 @@ def _csv_reason(error: str, start: int, line: int) -> str:
 def _lines(text: str, name: str) -> Iterator[str]:
     """The lines of ``text`` with their ends, refusing one over :data:`MAX_LINE_CHARS`."""
     start = number = 0
-    for number, end in enumerate(_LINE_END.finditer(text), 1):
+    for number, end in enumerate(LINE_END.finditer(text), 1):
         # Measured before the line is copied out of the text.
         if end.start() - start > MAX_LINE_CHARS:
             raise _long_line(name, number, end.start() - start)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from .columns import BY_NAME, MAX_FIELD_CHARS, REQUIRED, map_columns
 from .csvfile import CsvTable, byte_order_mark_problems, read_table
-from .errors import InputError, Problem
+from .errors import InputError, Problem, shown
 from .student import Step, Student
 
 if TYPE_CHECKING:
@@ -49,18 +49,11 @@ _INE = re.compile(r"^[A-Za-z0-9]{11}$")
 _YEAR = re.compile(r"^[0-9]{4}$")
 # pandas' read_csv(encoding="utf-8") keeps a file's byte order mark in its first header.
 DATAFRAME_BOM = "starts with a byte order mark (U+FEFF, invisible): read the file with encoding='utf-8-sig'"
-# A value is shown whole in a problem up to this length (every column's own limit is below it);
-# longer, it is cut: a 100,000-character paste must not fill the terminal.
-_SHOWN_CHARS = 200
 
 
-def _cut(value: str, keep: int = 60) -> str:
-    """``value``, cut to ``keep`` characters when it is longer."""
-    return value if len(value) <= keep else value[: keep - 3] + "..."
-
-
-def _shown(value: str) -> str:
-    return value if len(value) <= _SHOWN_CHARS else _cut(value)
+def _cut(value: str) -> str:
+    """``value``, cut to 60 characters when it is longer."""
+    return shown(value, 60)
 
 
 @dataclass(frozen=True)
@@ -214,9 +207,9 @@ class _Builder:
         self.headers = {column: table.header[index] for column, index in columns.items()}
 
     def problem(self, row: _Row, column: str | None, reason: str, value: str | None = "") -> None:
-        shown = row.values.get(column, "") if column and value == "" else value
+        found = row.values.get(column, "") if column and value == "" else value
         header = self.headers.get(column, column) if column else None
-        row.problems.append(Problem(self.source, row.line, header, None if shown is None else _shown(shown), reason))
+        row.problems.append(Problem(self.source, row.line, header, None if found is None else shown(found), reason))
 
     def check_row(self, row: _Row) -> None:
         v = row.values
@@ -248,7 +241,7 @@ class _Builder:
         if ine and not _INE.match(ine):
             # Kept as given, never repaired: exports cut INEs in many ways.
             reason = "is not 11 letters and digits once joined with its key"
-            self.warnings.append(Problem(self.source, row.line, self.headers["ine"], _shown(ine), reason))
+            self.warnings.append(Problem(self.source, row.line, self.headers["ine"], shown(ine), reason))
         for check in self.checks:
             for column, reason in check(v):
                 self.problem(row, column, reason)
@@ -319,8 +312,8 @@ class _Builder:
         """Problems on ``row`` where it tells another story than the student's first row."""
         for column in PERSON_FIELDS:
             if self.value(row, column) != self.value(first, column):
-                shown = _shown(self.value(first, column))
-                reason = f"differs from {shown!r} on line {first.line} for the same student {number}"
+                other = shown(self.value(first, column))
+                reason = f"differs from {other!r} on line {first.line} for the same student {number}"
                 self.problem(row, column, reason, self.value(row, column))
 
     @staticmethod

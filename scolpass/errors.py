@@ -23,6 +23,12 @@ class StateError(ScolpassError):
     """The registry or the output folder forbids the run."""
 
 
+def shown(value: str, limit: int = 200, keep: int = 60) -> str:
+    """``value`` as a problem shows it: whole up to ``limit`` characters, else cut to ``keep`` (a pasted
+    megabyte must not fill the terminal)."""
+    return value if len(value) <= limit else value[: keep - 3] + "..."
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with an input file, located precisely enough to fix it."""

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .columns import BY_NAME
-from .csvfile import decode, detect_separator, parse_records
-from .errors import InputError, Problem
+from .csvfile import LINE_END, decode, detect_separator, parse_records
+from .errors import InputError, Problem, shown
 from .identifiers import login_problem
 
 # Attributes (LDIF) and headers (CSV) that hold an entry's own login, in the order one is taken as it.
@@ -39,8 +39,6 @@ ADDRESS_FIELDS = frozenset(
 )
 _READ = LOGIN_FIELDS | ADDRESS_FIELDS | NUMBER_FIELDS
 
-# The line ends csvfile counts lines by (str.splitlines() would also split at \x85, \u2028...).
-_LINE_END = re.compile(r"\r\n|\r|\n")
 # An LDIF attribute description (RFC 2849): a name or an OID, then options ("uid;lang-fr").
 _ATTRIBUTE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*(?:;[A-Za-z0-9-]+)*")
 # A student number as enrolment.py accepts it: a link to any other could never be used, and is
@@ -88,7 +86,7 @@ def read_existing_accounts(path: str | Path) -> ExistingAccounts:
         reason = "starts with a second byte order mark (U+FEFF, invisible): save the file again in UTF-8"
         raise InputError([Problem(name, 1, None, None, reason)])
     # PowerShell's Export-Csv opens with "#TYPE ..."; comments are no data in LDIF either.
-    first = next((line for line in _LINE_END.split(text) if line.strip() and not line.startswith("#")), None)
+    first = next((line for line in LINE_END.split(text) if line.strip() and not line.startswith("#")), None)
     if first is None:
         raise InputError([Problem(name, None, None, None, "is empty: no account to reserve")])
     is_ldif = first.lower().startswith(("dn:", "version:"))
@@ -111,11 +109,11 @@ def _accounts(entries: list[list[_Value]], name: str, is_ldif: bool, problems: l
     """The logins and links of ``entries``; what breaks the rules goes to ``problems``."""
 
     def refuse(value: _Value, reason: str) -> None:
-        shown = value.text if len(value.text) <= _SHOWN_CHARS else value.text[: _SHOWN_CHARS - 3] + "..."
+        text = shown(value.text, _SHOWN_CHARS, _SHOWN_CHARS)
         if is_ldif:  # as the file writes it: "uid: ...", the attribute is no column
-            problems.append(Problem(name, value.line, None, None, f"{value.label} {shown!r} {reason}"))
+            problems.append(Problem(name, value.line, None, None, f"{value.label} {text!r} {reason}"))
         else:
-            problems.append(Problem(name, value.line, value.label, shown, reason))
+            problems.append(Problem(name, value.line, value.label, text, reason))
 
     logins: set[str] = set()
     links: dict[str, tuple[str, int]] = {}  # student number -> (login, line of the number)
@@ -195,7 +193,7 @@ def _unfolded(text: str, name: str) -> Iterator[tuple[int, str]]:
     """The logical lines of an LDIF text, a folded value put back on one, with the line each starts on."""
     current: list[str] | None = None
     start = 0
-    for number, line in enumerate(_LINE_END.split(text), 1):
+    for number, line in enumerate(LINE_END.split(text), 1):
         if line.startswith(" "):  # a folded line goes on the one before, less its leading space
             if not current or not current[0]:
                 raise _invalid(name, number, "a line starting with a space (a folded line) follows no line")
@@ -271,7 +269,7 @@ def _attribute(line: str, number: int, name: str) -> tuple[str, str]:
 def _from_csv(text: str, name: str, problems: list[Problem]) -> list[list[_Value]]:
     # Comments (PowerShell's "#TYPE ...") open the file: not CSV, but counted, so that lines are the editor's.
     comments, header_line = 0, ""
-    for header_line in _LINE_END.split(text):
+    for header_line in LINE_END.split(text):
         if not header_line.startswith("#"):
             break
         comments += 1

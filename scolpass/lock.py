@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import StateError
-from .files import create_private, refuse_unsafe
+from .files import create_private
+from .registry import refuse_unsafe_location
 
 WAIT_SECONDS = 30.0
 
@@ -38,10 +39,7 @@ def run_lock(registry: Path, wait: float = WAIT_SECONDS, group: int | None = Non
     """Hold the registry's run lock, creating the (empty) file if needed (0600, or 0660 for the
     registrars' ``group``); wait up to ``wait`` seconds."""
     # Checked before the file is made: nothing is created in a folder anyone could tamper with.
-    if registry.parent.is_dir():
-        refuse_unsafe(registry.parent, "folder of the registry", group)
-    if registry.exists():
-        refuse_unsafe(registry, "registry", group)
+    refuse_unsafe_location(registry, group)
     try:
         create_private(registry, group)
         fd = os.open(registry, os.O_RDWR)

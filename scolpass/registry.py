@@ -510,10 +510,7 @@ def open_registry(path: str | Path, in_memory: bool = False, group: int | None =
         return _memory_copy(path)
     if not path.parent.is_dir():
         raise StateError(f"{path}: cannot create the registry: folder {path.parent} does not exist")
-    refuse_unsafe(path.parent, "folder of the registry", group)
-    for file, what in ((path, "registry"), (_journal(path), "registry's journal")):
-        if file.exists():
-            refuse_unsafe(file, what, group)
+    refuse_unsafe_location(path, group)
     try:
         # Private from its creation; SQLite gives its journal the same mode.
         created = create_private(path, group) or path.stat().st_size == 0
@@ -535,13 +532,23 @@ def open_registry(path: str | Path, in_memory: bool = False, group: int | None =
     return Registry(path, db, created)
 
 
+def refuse_unsafe_location(path: Path, group: int | None = None) -> None:
+    """Refuse a registry, journal or registry folder another user could have forged or could change
+    (:func:`files.refuse_unsafe`): checked before anything is created there."""
+    if path.parent.is_dir():
+        refuse_unsafe(path.parent, "folder of the registry", group)
+    for file, what in ((path, "registry"), (_journal(path), "registry's journal")):
+        if file.exists():
+            refuse_unsafe(file, what, group)
+
+
 def _journal(path: Path) -> Path:
     return path.with_name(path.name + "-journal")
 
 
 def _reason(exc: sqlite3.DatabaseError) -> str:
     """SQLite's message, with what it means for a registrar where it is cryptic."""
-    if isinstance(exc, sqlite3.DatabaseError) and "file is not a database" in str(exc):
+    if "file is not a database" in str(exc):
         return "not a scolpass registry (not an SQLite file); left untouched"
     return str(exc)
 
@@ -612,9 +619,6 @@ def _memory_copy(path: Path) -> Registry:
     return Registry(path, memory, False)
 
 
-_READONLY_ROLLBACK = 8 | 3 << 8  # SQLITE_READONLY | (3 << 8), sqlite3.h
-
-
 def _copy_into(path: Path, memory: sqlite3.Connection) -> None:
     """Copy the registry file into ``memory``, read only when it can be.
 
@@ -634,7 +638,7 @@ def _copy_into(path: Path, memory: sqlite3.Connection) -> None:
             source.close()
     except sqlite3.OperationalError as exc:
         # SQLITE_READONLY_ROLLBACK: a hot journal a read-only connection may not roll back.
-        if not (_journal(path).exists() and getattr(exc, "sqlite_errorcode", None) == _READONLY_ROLLBACK):
+        if not (_journal(path).exists() and exc.sqlite_errorcode == sqlite3.SQLITE_READONLY_ROLLBACK):
             raise
     # The journal is about to be played back into the registry: it must be as trustworthy as the file.
     refuse_unsafe(path.parent, "folder of the registry")
