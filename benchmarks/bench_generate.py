@@ -36,7 +36,7 @@ from pathlib import Path
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from scolpass import generate, load_settings, passwords, pipeline
+from scolpass import RunOptions, generate, load_settings, passwords, pipeline
 from scolpass.fonts import MONO_BOLD, SANS, SANS_BOLD, register_fonts
 from scolpass.settings import Settings
 
@@ -120,7 +120,9 @@ def run(settings: Settings, count: int, folder: Path) -> tuple[dict[str, float],
     csv_path = folder / f"enrolment-{count}.csv"
     write_enrolment(csv_path, count)
     start = time.perf_counter()
-    result = generate(csv_path, settings, out_dir=folder / f"out-{count}", registry=folder / f"r-{count}.sqlite3")
+    result = generate(
+        csv_path, settings, RunOptions(out_dir=folder / f"out-{count}", registry=folder / f"r-{count}.sqlite3")
+    )
     whole = time.perf_counter() - start
     assert result.count("new") == count, result.count("new")
     size = sum(f.stat().st_size for f in result.out_dir.glob("sheets-*.pdf"))
@@ -176,7 +178,9 @@ def before_after(settings: Settings, count: int, folder: Path, what: str) -> Non
         def runs(system_crypt: bool, attempt: int) -> dict[str, float]:
             name = f"{count}-{attempt}-{'libxcrypt' if system_crypt else 'libpass'}"
             start = time.perf_counter()
-            result = generate(csv_path, settings, out_dir=folder / f"out-{name}", registry=folder / f"r-{name}.sqlite3")
+            result = generate(
+                csv_path, settings, RunOptions(out_dir=folder / f"out-{name}", registry=folder / f"r-{name}.sqlite3")
+            )
             whole = time.perf_counter() - start
             assert result.count("new") == count, result.count("new")
             return {"whole run": whole, "passwords and hashes": result.timings["passwords and hashes"]}

@@ -2,10 +2,13 @@
 
 A run in a few lines::
 
-    from scolpass import generate, load_settings
+    from scolpass import RunOptions, generate, load_settings
 
-    result = generate("enrolment.csv", load_settings("scolpass.toml"), year=2026)
+    result = generate("enrolment.csv", load_settings("scolpass.toml"), RunOptions(year=2026))
     print(result.out_dir, result.count("new"))
+
+Everything here is the public API: the command line uses nothing else, and the
+help desk's functions are in :mod:`scolpass.helpdesk`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -15,45 +18,77 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
+from . import helpdesk
 from .academic_year import AcademicYear, resolve_academic_year
+from .admin import Purge, Reservation, existing_registry, import_existing, purge, read_registry, registry_location
+from .checks import Checked, check
+from .checks import report as check_report
 from .enrolment import Enrolment, read_enrolment, students_from_dataframe
 from .errors import ConfigError, InputError, Problem, ScolpassError, StateError
+from .helpdesk import HandedReissue, History, reissue_now
 from .identifiers import assign_identifiers, name_part
 from .passwords import generate_password, generate_passwords, hash_password
-from .pipeline import Outcome, Purge, RunResult, generate, purge, reissue
-from .protect import PdfProtection
-from .registry import Registry, open_registry
-from .settings import Settings, load_settings, settings_from_dict
-from .student import Step, Student
+from .pipeline import generate, reissue
+from .preview import preview
+from .protect import MIN_LENGTH as MIN_PDF_PASSWORD_LENGTH
+from .protect import PdfProtection, read_password_file
+from .registry import IssuedAccount, Registry, ReissueRecord, RunRecord, open_registry
+from .run import STATUSES, Outcome, RunOptions, RunResult, Status
+from .settings import DEFAULT_CONFIG_NAME, Settings, config_template, load_settings, settings_from_dict
+from .student import Account, Step, Student
 
 __all__ = [
+    "DEFAULT_CONFIG_NAME",
+    "MIN_PDF_PASSWORD_LENGTH",
+    "STATUSES",
     "AcademicYear",
+    "Account",
+    "Checked",
     "ConfigError",
     "Enrolment",
+    "HandedReissue",
+    "History",
     "InputError",
+    "IssuedAccount",
     "Outcome",
     "PdfProtection",
     "Problem",
     "Purge",
     "Registry",
+    "ReissueRecord",
+    "Reservation",
+    "RunOptions",
+    "RunRecord",
     "RunResult",
     "ScolpassError",
     "Settings",
     "StateError",
+    "Status",
     "Step",
     "Student",
     "__version__",
     "assign_identifiers",
+    "check",
+    "check_report",
+    "config_template",
+    "existing_registry",
     "generate",
     "generate_password",
     "generate_passwords",
     "hash_password",
+    "helpdesk",
+    "import_existing",
     "load_settings",
     "name_part",
     "open_registry",
+    "preview",
     "purge",
     "read_enrolment",
+    "read_password_file",
+    "read_registry",
+    "registry_location",
     "reissue",
+    "reissue_now",
     "resolve_academic_year",
     "settings_from_dict",
     "students_from_dataframe",

@@ -8,29 +8,46 @@ click's usage errors exit 2.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import __version__
-from .academic_year import AcademicYear
-from .checks import check as run_check
-from .checks import report
-from .errors import InputError, Problem, ScolpassError, StateError
-from .exports import write_accounts
-from .pipeline import RunResult, existing_registry, import_existing
-from .pipeline import generate as run_generate
-from .pipeline import purge as run_purge
-from .pipeline import reissue as run_reissue
-from .preview import preview as run_preview
-from .protect import MIN_LENGTH, PdfProtection, read_password_file
-from .registry import Registry, open_registry
-from .settings import DEFAULT_CONFIG_NAME, Settings, config_template, load_settings
+# The library's public API only (scolpass/__init__.py): what the CLI formats, the web page will call.
+from . import (
+    DEFAULT_CONFIG_NAME,
+    MIN_PDF_PASSWORD_LENGTH,
+    STATUSES,
+    AcademicYear,
+    InputError,
+    PdfProtection,
+    Problem,
+    Registry,
+    RunOptions,
+    RunResult,
+    ScolpassError,
+    Settings,
+    StateError,
+    __version__,
+    check_report,
+    config_template,
+    helpdesk,
+    import_existing,
+    load_settings,
+    read_password_file,
+    read_registry,
+)
+from . import check as run_check
+from . import generate as run_generate
+from . import preview as run_preview
+from . import purge as run_purge
+from . import reissue as run_reissue
 
 _EPILOG_MAIN = """\b
 Example:
@@ -94,60 +111,86 @@ _out = click.option(
 )
 
 
-_duplex = click.option("--duplex", is_flag=True, help="Blank backs: each sheet on its own sheet of paper.")
-_one_pdf = click.option(
-    "--one-pdf-per-student", is_flag=True, help="One PDF per student (sheet-NUMBER.pdf), without cover or list."
-)
-_csv_excel = click.option(
-    "--csv-excel", is_flag=True, help="credentials.csv with ';' and a UTF-8 BOM, as French Excel opens it."
-)
-_plaintext = click.option(
-    "--plaintext-credentials",
-    is_flag=True,
-    help="Also write the plaintext passwords into credentials.csv (only for an account system that needs them).",
-)
+@dataclass(frozen=True)
+class _Output:
+    """The options every command that prints sheets shares (declared once, in :func:`_output_options`)."""
 
+    duplex: bool
+    one_pdf_per_student: bool
+    csv_excel: bool
+    plaintext_credentials: bool
+    encrypt_pdf: bool
+    pdf_password_file: Path | None
 
-_encrypt = click.option(
-    "--encrypt-pdf",
-    is_flag=True,
-    help="Encrypt the sheet PDFs with AES-256 (for a print shop); the password is asked, or read with "
-    "--pdf-password-file.",
-)
-_pdf_password_file = click.option(
-    "--pdf-password-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File whose first line is the PDF password (mode 600); implies --encrypt-pdf.",
-)
+    def settings(self, settings: Settings) -> Settings:
+        """``settings`` with what these options override."""
+        if self.plaintext_credentials:
+            click.echo(
+                "warning: --plaintext-credentials: credentials.csv will hold every provisional password in clear; "
+                "load it, then delete it",
+                err=True,
+            )
+        if self.csv_excel:
+            credentials = dataclasses.replace(settings.credentials, csv_excel=True)
+            settings = dataclasses.replace(settings, credentials=credentials)
+        if self.duplex:
+            settings = dataclasses.replace(settings, batches=dataclasses.replace(settings.batches, duplex=True))
+        return settings
 
-
-def _protection(encrypt: bool, password_file: Path | None) -> PdfProtection | None:
-    """The PDF password from its file, or asked twice without echo; None without --encrypt-pdf."""
-    if password_file is not None:
-        return read_password_file(password_file)
-    if not encrypt:
-        return None
-    password = click.prompt(
-        f"Password for the sheet PDFs (at least {MIN_LENGTH} characters)",
-        hide_input=True,
-        confirmation_prompt=True,
-        err=True,
-    )
-    return PdfProtection(password)
-
-
-def _with_options(settings: Settings, csv_excel: bool, plaintext: bool, duplex: bool) -> Settings:
-    if plaintext:
-        click.echo(
-            "warning: --plaintext-credentials: credentials.csv will hold every provisional password in clear; "
-            "load it, then delete it",
+    def protection(self) -> PdfProtection | None:
+        """The PDF password from its file, or asked twice without echo; None without --encrypt-pdf."""
+        if self.pdf_password_file is not None:
+            return read_password_file(self.pdf_password_file)
+        if not self.encrypt_pdf:
+            return None
+        password = click.prompt(
+            f"Password for the sheet PDFs (at least {MIN_PDF_PASSWORD_LENGTH} characters)",
+            hide_input=True,
+            confirmation_prompt=True,
             err=True,
         )
-    if csv_excel:
-        settings = dataclasses.replace(settings, credentials=dataclasses.replace(settings.credentials, csv_excel=True))
-    if duplex:
-        settings = dataclasses.replace(settings, batches=dataclasses.replace(settings.batches, duplex=True))
-    return settings
+        return PdfProtection(password)
+
+
+_OUTPUT_OPTIONS = (
+    click.option("--duplex", is_flag=True, help="Blank backs: each sheet on its own sheet of paper."),
+    click.option(
+        "--one-pdf-per-student", is_flag=True, help="One PDF per student (sheet-NUMBER.pdf), without cover or list."
+    ),
+    click.option(
+        "--csv-excel", is_flag=True, help="credentials.csv with ';' and a UTF-8 BOM, as French Excel opens it."
+    ),
+    click.option(
+        "--plaintext-credentials",
+        is_flag=True,
+        help="Also write the plaintext passwords into credentials.csv (only for an account system that needs them).",
+    ),
+    click.option(
+        "--encrypt-pdf",
+        is_flag=True,
+        help="Encrypt the sheet PDFs with AES-256 (for a print shop); the password is asked, or read with "
+        "--pdf-password-file.",
+    ),
+    click.option(
+        "--pdf-password-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="File whose first line is the PDF password (mode 600); implies --encrypt-pdf.",
+    ),
+)
+_OUTPUT_FIELDS = tuple(f.name for f in dataclasses.fields(_Output))
+
+
+def _output_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The shared sheet options, handed to ``command`` as one ``output`` value."""
+
+    @functools.wraps(command)
+    def with_output(**kwargs: Any) -> None:
+        output = _Output(**{name: kwargs.pop(name) for name in _OUTPUT_FIELDS})
+        command(output=output, **kwargs)
+
+    for option in reversed(_OUTPUT_OPTIONS):
+        with_output = option(with_output)
+    return with_output
 
 
 class _ProgressBar:
@@ -197,7 +240,7 @@ def _report_run(result: RunResult, dry_run: bool = False) -> None:
     if result.registry_created:
         click.echo(f"scolpass: created a new registry at {result.registry_path.resolve()}", err=True)
     # New and returning always; reissued and duplicate when there are some.
-    shown = [s for s in ("new", "returning", "reissued", "duplicate") if s in ("new", "returning") or result.count(s)]
+    shown = [s for s in STATUSES if s in ("new", "returning") or result.count(s)]
     counts = [f"{result.count(status)} {status}" for status in shown]
     skipped = read.skipped if read is not None else 0
     prefix = "Dry run, nothing written: " if dry_run else ""
@@ -243,12 +286,7 @@ Example:
     help="Issue this probable duplicate anyway (repeatable).",
 )
 @click.option("--dry-run", is_flag=True, help="Compute and report everything; write nothing.")
-@_duplex
-@_one_pdf
-@_csv_excel
-@_plaintext
-@_encrypt
-@_pdf_password_file
+@_output_options
 @_quiet
 def generate(
     enrolment: Path,
@@ -262,12 +300,7 @@ def generate(
     reprint_returning: bool,
     allow_duplicates: tuple[str, ...],
     dry_run: bool,
-    duplex: bool,
-    one_pdf_per_student: bool,
-    csv_excel: bool,
-    plaintext_credentials: bool,
-    encrypt_pdf: bool,
-    pdf_password_file: Path | None,
+    output: _Output,
     quiet: bool,
 ) -> None:
     """Issue accounts and print SCOL'PASS sheets for an enrolment file.
@@ -279,27 +312,17 @@ def generate(
     Nothing is written if the file has a problem: every problem is listed
     with its line and column.
     """
-    settings = _with_options(load_settings(config), csv_excel, plaintext_credentials, duplex)
-    protection = None if dry_run else _protection(encrypt_pdf, pdf_password_file)
+    settings = output.settings(load_settings(config))
     bar = _ProgressBar(quiet)
+    options = RunOptions(
+        year=year, out_dir=out, registry=registry_file, encoding=encoding, separator=separator,
+        skip_invalid=skip_invalid, reprint_returning=reprint_returning, allow_duplicates=allow_duplicates,
+        dry_run=dry_run, plaintext_credentials=output.plaintext_credentials,
+        one_pdf_per_student=output.one_pdf_per_student, progress=bar,
+        protection=None if dry_run else output.protection(),
+    )  # fmt: skip
     try:
-        result = run_generate(
-            enrolment,
-            settings,
-            year=year,
-            out_dir=out,
-            registry=registry_file,
-            encoding=encoding,
-            separator=separator,
-            skip_invalid=skip_invalid,
-            reprint_returning=reprint_returning,
-            allow_duplicates=allow_duplicates,
-            dry_run=dry_run,
-            plaintext_credentials=plaintext_credentials,
-            one_pdf_per_student=one_pdf_per_student,
-            progress=bar,
-            protection=protection,
-        )
+        result = run_generate(enrolment, settings, options)
     finally:
         bar.close()
     _report_run(result, dry_run)
@@ -316,24 +339,14 @@ Example:
 @_config
 @_out
 @_registry_option
-@_duplex
-@_one_pdf
-@_csv_excel
-@_plaintext
-@_encrypt
-@_pdf_password_file
+@_output_options
 def reissue(
     student_numbers: tuple[str, ...],
     year: int | None,
     config: Path | None,
     out: Path | None,
     registry_file: Path | None,
-    duplex: bool,
-    one_pdf_per_student: bool,
-    csv_excel: bool,
-    plaintext_credentials: bool,
-    encrypt_pdf: bool,
-    pdf_password_file: Path | None,
+    output: _Output,
 ) -> None:
     """A new provisional password and sheet for lost or stolen sheets.
 
@@ -341,13 +354,12 @@ def reissue(
     replace userPassword only (load it with ldapmodify). Every reissue is
     recorded in the registry.
     """
-    settings = _with_options(load_settings(config), csv_excel, plaintext_credentials, duplex)
-    result = run_reissue(
-        student_numbers, settings, year=year, out_dir=out, registry=registry_file,
-        plaintext_credentials=plaintext_credentials, one_pdf_per_student=one_pdf_per_student,
-        protection=_protection(encrypt_pdf, pdf_password_file),
+    settings = output.settings(load_settings(config))
+    options = RunOptions(
+        year=year, out_dir=out, registry=registry_file, plaintext_credentials=output.plaintext_credentials,
+        one_pdf_per_student=output.one_pdf_per_student, protection=output.protection(),
     )  # fmt: skip
-    _report_run(result)
+    _report_run(run_reissue(student_numbers, settings, options))
 
 
 @cli.command(
@@ -385,12 +397,12 @@ def check_command(
     except InputError as exc:
         if not as_json:
             raise
-        click.echo(json.dumps(report(None, exc.problems, settings), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(check_report(None, exc.problems, settings), indent=2, ensure_ascii=False))
         raise click.exceptions.Exit(1) from None
     if as_json:
-        click.echo(json.dumps(report(checked, (), settings), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(check_report(checked, (), settings), indent=2, ensure_ascii=False))
         return
-    data = report(checked, (), settings)
+    data = check_report(checked, (), settings)
     click.echo(f"{data['file']}: {data['encoding']}, separator {data['separator']!r}")
     click.echo(
         f"{data['rows']} rows, {data['students']} students, {data['steps']} programme steps, "
@@ -498,8 +510,7 @@ def import_command(file: Path, config: Path | None, registry_file: Path | None) 
 
 
 def _open_existing_registry(config: Path | None, registry_file: Path | None) -> Registry:
-    # Read through a copy: the help desk never writes (nor migrates) a registry a run may be using.
-    return open_registry(existing_registry(_optional_settings(config), registry_file), in_memory=True)
+    return read_registry(_optional_settings(config), registry_file)
 
 
 @registry.command(
@@ -514,22 +525,47 @@ Example:
 @_registry_option
 def show_command(student_number: str, config: Path | None, registry_file: Path | None) -> None:
     """What the registry knows of one student: login, state, reissues."""
-    reg = _open_existing_registry(config, registry_file)
-    try:
-        account = reg.account(student_number)
-        if account is None:
-            raise StateError(f"{reg.path}: no account for student {student_number}")
-        click.echo(f"student number: {account.student_number}")
-        click.echo(f"identifier:     {account.identifier}")
-        if account.short_identifier:
-            click.echo(f"short login:    {account.short_identifier}")
-        click.echo(f"state:          {account.state} (first year {account.first_year}, {account.issued_at})")
-        if account.student:
-            click.echo(f"name:           {account.student['first_name']} {account.student['birth_name']}")
-        for when, run_id in reg.reissues(student_number):
-            click.echo(f"reissued:       {when} (run {run_id})")
-    finally:
-        reg.close()
+    with _open_existing_registry(config, registry_file) as reg:
+        found = helpdesk.history(reg, student_number)
+    account = found.account
+    click.echo(f"student number: {account.student_number}")
+    click.echo(f"identifier:     {account.identifier}")
+    if account.short_identifier:
+        click.echo(f"short login:    {account.short_identifier}")
+    click.echo(f"state:          {account.state} (first year {account.first_year}, {account.issued_at})")
+    if account.student:
+        click.echo(f"name:           {account.student.first_name} {account.student.birth_name}")
+    if found.issued_by:
+        click.echo(f"issued by:      run {found.issued_by.id} ({found.issued_by.actor})")
+    for reissue in found.reissues:
+        click.echo(f"reissued:       {reissue.reissued_at} (run {reissue.run_id}, {reissue.actor})")
+
+
+@registry.command(
+    "search",
+    epilog="""\b
+Example:
+  scolpass registry search "helene marie"
+  scolpass registry search jean.martin --faculty DRT
+""",
+)
+@click.argument("query")
+@click.option(
+    "--faculty", "faculties", multiple=True, metavar="CODE", help="Only students with a step in this faculty."
+)
+@_config
+@_registry_option
+def search_command(query: str, faculties: tuple[str, ...], config: Path | None, registry_file: Path | None) -> None:
+    """Find students by student number, login, address or name (accents, case and word order ignored)."""
+    with _open_existing_registry(config, registry_file) as reg:
+        found = helpdesk.search(reg, query, faculties or None)
+    if not found:
+        raise StateError(f"no student matches {query!r}")
+    for account in found:
+        s = account.student
+        name = f"{s.first_name} {s.last_name}" if s else "-"
+        faculty = s.faculty if s else "-"
+        click.echo(f"{account.student_number}  {account.identifier:<30} {account.state:<8} {name}  ({faculty})")
 
 
 @registry.command(
@@ -543,11 +579,8 @@ Example:
 @_registry_option
 def export_command(config: Path | None, registry_file: Path | None) -> None:
     """Every account as CSV on stdout, for the help desk (no password: the registry has none)."""
-    reg = _open_existing_registry(config, registry_file)
-    try:
-        write_accounts(reg.accounts(), sys.stdout)
-    finally:
-        reg.close()
+    with _open_existing_registry(config, registry_file) as reg:
+        helpdesk.export(reg, sys.stdout)
 
 
 @registry.command(
@@ -616,17 +649,15 @@ Example:
 @_registry_option
 def runs_command(config: Path | None, registry_file: Path | None) -> None:
     """Every run: when, who, what input, what counts, where its output went."""
-    reg = _open_existing_registry(config, registry_file)
-    try:
-        for run in reg.runs():
-            counts = ", ".join(f"{n} {k}" for k, n in run.counts.items() if n)
-            source = (
-                f"{run.input_name} (sha256 {run.input_sha256[:12]})" if run.input_name and run.input_sha256 else "-"
-            )
-            click.echo(f"{run.id:>4}  {run.started_at}  {run.command:<8} {run.state:<9} {run.os_user:<10} "
-                       f"{run.academic_year}  {source}  {counts or '-'}  {run.output}")  # fmt: skip
-    finally:
-        reg.close()
+    with _open_existing_registry(config, registry_file) as reg:
+        every = helpdesk.runs(reg)
+    for run in every:
+        counts = ", ".join(f"{n} {k}" for k, n in run.counts.items() if n)
+        source = f"{run.input_name} (sha256 {run.input_sha256[:12]})" if run.input_name and run.input_sha256 else "-"
+        # Who ran it, and who asked for it when that is someone else (a counter agent).
+        who = run.os_user if run.actor == run.os_user else f"{run.os_user} for {run.actor}"
+        click.echo(f"{run.id:>4}  {run.started_at}  {run.command:<8} {run.state:<9} {who:<10} "
+                   f"{run.academic_year}  {source}  {counts or '-'}  {run.output or '(handed out)'}")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,10 +8,11 @@ hand-written writer tends to get subtly wrong for names with accents.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+import io
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from ldif import LDIFWriter  # type: ignore[import-untyped]
 
@@ -19,7 +20,7 @@ from .enrolment import Enrolment
 from .files import text_written_whole, written_whole
 from .registry import IssuedAccount
 from .spreadsheet import formula_safe
-from .student import Student
+from .student import Account, Student
 
 CSV_FIELDS = (
     "student_number", "identifier", "email", "dn", "first_name", "last_name", "birth_name", "ine", "short_login",
@@ -29,15 +30,28 @@ CSV_FIELDS = (
 
 @dataclass(frozen=True)
 class Credential:
-    """One new account, as the account system receives it."""
+    """An account with its new password, as the account system receives it."""
 
-    student: Student
-    identifier: str
+    account: Account
     email: str
     password_hash: str
-    short_login: str | None = None
     # Only with --plaintext-credentials, for account systems that must set the password themselves.
     password: str | None = field(default=None, repr=False)
+
+    @property
+    def student(self) -> Student:
+        """Whose account it is."""
+        return self.account.student
+
+    @property
+    def identifier(self) -> str:
+        """The login."""
+        return self.account.identifier
+
+    @property
+    def short_login(self) -> str | None:
+        """The short login, with ``[identifiers] short_pattern``."""
+        return self.account.short_identifier
 
 
 @dataclass(frozen=True)
@@ -185,11 +199,15 @@ class _Writer(LDIFWriter):  # type: ignore[misc]  # the ldif package is untyped
 def _write_records(path: Path, records: Iterable[tuple[str, object]]) -> int:
     """An LDIF file of ``(dn, entry or modlist)`` records, private and written whole; returns how many."""
     with written_whole(path) as handle:
-        handle.write(b"version: 1\n\n")
-        writer = _Writer(handle)
-        for dn, record in records:
-            writer.unparse(dn, record)
-        return int(writer.records_written)
+        return _unparse(handle, records)
+
+
+def _unparse(handle: BinaryIO, records: Iterable[tuple[str, object]]) -> int:
+    handle.write(b"version: 1\n\n")
+    writer = _Writer(handle)
+    for dn, record in records:
+        writer.unparse(dn, record)
+    return int(writer.records_written)
 
 
 def write_ldif(credentials: Iterable[Credential], directory: Directory, path: Path) -> int:
@@ -199,10 +217,9 @@ def write_ldif(credentials: Iterable[Credential], directory: Directory, path: Pa
 
 @dataclass(frozen=True)
 class Returning:
-    """A returning student: this year's data, and what the registry printed last time."""
+    """A returning student: their account with this year's data, and what the registry printed last time."""
 
-    student: Student
-    identifier: str
+    account: Account
     previous: Student | None
 
 
@@ -211,7 +228,7 @@ def returning_changes(returning: Returning, directory: Directory) -> list[tuple[
 
     Never the password, never the login.
     """
-    s, before = returning.student, returning.previous
+    s, before = returning.account.student, returning.previous
     mods: list[tuple[int, str, list[str]]] = []
     if before is None or before.last_name != s.last_name or before.first_name != s.first_name:
         name = f"{s.first_name} {s.last_name}"
@@ -224,15 +241,25 @@ def returning_changes(returning: Returning, directory: Directory) -> list[tuple[
 
 def write_returning(returning: Iterable[Returning], directory: Directory, path: Path) -> int:
     """Write the change records of returning students (``ldapmodify``); returns how many."""
-    changes = ((directory.dn(r.identifier), returning_changes(r, directory)) for r in returning)
+    changes = ((directory.dn(r.account.identifier), returning_changes(r, directory)) for r in returning)
     return _write_records(path, ((dn, mods) for dn, mods in changes if mods))
+
+
+def _password_changes(credentials: Iterable[Credential], people_dn: str) -> Iterator[tuple[str, object]]:
+    # (2, ...) is "replace" in the ldif package's modlist.
+    return ((dn_of(c.identifier, people_dn), [(2, "userPassword", [c.password_hash])]) for c in credentials)
 
 
 def write_password_changes(credentials: Iterable[Credential], people_dn: str, path: Path) -> int:
     """Write one change record per account that replaces ``userPassword`` only (``ldapmodify``)."""
-    # (2, ...) is "replace" in the ldif package's modlist.
-    records = ((dn_of(c.identifier, people_dn), [(2, "userPassword", [c.password_hash])]) for c in credentials)
-    return _write_records(path, records)
+    return _write_records(path, _password_changes(credentials, people_dn))
+
+
+def password_changes(credentials: Iterable[Credential], people_dn: str) -> bytes:
+    """The LDIF of :func:`write_password_changes`, in memory (a reissue handed out at a counter)."""
+    handle = io.BytesIO()
+    _unparse(handle, _password_changes(credentials, people_dn))
+    return handle.getvalue()
 
 
 def write_csv(credentials: Sequence[Credential], people_dn: str, path: Path, excel: bool = False) -> int:
@@ -290,7 +317,7 @@ def write_accounts(accounts: Iterable[IssuedAccount], handle: TextIO) -> int:
     count = 0
     for a in accounts:
         # An account adopted by `registry import` (or migrated) has no printed data before its next run.
-        names = (a.student["birth_name"], a.student["first_name"]) if a.student else ("", "")
+        names = (a.student.birth_name, a.student.first_name) if a.student else ("", "")
         row = (a.student_number, a.identifier, a.short_identifier or "", a.state, str(a.first_year), a.issued_at,
                *names)  # fmt: skip
         writer.writerow([formula_safe(cell) for cell in row])

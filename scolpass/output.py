@@ -35,7 +35,7 @@ from pathlib import Path
 from .academic_year import AcademicYear
 from .errors import StateError
 from .files import PRIVATE_FOLDER, make_folder, refuse_unsafe
-from .registry import Registry
+from .registry import Registry, RunState
 
 MANIFEST = "manifest.json"
 OUTPUT_ROOT = "scolpass-output"
@@ -193,7 +193,7 @@ def recover(registry: Registry, now: datetime, touch_files: bool = True, group: 
     return done
 
 
-LEGACY_PENDING = "pending-v3"
+LEGACY_PENDING: RunState = "pending-v3"
 
 
 def _is_dir(path: Path | None) -> bool:

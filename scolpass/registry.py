@@ -18,13 +18,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from .duplicates import RESEMBLANCES, Resemblance, keys, number_key
 from .errors import StateError
 from .files import create_private, refuse_unsafe
+from .student import Account, Student
 
 DEFAULT_REGISTRY = "scolpass.sqlite3"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+# How long a short transaction waits for another run's (seconds): a batch run only holds the
+# registry's write lock while it records or confirms, never while it renders.
+WAIT_SECONDS = 30.0
+
+# "pending" while its run writes, "issued", or "adopted" from an import (an account made elsewhere).
+AccountState = Literal["pending", "issued", "adopted"]
+# "pending" while it writes, "written" once its staging folder is complete and durable (publishing it
+# is all that is left), then "complete" or "abandoned"; "pending-v3" is a run a crash left pending
+# under schema 3 or before (output.LEGACY_PENDING).
+RunState = Literal["pending", "written", "complete", "abandoned", "pending-v3"]
+Command = Literal["generate", "reissue"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -62,7 +75,8 @@ CREATE TABLE IF NOT EXISTS runs (
     input_sha256 TEXT,
     output TEXT NOT NULL,
     staging TEXT NOT NULL,
-    counts TEXT
+    counts TEXT,
+    actor TEXT
 );
 CREATE TABLE IF NOT EXISTS reissues (
     id INTEGER PRIMARY KEY,
@@ -94,6 +108,11 @@ UPDATE accounts SET last_year = first_year;
     # Runs a crash left pending under schema 3 or before were published before anything marked it:
     # recovery keeps their version's rule for them (output.LEGACY_PENDING), set after the tables exist.
     3: "",
+    # Who asked for each run (a counter agent, through the web page), beside the OS user that ran it.
+    4: """
+ALTER TABLE runs ADD COLUMN actor TEXT;
+UPDATE runs SET actor = os_user;
+""",
 }
 # Versions 1 and 2 did not record who came back in which year: every account is
 # taken as enrolled until the last year the registry knows of (its last complete
@@ -113,6 +132,7 @@ _COLUMNS = {
 }  # fmt: skip
 _COLUMNS[3] = _COLUMNS[2] | {"last_year"}
 _COLUMNS[4] = _COLUMNS[3]
+_COLUMNS[5] = _COLUMNS[4]
 
 
 @dataclass(frozen=True)
@@ -123,21 +143,16 @@ class IssuedAccount:
     identifier: str
     first_year: int
     short_identifier: str | None = None
-    state: str = "issued"  # "pending" while its run writes, "issued", or "adopted" from an import
-    student: Mapping[str, Any] | None = None  # the printed data, for reissues and reprints
+    state: AccountState = "issued"
+    student: Student | None = None  # the printed data, for reissues and reprints; None if adopted
     issued_at: str = ""
+    last_year: int | None = None  # the last academic year a run listed the student in
+    run_id: int | None = None  # the run that issued it; None if adopted or issued before runs were recorded
 
-
-@dataclass(frozen=True)
-class NewAccount:
-    """An account a run is about to issue."""
-
-    student_number: str
-    identifier: str
-    short_identifier: str | None
-    ine: str
-    identity_key: str
-    student: Mapping[str, Any]
+    @property
+    def account(self) -> Account | None:
+        """The account to print or export again; None for an adopted one, which has no sheet data."""
+        return Account(self.student, self.identifier, self.short_identifier) if self.student else None
 
 
 @dataclass(frozen=True)
@@ -145,38 +160,52 @@ class RunRecord:
     """One run, as the registry remembers it."""
 
     id: int
-    command: str
-    # "pending" while it writes, "written" once its staging folder is complete and durable (publishing
-    # it is all that is left), then "complete" or "abandoned"
-    state: str
+    command: Command
+    state: RunState
     started_at: str
     finished_at: str | None
-    os_user: str
+    os_user: str  # the system account that ran it
     academic_year: int
     input_name: str | None
     input_sha256: str | None
-    output: str
+    output: str  # "" for a reissue handed out at once, which writes no folder
     staging: str
     counts: Mapping[str, int]
+    actor: str = ""  # who asked for it: the OS user, or a counter agent signed in to the web page
+
+
+@dataclass(frozen=True)
+class ReissueRecord:
+    """One new password given to a student."""
+
+    reissued_at: str
+    run_id: int
+    actor: str
+
+
+_RUN_COLUMNS = (
+    "id, command, state, started_at, finished_at, os_user, academic_year, input_name, input_sha256, output,"
+    " staging, counts, actor"
+)
 
 
 def _run(row: tuple[Any, ...]) -> RunRecord:
-    id_, command, state, started, finished, user, year, name, sha, output, staging, counts = row
+    id_, command, state, started, finished, user, year, name, sha, output, staging, counts, actor = row
     loaded = json.loads(counts) if counts else {}
-    return RunRecord(id_, command, state, started, finished, user, year, name, sha, output, staging, loaded)
+    return RunRecord(
+        id_, command, state, started, finished, user, year, name, sha, output, staging, loaded, actor or user
+    )
 
 
-_ACCOUNT_COLUMNS = "student_number, identifier, first_year, short_identifier, state, student, issued_at"
+_ACCOUNT_COLUMNS = (
+    "student_number, identifier, first_year, short_identifier, state, student, issued_at, last_year, run_id"
+)
 
 
 def _account(row: tuple[Any, ...]) -> IssuedAccount:
-    number, identifier, year, short, state, student, issued_at = row
-    return IssuedAccount(number, identifier, year, short, state, json.loads(student) if student else None, issued_at)
-
-
-def number_key(student_number: str) -> str:
-    """A student number as Excel may have mangled it: without leading zeros."""
-    return student_number.lstrip("0")
+    number, identifier, year, short, state, student, issued_at, last_year, run_id = row
+    printed = Student.from_record(student) if student else None
+    return IssuedAccount(number, identifier, year, short, state, printed, issued_at, last_year, run_id)
 
 
 class Registry:
@@ -259,18 +288,37 @@ class Registry:
             rows = self._db.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY student_number").fetchall()  # noqa: S608
         return (_account(row) for row in rows)
 
-    def probable_duplicates(self, number: str, ine: str, identity_key: str) -> list[tuple[str, str]]:
-        """Issued students that are probably the same person: ``(student_number, why)``."""
-        found: list[tuple[str, str]] = []
+    def find_login(self, login: str) -> IssuedAccount | None:
+        """The account whose login or short login is ``login``, if any."""
         with self._guard("read"):
-            query = "SELECT student_number FROM accounts WHERE student_number != ? AND "
-            checks = [("number_key = ?", number_key(number), "the same student number but for leading zeros")]
-            if ine:
-                checks.append(("ine = ?", ine, "the same INE"))
-            checks.append(("identity_key = ?", identity_key, "the same birth name, first name and birth date"))
-            for condition, value, why in checks:
-                for (other,) in self._db.execute(query + condition, (number, value)):
-                    found.append((other, why))
+            row = self._db.execute(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE identifier = ? OR short_identifier = ?",  # noqa: S608
+                (login, login),
+            ).fetchone()
+        return _account(row) if row else None
+
+    def same_number_key(self, student_number: str) -> list[IssuedAccount]:
+        """Accounts whose student number is ``student_number`` but for leading zeros."""
+        with self._guard("read"):
+            rows = self._db.execute(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE number_key = ? ORDER BY student_number",  # noqa: S608
+                (number_key(student_number),),
+            ).fetchall()
+        return [_account(row) for row in rows]
+
+    def probable_duplicates(self, student: Student) -> list[tuple[str, Resemblance]]:
+        """Students of the registry that are probably ``student`` under another number, with how."""
+        found: list[tuple[str, Resemblance]] = []
+        values = keys(student)
+        with self._guard("read"):
+            for resemblance in RESEMBLANCES:
+                value = values.get(resemblance.key)
+                if value is None:
+                    continue
+                # The column is one of duplicates.Key's literals, never user input.
+                query = f"SELECT student_number FROM accounts WHERE student_number != ? AND {resemblance.key} = ?"  # noqa: S608
+                for (other,) in self._db.execute(query, (student.student_number, value)):
+                    found.append((other, resemblance))
         return found
 
     def taken_identifiers(self, short: bool = False) -> set[str]:
@@ -280,7 +328,7 @@ class Registry:
             taken = {r[0] for r in self._db.execute(f"SELECT {column} FROM accounts WHERE {column} IS NOT NULL")}  # noqa: S608
             return taken | {row[0] for row in self._db.execute("SELECT identifier FROM reserved")}
 
-    def record(self, accounts: Iterable[NewAccount], year: int, when: datetime, run_id: int | None = None) -> None:
+    def record(self, accounts: Iterable[Account], year: int, when: datetime, run_id: int | None = None) -> None:
         """Remember new accounts, ``pending`` until :meth:`confirm` when a run is given."""
         state = "pending" if run_id is not None else "issued"
         stamp = when.isoformat(timespec="seconds")
@@ -290,25 +338,21 @@ class Registry:
                 " run_id, ine, identity_key, number_key, student, last_year)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (a.student_number, a.identifier, a.short_identifier, year, stamp, state, run_id, a.ine or None,
-                     a.identity_key, number_key(a.student_number), json.dumps(a.student, ensure_ascii=False), year)
+                    (a.student.student_number, a.identifier, a.short_identifier, year, stamp, state, run_id,
+                     *_keys(a.student), a.student.to_record(), year)
                     for a in accounts
                 ],
             )  # fmt: skip
 
-    def update_students(self, students: Iterable[NewAccount], year: int) -> None:
+    def update_students(self, students: Iterable[Student], year: int) -> None:
         """Keep returning students' printed data and duplicate keys current (names, steps, INE change;
         adopted and migrated accounts get them here first), and note that they are enrolled in ``year``."""
         with self._guard("write"):
             self._db.executemany(
-                "UPDATE accounts SET student = ?, ine = ?, identity_key = ?, number_key = ?,"
+                "UPDATE accounts SET ine = ?, identity_key = ?, number_key = ?, student = ?,"
                 " last_year = max(coalesce(last_year, 0), ?) WHERE student_number = ?",
-                [
-                    (json.dumps(a.student, ensure_ascii=False), a.ine or None, a.identity_key,
-                     number_key(a.student_number), year, a.student_number)
-                    for a in students
-                ],
-            )  # fmt: skip
+                [(*_keys(s), s.to_record(), year, s.student_number) for s in students],
+            )
 
     def count(self) -> int:
         """How many accounts the registry holds."""
@@ -411,25 +455,52 @@ class Registry:
     # -- runs ------------------------------------------------------------------
     def begin_run(
         self,
-        command: str,
+        command: Command,
         year: int,
         when: datetime,
         os_user: str,
         output: Path,
         input_name: str | None = None,
         input_sha256: str | None = None,
+        actor: str | None = None,
     ) -> int:
         """Record a run that starts writing (inside :meth:`transaction`); returns its id.
 
         Its staging folder, named after the id, is given next with :meth:`set_staging`.
+        ``actor`` is who asked for it (default: ``os_user``).
         """
         with self._guard("write"):
             cursor = self._db.execute(
                 "INSERT INTO runs (command, state, started_at, os_user, academic_year, input_name, input_sha256,"
-                " output, staging) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, '')",
-                (command, when.isoformat(timespec="seconds"), os_user, year, input_name, input_sha256, str(output)),
-            )
+                " output, staging, actor) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, '', ?)",
+                (command, when.isoformat(timespec="seconds"), os_user, year, input_name, input_sha256, str(output),
+                 actor or os_user),
+            )  # fmt: skip
         assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def record_handed_reissue(self, student_number: str, year: int, when: datetime, os_user: str, actor: str) -> int:
+        """One student's new password, handed out at once (no folder): a complete run, in one short transaction.
+
+        Refused, with nothing recorded, unless the student's account is issued (not
+        pending in another run, not adopted without sheet data). Returns the run's id.
+        """
+        stamp = when.isoformat(timespec="seconds")
+        with self._guard("write"), self.transaction():
+            row = self._db.execute("SELECT state FROM accounts WHERE student_number = ?", (student_number,)).fetchone()
+            if row is None or row[0] != "issued":
+                state = row[0] if row else "not issued"
+                raise StateError(f"{self.path}: student {student_number} cannot be reissued now: account {state}")
+            cursor = self._db.execute(
+                "INSERT INTO runs (command, state, started_at, finished_at, os_user, academic_year, output, staging,"
+                " counts, actor) VALUES ('reissue', 'complete', ?, ?, ?, ?, '', '', ?, ?)",
+                (stamp, stamp, os_user, year, json.dumps({"reissued": 1}), actor),
+            )
+            assert cursor.lastrowid is not None
+            self._db.execute(
+                "INSERT INTO reissues (student_number, run_id, reissued_at) VALUES (?, ?, ?)",
+                (student_number, cursor.lastrowid, stamp),
+            )
         return cursor.lastrowid
 
     def set_staging(self, run_id: int, staging: Path) -> None:
@@ -466,15 +537,20 @@ class Registry:
                 (when.isoformat(timespec="seconds"), run_id),
             )
 
-    def runs(self, *states: str) -> list[RunRecord]:
+    def runs(self, *states: RunState) -> list[RunRecord]:
         """Every run (or those in one of ``states``), oldest first."""
-        query = "SELECT id, command, state, started_at, finished_at, os_user, academic_year, input_name,"
-        query += " input_sha256, output, staging, counts FROM runs"
+        query = f"SELECT {_RUN_COLUMNS} FROM runs"  # noqa: S608
         if states:
             query += f" WHERE state IN ({','.join('?' * len(states))})"
         with self._guard("read"):
             rows = self._db.execute(query + " ORDER BY id", states).fetchall()
         return [_run(row) for row in rows]
+
+    def run(self, run_id: int) -> RunRecord | None:
+        """One run, if the registry has it."""
+        with self._guard("read"):
+            row = self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()  # noqa: S608
+        return _run(row) if row else None
 
     def record_reissues(self, student_numbers: Iterable[str], run_id: int, when: datetime) -> None:
         """Remember that these students got a new password in this run (inside :meth:`transaction`)."""
@@ -485,17 +561,26 @@ class Registry:
                 [(number, run_id, stamp) for number in student_numbers],
             )
 
-    def reissues(self, student_number: str) -> list[tuple[str, int]]:
-        """When a student's password was reissued, and by which run (complete runs only)."""
+    def reissues(self, student_number: str) -> list[ReissueRecord]:
+        """When a student's password was reissued, by which run, for whom (complete runs only)."""
         with self._guard("read"):
-            return self._db.execute(
-                "SELECT reissued_at, run_id FROM reissues JOIN runs ON runs.id = run_id"
+            rows = self._db.execute(
+                "SELECT reissued_at, run_id, coalesce(actor, os_user) FROM reissues JOIN runs ON runs.id = run_id"
                 " WHERE student_number = ? AND runs.state = 'complete' ORDER BY reissues.id",
                 (student_number,),
             ).fetchall()
+        return [ReissueRecord(*row) for row in rows]
 
 
-def open_registry(path: str | Path, in_memory: bool = False, group: int | None = None) -> Registry:
+def _keys(student: Student) -> tuple[str | None, str, str]:
+    """The duplicate keys the registry keeps, in its columns' order: ine (NULL when none), identity, number."""
+    values = keys(student)
+    return values.get("ine"), values["identity_key"], values["number_key"]
+
+
+def open_registry(
+    path: str | Path, in_memory: bool = False, group: int | None = None, wait: float = WAIT_SECONDS
+) -> Registry:
     """Open the registry file, creating it when absent (``Registry.created``) and migrating it forward.
 
     Any other SQLite file is refused untouched: scolpass must never add its
@@ -503,7 +588,8 @@ def open_registry(path: str | Path, in_memory: bool = False, group: int | None =
     folder) that another user could have forged or could change (see
     :func:`files.refuse_unsafe`; ``group`` is ``[registry] group``). ``in_memory``
     works on a copy (a dry run, the help desk's commands): the file is only
-    read, and not created when absent.
+    read, and not created when absent. ``wait`` is how long a transaction waits
+    for another run's to end, in seconds.
     """
     path = Path(path)
     if in_memory:
@@ -517,7 +603,7 @@ def open_registry(path: str | Path, in_memory: bool = False, group: int | None =
     except OSError as exc:
         raise StateError(f"{path}: cannot create the registry: {exc.strerror}") from None
     try:
-        db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        db = sqlite3.connect(path, isolation_level=None, timeout=wait)
     except sqlite3.DatabaseError as exc:
         raise StateError(f"{path}: cannot open the registry: {exc}") from None
     try:
@@ -583,7 +669,12 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
         return
     db.execute("BEGIN IMMEDIATE")
     try:
+        run_columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
         for step in range(version, SCHEMA_VERSION):
+            if step == 4 and (not run_columns or "actor" in run_columns):
+                # Version 1 had no runs table: the schema below creates it with its actor column. (A
+                # registry that already has the column is one a test made from today's schema.)
+                continue
             for statement in filter(str.strip, _MIGRATIONS[step].split(";")):
                 db.execute(statement)
         for statement in filter(str.strip, _SCHEMA.split(";")):

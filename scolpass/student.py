@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,32 @@ class Student:
             fields[f"step_label ({step.code})"] = step.label
             fields[f"faculty ({step.code})"] = step.faculty
         return fields
+
+    def to_record(self) -> str:
+        """What the registry keeps of the student to print a sheet again (JSON; no secret)."""
+        data = dataclasses.asdict(self)
+        data["birth_date"] = self.birth_date.isoformat()
+        data["social_security_date"] = self.social_security_date.isoformat() if self.social_security_date else None
+        return json.dumps(data, ensure_ascii=False)
+
+    @classmethod
+    def from_record(cls, record: str | Mapping[str, Any]) -> Student:
+        """The inverse of :meth:`to_record`: the registry hands out students, never their JSON."""
+        values = dict(json.loads(record) if isinstance(record, str) else record)
+        values["birth_date"] = date.fromisoformat(values["birth_date"])
+        security = values.get("social_security_date")
+        values["social_security_date"] = date.fromisoformat(security) if security else None
+        values["steps"] = tuple(
+            Step(**{**step, "supann": tuple(tuple(pair) for pair in step.get("supann", ()))})
+            for step in values["steps"]
+        )
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A student and the login(s) given to them: what a run records, prints and exports."""
+
+    student: Student
+    identifier: str
+    short_identifier: str | None = None  # with [identifiers] short_pattern

@@ -11,13 +11,14 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from scolpass import Settings, load_settings
+from scolpass import Account, Settings, Step, Student, load_settings
 from scolpass.settings import DEFAULT_ALPHABET
 
 from .slapd import Slapd
@@ -49,6 +50,17 @@ def row(number: str = "00000001", **values: str) -> dict[str, str]:
     }
     base.update(values)
     return base
+
+
+def a_student(number: str = "00000001", first_name: str = "Jean", birth_name: str = "MARTIN", **values: str) -> Student:
+    """A student as the registry keeps one (registry tests that need no enrolment file)."""
+    step = Step("L1DRT", "1", "Licence 1 Droit", "DROIT")
+    return Student(number, birth_name, first_name, date(2006, 5, 1), "DROIT", (step,), **values)  # type: ignore[arg-type]
+
+
+def new_account(number: str, identifier: str, short: str | None = None, **values: str) -> Account:
+    """An account to record, for a student made by :func:`a_student`."""
+    return Account(a_student(number, **values), identifier, short)
 
 
 def csv_text(rows: list[dict[str, str]], separator: str = ";", header: tuple[str, ...] = HEADER) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scolpass import Settings, assign_identifiers, generate
+from scolpass import RunOptions, Settings, assign_identifiers, generate
 from scolpass.batches import Layout, Part, french_key, plan_parts, render_part
 from scolpass.sheet import Sheet, SheetRenderer
 from scolpass.student import Step, Student
@@ -58,7 +58,7 @@ def test_sheets_and_signature_list_in_the_registrars_order(
     # Each born on another day: the two Jean Martins are two students, not a probable duplicate.
     rows = [row(number, birth_name=last, first_name=first, faculty="LETTRES", birth_date=f"{int(number):02d}/04/2007")
             for number, last, first in shuffled]  # fmt: skip
-    result = generate(write_csv(rows), settings, year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r")
+    result = generate(write_csv(rows), settings, RunOptions(year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r"))
     expected = [number for number, _, _ in REGISTRAR_ORDER]
     (part,) = json.loads((result.out_dir / "manifest.json").read_text())["parts"]
     pdf = result.out_dir / part["path"]
@@ -152,7 +152,7 @@ def test_generate_splits_faculties_and_reports_the_parts(
     rows.append(row("00000099", birth_name="DOUBLE", faculty="DROIT", step_code="DL1"))
     rows.append(row("00000099", birth_name="DOUBLE", faculty="SCIENCES", step_code="SI1"))  # goes with DROIT
     small = dataclasses.replace(settings, batches=dataclasses.replace(settings.batches, max_sheets=3, duplex=True))
-    result = generate(write_csv(rows), small, year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r")
+    result = generate(write_csv(rows), small, RunOptions(year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r"))
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     parts = {p["path"]: (p["faculty"], p["part"], p["of"], p["sheets"], p["pages"]) for p in manifest["parts"]}
     # Duplex: cover and its back, two pages a sheet, the list padded to an even count.
@@ -171,8 +171,8 @@ def test_generate_splits_faculties_and_reports_the_parts(
 
 def test_one_pdf_per_student(settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]) -> None:
     rows = [row("00000001"), row("00000002", first_name="Paul")]
-    result = generate(write_csv(rows), settings, year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r",
-                      one_pdf_per_student=True)  # fmt: skip
+    result = generate(write_csv(rows), settings, RunOptions(year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r",
+                      one_pdf_per_student=True))  # fmt: skip
     assert sorted(p.name for p in result.out_dir.glob("*.pdf")) == ["sheet-00000001.pdf", "sheet-00000002.pdf"]
     for o in result.outcomes:
         assert (o.pdf, o.page) == (f"sheet-{o.student_number}.pdf", 1)

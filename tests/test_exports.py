@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ldif import LDIFParser  # type: ignore[import-untyped]
 
-from scolpass import InputError, Settings, Student, load_settings
+from scolpass import Account, InputError, Settings, Student, load_settings
 from scolpass.enrolment import SUPANN_COMPONENTS
 from scolpass.exports import (
     BIRTH_NAME_ATTRIBUTE,
@@ -50,9 +50,8 @@ def credentials() -> list[Credential]:
     )  # fmt: skip
     greek = Student("00012351", "ΠΑΠΑΔΟΠΟΥΛΟΥ", "Ελένη", date(2006, 5, 5), "LETTRES", (Step("LA1", "", "L1"),), line=3)
     return [
-        Credential(hélène, "marie-helene.de-la-fontaine", "marie-helene.de-la-fontaine@etu.umontpellier.fr",
-                   "{CRYPT}$6$abcdefgh$" + "x" * 86),
-        Credential(greek, "eleni.papadopoulou", "eleni.papadopoulou@etu.umontpellier.fr", "{SSHA}c2FsdHNhbHQ="),
+        Credential(Account(hélène, "marie-helene.de-la-fontaine"), "marie-helene.de-la-fontaine@etu.umontpellier.fr", "{CRYPT}$6$abcdefgh$" + "x" * 86),
+        Credential(Account(greek, "eleni.papadopoulou"), "eleni.papadopoulou@etu.umontpellier.fr", "{SSHA}c2FsdHNhbHQ="),
     ]  # fmt: skip
 
 
@@ -98,7 +97,7 @@ def test_no_field_can_add_a_line_an_attribute_or_an_entry(tmp_path: Path) -> Non
         "ECO", (Step("EE1", "", "L1"),), line=2,
     )  # fmt: skip
     path = tmp_path / "c.ldif"
-    write_ldif([Credential(evil, "jean.x", "jean.x@etu.fr", "{SSHA}abc")], Directory(PEOPLE), path)
+    write_ldif([Credential(Account(evil, "jean.x"), "jean.x@etu.fr", "{SSHA}abc")], Directory(PEOPLE), path)
     with path.open("rb") as handle:
         handle.readline()
         ((dn, entry),) = list(LDIFParser(handle).parse())
@@ -119,7 +118,9 @@ def test_credential_files_are_private(tmp_path: Path) -> None:
 def test_csv_for_excel_and_formula_injection(tmp_path: Path) -> None:
     formula = Student("2", '=HYPERLINK("http://x")', "+Jean", date(2007, 1, 1), "ECO", (Step("EE1", "", "L1"),))
     path = tmp_path / "c.csv"
-    write_csv([*credentials(), Credential(formula, "jean.x", "jean.x@etu.fr", "{SSHA}abc")], PEOPLE, path, excel=True)
+    write_csv(
+        [*credentials(), Credential(Account(formula, "jean.x"), "jean.x@etu.fr", "{SSHA}abc")], PEOPLE, path, excel=True
+    )
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -148,11 +149,13 @@ def test_returning_changes_touch_names_and_enrolment_only() -> None:
     student = first.student
     married = Student(**{**student.__dict__, "usual_name": "DURAND"})
     plain, supann = Directory(PEOPLE), Directory(PEOPLE, "supann", "0341087X", year=2027)
-    assert returning_changes(Returning(student, first.identifier, student), plain) == []
-    renamed = returning_changes(Returning(married, first.identifier, student), plain)
+    assert returning_changes(Returning(Account(student, first.identifier), student), plain) == []
+    renamed = returning_changes(Returning(Account(married, first.identifier), student), plain)
     assert [(op, name) for op, name, _ in renamed] == [(2, "sn"), (2, "givenName"), (2, "cn"), (2, "displayName")]
     assert renamed[0][2] == ["DURAND"]
-    yearly = dict((name, values) for _, name, values in returning_changes(Returning(student, "x", student), supann))
+    yearly = dict(
+        (name, values) for _, name, values in returning_changes(Returning(Account(student, "x"), student), supann)
+    )
     assert yearly["supannEtuInscription"] == [
         "[etab={UAI}0341087X][anneeinsc=2027][etape={UAI:0341087X}LM3]"  # affect needs a code, not a label
     ]
@@ -227,8 +230,7 @@ def hostile_students(draw: st.DrawFn) -> Student:
 def hostile_credentials(draw: st.DrawFn) -> list[Credential]:
     logins = draw(st.lists(identifiers, min_size=1, max_size=3, unique=True))
     return [
-        Credential(draw(hostile_students()), login, f"{login}@etu.umontpellier.fr", draw(short_text),
-                   draw(st.none() | identifiers), draw(st.none() | short_text))
+        Credential(Account(draw(hostile_students()), login, draw(st.none() | identifiers)), f"{login}@etu.umontpellier.fr", draw(short_text), draw(st.none() | short_text))
         for login in logins
     ]  # fmt: skip
 
@@ -361,7 +363,7 @@ def hostile_returning(draw: st.DrawFn) -> list[Returning]:
         now = draw(hostile_students())
         kind = draw(st.sampled_from(["first record", "same names", "new names"]))
         before = {"first record": None, "same names": now, "new names": draw(hostile_students())}[kind]
-        returning.append(Returning(now, login, before))
+        returning.append(Returning(Account(now, login), before))
     return returning
 
 
@@ -371,7 +373,7 @@ def test_returning_change_records_reload_exactly(
     tmp_path: Path, returning: list[Returning], directory: Directory
 ) -> None:
     path = tmp_path / "r.ldif"
-    intended = [(directory.dn(r.identifier), returning_changes(r, directory)) for r in returning]
+    intended = [(directory.dn(r.account.identifier), returning_changes(r, directory)) for r in returning]
     intended = [(dn, mods) for dn, mods in intended if mods]
     assert write_returning(returning, directory, path) == len(intended)
     assert _change_records(path) == intended
@@ -390,7 +392,9 @@ def test_ldif_keeps_a_trailing_space(tmp_path: Path) -> None:
     # Enrolment validation keeps values as typed (no trimming): a trailing space reaches the export. The ldif
     # package's writer alone would leave it plain (RFC 2849 only says SHOULD base64) and its parser strip it.
     (first, _) = credentials()
-    spaced = Credential(Student(**{**first.student.__dict__, "first_name": "Jean "}), "jean.x", "jean.x@etu.fr", "h")
+    spaced = Credential(
+        Account(Student(**{**first.student.__dict__, "first_name": "Jean "}), "jean.x"), "jean.x@etu.fr", "h"
+    )
     path = tmp_path / "c.ldif"
     write_ldif([spaced], Directory(PEOPLE), path)
     assert b"givenName:: SmVhbiA=" in path.read_bytes()
@@ -495,8 +499,7 @@ def test_openldap_loads_and_stores_exactly_what_was_intended(
     next_year = _validated(tmp_path, [r for n in numbers for r in data.draw(enrolment_rows(n))])
     logins = {s.student_number: f"e{batch}-{i}" for i, s in enumerate(this_year)}
     issued = [
-        Credential(s, logins[s.student_number], f"{logins[s.student_number]}@etu.umontpellier.fr",
-                   "{SSHA}" + data.draw(st.text("ABCdef0123+/", min_size=8, max_size=40)))
+        Credential(Account(s, logins[s.student_number]), f"{logins[s.student_number]}@etu.umontpellier.fr", "{SSHA}" + data.draw(st.text("ABCdef0123+/", min_size=8, max_size=40)))
         for s in this_year
     ]  # fmt: skip
     mine = f"(uid=e{batch}-*)"
@@ -509,12 +512,14 @@ def test_openldap_loads_and_stores_exactly_what_was_intended(
     _assert_stored(_directory_entries(slapd, mine), intended)
 
     # Next year's names and steps, by ldapmodify: the stored entry is this year's, with those values replaced.
-    returning = [Returning(s, logins[s.student_number], before) for s, before in zip(next_year, this_year, strict=True)]
+    returning = [
+        Returning(Account(s, logins[s.student_number]), before) for s, before in zip(next_year, this_year, strict=True)
+    ]
     write_returning(returning, directory, tmp_path / "returning.ldif")
     changed = slapd.modify(tmp_path / "returning.ldif")
     assert changed.returncode == 0, changed.stderr
     for r in returning:
-        intended[directory.dn(r.identifier)] |= {name: values for _, name, values in returning_changes(r, directory)}
+        intended[directory.dn(r.account.identifier)] |= {name: values for _, name, values in returning_changes(r, directory)}
     _assert_stored(_directory_entries(slapd, mine), intended)
 
     reissued = [dataclasses.replace(c, password_hash=c.password_hash + "x") for c in issued]
@@ -559,7 +564,7 @@ def test_two_versions_of_a_step_load_into_the_directory(slapd: Slapd, tmp_path: 
     code, version = second
     students = _checked(tmp_path, [row("1", step_version="101"), row("1", step_code=code, step_version=version)])
     assert len(students[0].steps) == 2  # scolpass's own check accepts both steps
-    credential = Credential(students[0], "jean.martin", "jean.martin@etu.umontpellier.fr", "{SSHA}abc")
+    credential = Credential(Account(students[0], "jean.martin"), "jean.martin@etu.umontpellier.fr", "{SSHA}abc")
     write_ldif([credential], Directory(PEOPLE, "supann", "0341087X", year=2026), tmp_path / "c.ldif")
     loaded = slapd.add(tmp_path / "c.ldif")
     assert loaded.returncode == 0, loaded.stderr
@@ -611,8 +616,7 @@ def csv_credentials(draw: st.DrawFn) -> list[Credential]:
         password = {"none": None, "some": draw(st.none() | csv_text_values), "all": draw(csv_text_values)}[plaintext]
         login = f"{draw(identifiers)}{i}"
         batch.append(
-            Credential(student, login, draw(csv_text_values), draw(csv_text_values), draw(st.none() | csv_text_values),
-                       password)
+            Credential(Account(student, login, draw(st.none() | csv_text_values)), draw(csv_text_values), draw(csv_text_values), password)
         )  # fmt: skip
     return batch
 
@@ -714,17 +718,17 @@ def test_registry_export_is_formula_safe(
     from datetime import datetime
 
     from scolpass.cli import main
-    from scolpass.registry import NewAccount, open_registry
+    from scolpass.registry import open_registry
+
+    from .conftest import new_account
 
     values = [*FORMULA_VALUES, *PLAIN_VALUES]
     reg = open_registry(tmp_path / "r.sqlite3")
     reg.record(
-        [NewAccount(f"{i:08d}", f"login{i}", None, "", f"key{i}", {"birth_name": v, "first_name": v[::-1]})
-         for i, v in enumerate(values)],
+        [new_account(f"{i:08d}", f"login{i}", None, birth_name=v, first_name=v[::-1]) for i, v in enumerate(values)],
         2026, datetime(2026, 9, 1),
     )  # fmt: skip
-    reg.record([NewAccount("-12", "@SUM(A1)", "=1+1", "", "key-hostile", {"birth_name": "+X", "first_name": "y"})],
-               2026, datetime(2026, 9, 1))  # fmt: skip
+    reg.record([new_account("-12", "@SUM(A1)", "=1+1", birth_name="+X", first_name="y")], 2026, datetime(2026, 9, 1))
     reg.close()
     monkeypatch.chdir(tmp_path)
     assert main(["registry", "export", "--registry", str(tmp_path / "r.sqlite3")]) == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scolpass import Settings, generate
+from scolpass import RunOptions, Settings, generate
 
 from .conftest import PASSWORD_PATTERN, SAMPLES, sheet_texts
 from .slapd import Slapd
@@ -28,7 +28,9 @@ def test_every_student_binds_with_the_password_on_their_sheet(
     slapd: Slapd, settings: Settings, tmp_path: Path, scheme: str
 ) -> None:
     settings = dataclasses.replace(settings, credentials=dataclasses.replace(settings.credentials, hash=scheme))
-    result = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "out", registry=tmp_path / "r.sqlite3")
+    result = generate(
+        SAMPLES / "enrolment.csv", settings, RunOptions(out_dir=tmp_path / "out", registry=tmp_path / "r.sqlite3")
+    )
     loaded = slapd.add(result.out_dir / "credentials.ldif")
     assert loaded.returncode == 0, loaded.stderr
 
@@ -56,14 +58,12 @@ def test_accounts_of_two_runs_coexist(
 
     registry = tmp_path / "r.sqlite3"
     first = generate(
-        write_csv([row("1")], name="a.csv"), settings, year=2026, out_dir=tmp_path / "a", registry=registry
+        write_csv([row("1")], name="a.csv"), settings, RunOptions(year=2026, out_dir=tmp_path / "a", registry=registry)
     )
     second = generate(
         write_csv([row("2", birth_date="02/02/2006")], name="b.csv"),
         settings,
-        year=2026,
-        out_dir=tmp_path / "b",
-        registry=registry,
+        RunOptions(year=2026, out_dir=tmp_path / "b", registry=registry),
     )
     for result in (first, second):
         loaded = slapd.add(result.out_dir / "credentials.ldif")
@@ -78,7 +78,7 @@ def test_accounts_of_two_runs_coexist(
 def test_logins_of_existing_accounts_are_never_issued(
     slapd: Slapd, settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]
 ) -> None:
-    from scolpass.pipeline import import_existing
+    from scolpass.admin import import_existing
 
     from .conftest import row
 
@@ -91,7 +91,7 @@ def test_logins_of_existing_accounts_are_never_issued(
     export.write_text(slapd.search(settings.ldap.people_dn, "uid", "mail"))
     registry = tmp_path / "r.sqlite3"
     assert import_existing(export, settings, registry).new == 1
-    result = generate(write_csv([row("1")]), settings, year=2026, out_dir=tmp_path / "o", registry=registry)
+    result = generate(write_csv([row("1")]), settings, RunOptions(year=2026, out_dir=tmp_path / "o", registry=registry))
     assert [o.identifier for o in result.outcomes] == ["jean.martin2"]
     loaded = slapd.add(result.out_dir / "credentials.ldif")
     assert loaded.returncode == 0, loaded.stderr  # without the reservation: "Already exists (68)"
@@ -101,10 +101,10 @@ def test_a_reissue_replaces_only_the_password(slapd: Slapd, settings: Settings, 
     from scolpass.pipeline import reissue
 
     registry = tmp_path / "r.sqlite3"
-    first = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "a", registry=registry)
+    first = generate(SAMPLES / "enrolment.csv", settings, RunOptions(out_dir=tmp_path / "a", registry=registry))
     assert slapd.add(first.out_dir / "credentials.ldif").returncode == 0
     old = password_on_page(sheet_texts(first.out_dir)["00012345"])
-    lost = reissue(["00012345"], settings, year=2026, out_dir=tmp_path / "b", registry=registry)
+    lost = reissue(["00012345"], settings, RunOptions(year=2026, out_dir=tmp_path / "b", registry=registry))
     changed = slapd.modify(lost.out_dir / "credentials.ldif")
     assert changed.returncode == 0, changed.stderr
     new = password_on_page(sheet_texts(lost.out_dir)["00012345"])
@@ -133,7 +133,9 @@ def attributes(ldif: str) -> dict[str, list[str]]:
 
 def test_supann_entries_load_and_are_found_by_student_number(slapd: Slapd, settings: Settings, tmp_path: Path) -> None:
     settings = supann(settings)
-    result = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "o", registry=tmp_path / "r.sqlite3")
+    result = generate(
+        SAMPLES / "enrolment.csv", settings, RunOptions(out_dir=tmp_path / "o", registry=tmp_path / "r.sqlite3")
+    )
     loaded = slapd.add(result.out_dir / "credentials.ldif")
     assert loaded.returncode == 0, loaded.stderr
     texts = sheet_texts(result.out_dir)
@@ -162,7 +164,7 @@ def test_supann_entries_load_and_are_found_by_student_number(slapd: Slapd, setti
 def test_next_years_changes_apply_and_keep_the_password(slapd: Slapd, settings: Settings, tmp_path: Path) -> None:
     settings = supann(settings)
     registry = tmp_path / "r.sqlite3"
-    first = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "y1", registry=registry)
+    first = generate(SAMPLES / "enrolment.csv", settings, RunOptions(out_dir=tmp_path / "y1", registry=registry))
     assert slapd.add(first.out_dir / "credentials.ldif").returncode == 0
     texts = sheet_texts(first.out_dir)
     passwords = {o.identifier: password_on_page(texts[o.student_number]) for o in first.outcomes}
@@ -171,7 +173,7 @@ def test_next_years_changes_apply_and_keep_the_password(slapd: Slapd, settings: 
     text = text.replace("EE1;101;L1 Economie", "EE2;101;L2 Economie").replace(";N'DIAYE;;", ";N'DIAYE;FALL;")
     export = tmp_path / "2027.csv"
     export.write_text(text, encoding="utf-8")
-    second = generate(export, settings, out_dir=tmp_path / "y2", registry=registry)
+    second = generate(export, settings, RunOptions(out_dir=tmp_path / "y2", registry=registry))
     assert second.count("returning") == 11
     changed = slapd.modify(second.out_dir / "returning.ldif")
     assert changed.returncode == 0, changed.stderr
@@ -191,7 +193,9 @@ def test_next_years_changes_apply_and_keep_the_password(slapd: Slapd, settings: 
 
 def test_must_change_forces_a_new_password_at_first_login(slapd: Slapd, settings: Settings, tmp_path: Path) -> None:
     settings = supann(settings, must_change=True)
-    result = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "o", registry=tmp_path / "r.sqlite3")
+    result = generate(
+        SAMPLES / "enrolment.csv", settings, RunOptions(out_dir=tmp_path / "o", registry=tmp_path / "r.sqlite3")
+    )
     assert "pwdReset: TRUE" in (result.out_dir / "credentials.ldif").read_text()
     assert slapd.add(result.out_dir / "credentials.ldif").returncode == 0
     o = result.outcomes[0]

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from passlib.hash import sha512_crypt  # type: ignore[import-untyped]
 
-from scolpass import Settings, StateError, generate, open_registry
-from scolpass.pipeline import import_existing, reissue
+from scolpass import RunOptions, Settings, StateError, generate, open_registry
+from scolpass.admin import import_existing
+from scolpass.pipeline import reissue
 from scolpass.registry import SCHEMA_VERSION
 
 from .conftest import PASSWORD_PATTERN, SAMPLES, page_texts, row, sheet_texts, user_version
@@ -55,7 +56,7 @@ def test_an_enrolment_period_and_the_next_year(settings: Settings, tmp_path: Pat
     registry = tmp_path / "r.sqlite3"
 
     def run(path: Path, out: str, **kw: object):  # type: ignore[no-untyped-def]
-        return generate(path, settings, out_dir=tmp_path / out, registry=registry, now=NOW, **kw)  # type: ignore[arg-type]
+        return generate(path, settings, RunOptions(out_dir=tmp_path / out, registry=registry, now=NOW, **kw))  # type: ignore[arg-type]
 
     first = run(SAMPLE, "1-first")
     assert first.count("new") == 11
@@ -69,7 +70,9 @@ def test_an_enrolment_period_and_the_next_year(settings: Settings, tmp_path: Pat
     assert [o.identifier for o in later.outcomes if o.status == "new"] == ["jean.martin3"]
 
     # A lost sheet: a new password, the same identifier, a change record for the directory.
-    lost = reissue(["00012345"], settings, year=2026, out_dir=tmp_path / "3-reissue", registry=registry, now=NOW)
+    lost = reissue(
+        ["00012345"], settings, RunOptions(year=2026, out_dir=tmp_path / "3-reissue", registry=registry, now=NOW)
+    )
     (outcome,) = lost.outcomes
     assert (outcome.identifier, outcome.status) == ("jean.martin", "reissued")
     ldif = (lost.out_dir / "credentials.ldif").read_text()
@@ -104,7 +107,7 @@ def test_an_enrolment_period_and_the_next_year(settings: Settings, tmp_path: Pat
 
 def test_probable_duplicates_are_held_back(settings: Settings, tmp_path: Path) -> None:
     registry = tmp_path / "r.sqlite3"
-    generate(SAMPLE, settings, out_dir=tmp_path / "a", registry=registry, now=NOW)
+    generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "a", registry=registry, now=NOW))
     rows = (
         "2026;12345;0123456788;A;MARTINEZ;;Paul;01/01/2006;X;M;ECO;ECONOMIE;EE1;101;L1\n"  # 00012345 without zeros
         "2026;00055555;0223456789;B;DURAND;;Luc;01/01/2006;X;M;ECO;ECONOMIE;EE1;101;L1\n"  # INE of 00012346
@@ -112,7 +115,7 @@ def test_probable_duplicates_are_held_back(settings: Settings, tmp_path: Path) -
     )
     path = tmp_path / "d.csv"
     path.write_text(SAMPLE.read_text(encoding="utf-8-sig").splitlines()[0] + "\n" + rows, encoding="utf-8")
-    result = generate(path, settings, out_dir=tmp_path / "b", registry=registry, now=NOW)
+    result = generate(path, settings, RunOptions(out_dir=tmp_path / "b", registry=registry, now=NOW))
     held = {o.student_number: o.note for o in result.outcomes if o.status == "duplicate"}
     assert held == {
         "12345": "probable duplicate of student 00012345: the same student number but for leading zeros",
@@ -120,7 +123,9 @@ def test_probable_duplicates_are_held_back(settings: Settings, tmp_path: Path) -
         "00066666": "probable duplicate of student 00012347: the same birth name, first name and birth date",
     }
     assert result.count("new") == 0
-    again = generate(path, settings, out_dir=tmp_path / "c", registry=registry, now=NOW, allow_duplicates=["00066666"])
+    again = generate(
+        path, settings, RunOptions(out_dir=tmp_path / "c", registry=registry, now=NOW, allow_duplicates=["00066666"])
+    )
     assert [o.student_number for o in again.outcomes if o.status == "new"] == ["00066666"]
 
 
@@ -134,7 +139,7 @@ def test_existing_accounts_are_adopted(settings: Settings, tmp_path: Path) -> No
     registry = tmp_path / "r.sqlite3"
     done = import_existing(export, settings, registry)
     assert (done.adopted, done.read) == (1, 2)
-    result = generate(SAMPLE, settings, out_dir=tmp_path / "o", registry=registry, now=NOW)
+    result = generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "o", registry=registry, now=NOW))
     by_number = {o.student_number: (o.identifier, o.status) for o in result.outcomes}
     assert by_number["00012345"] == ("jmartin", "returning")  # no second account
     assert by_number["00012346"] == ("jean.martin", "new")
@@ -143,13 +148,15 @@ def test_existing_accounts_are_adopted(settings: Settings, tmp_path: Path) -> No
 
 def test_dry_run_writes_nothing(settings: Settings, tmp_path: Path) -> None:
     registry = tmp_path / "r.sqlite3"
-    dry = generate(SAMPLE, settings, out_dir=tmp_path / "o", registry=registry, now=NOW, dry_run=True)
+    dry = generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "o", registry=registry, now=NOW, dry_run=True))
     assert dry.count("new") == 11
     assert sorted(o.identifier or "" for o in dry.outcomes)[0] == "aissatou.ndiaye"
     assert list(tmp_path.iterdir()) == []
-    generate(SAMPLE, settings, out_dir=tmp_path / "o", registry=registry, now=NOW)
+    generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "o", registry=registry, now=NOW))
     before = registry.read_bytes()
-    again = generate(sample_with(tmp_path, "e.csv"), settings, out_dir=tmp_path / "p", registry=registry, dry_run=True)
+    again = generate(
+        sample_with(tmp_path, "e.csv"), settings, RunOptions(out_dir=tmp_path / "p", registry=registry, dry_run=True)
+    )
     assert again.count("returning") == 11
     assert registry.read_bytes() == before
     assert not (tmp_path / "p").exists()
@@ -171,7 +178,7 @@ def test_migration_from_schema_1(settings: Settings, tmp_path: Path) -> None:
     old = sqlite3.connect(registry)
     old.executescript(V1_SCHEMA)
     old.close()
-    result = generate(SAMPLE, settings, out_dir=tmp_path / "o", registry=registry, now=NOW)
+    result = generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "o", registry=registry, now=NOW))
     by_number = {o.student_number: (o.identifier, o.status) for o in result.outcomes}
     assert by_number["00012345"] == ("jean.martin", "returning")
     assert by_number["00012347"] == ("marie-helene.de-la-fontaine2", "new")  # still reserved
@@ -336,11 +343,11 @@ def test_two_offices_on_a_new_registry_with_default_folders(tmp_path: Path) -> N
 def test_an_interrupt_after_publishing_keeps_the_run(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
 ) -> None:
-    from scolpass import pipeline as pipeline_module
+    from scolpass import run as run_module
 
     registry = tmp_path / "r.sqlite3"
     if command == "reissue":
-        generate(SAMPLE, settings, out_dir=tmp_path / "first", registry=registry, now=NOW)
+        generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "first", registry=registry, now=NOW))
 
     def interrupt(point: str) -> None:
         if point == "published":
@@ -348,16 +355,16 @@ def test_an_interrupt_after_publishing_keeps_the_run(
 
     def run_it() -> None:
         if command == "generate":
-            generate(SAMPLE, settings, out_dir=tmp_path / "a", registry=registry, now=NOW)
+            generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "a", registry=registry, now=NOW))
         else:
-            reissue(["00012345"], settings, year=2026, out_dir=tmp_path / "a", registry=registry, now=NOW)
+            reissue(["00012345"], settings, RunOptions(year=2026, out_dir=tmp_path / "a", registry=registry, now=NOW))
 
-    monkeypatch.setattr(pipeline_module, "checkpoint", interrupt)
+    monkeypatch.setattr(run_module, "checkpoint", interrupt)
     with pytest.raises(KeyboardInterrupt):
         run_it()
     monkeypatch.undo()
     assert (tmp_path / "a" / "manifest.json").exists()  # the sheets exist: the run must count
-    again = generate(SAMPLE, settings, out_dir=tmp_path / "b", registry=registry, now=NOW)
+    again = generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "b", registry=registry, now=NOW))
     assert again.recovered
     assert "confirmed" in again.recovered[0]
     assert again.count("new") == 0  # nobody gets a second password
@@ -380,7 +387,7 @@ def test_a_published_folder_moved_before_recovery_still_counts(tmp_path: Path) -
 
 def test_duplicates_within_one_file(settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]) -> None:
     rows = [row("00012345"), row("12345", first_name="Paul"), row("00077777", step_code="X")]
-    result = generate(write_csv(rows), settings, year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r")
+    result = generate(write_csv(rows), settings, RunOptions(year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r"))
     held = {o.student_number: o.note for o in result.outcomes if o.status == "duplicate"}
     assert held == {
         "00077777": "probable duplicate of student 00012345: the same birth name, first name and birth date",
@@ -394,11 +401,13 @@ def test_adopted_accounts_are_compared_for_duplicates(settings: Settings, tmp_pa
     export.write_text("uid;student_number\njmartin;00012345\n")
     registry = tmp_path / "r.sqlite3"
     import_existing(export, settings, registry)
-    generate(SAMPLE, settings, out_dir=tmp_path / "a", registry=registry, now=NOW)  # 00012345 returning, keys set
+    generate(
+        SAMPLE, settings, RunOptions(out_dir=tmp_path / "a", registry=registry, now=NOW)
+    )  # 00012345 returning, keys set
     same_ine = "2026;00099999;0123456789;A;DURAND;;Luc;01/01/2006;X;M;ECO;ECONOMIE;EE1;101;L1\n"
     path = tmp_path / "n.csv"
     path.write_text(SAMPLE.read_text(encoding="utf-8-sig").splitlines()[0] + "\n" + same_ine, encoding="utf-8")
-    result = generate(path, settings, out_dir=tmp_path / "b", registry=registry, now=NOW)
+    result = generate(path, settings, RunOptions(out_dir=tmp_path / "b", registry=registry, now=NOW))
     (outcome,) = result.outcomes
     assert (outcome.status, outcome.note) == ("duplicate", "probable duplicate of student 00012345: the same INE")
 
@@ -426,13 +435,13 @@ def test_a_reissue_waiting_behind_a_run_chooses_its_own_folder(
 
     monkeypatch.chdir(tmp_path)
     registry = tmp_path / "r.sqlite3"
-    generate(SAMPLE, settings, out_dir=tmp_path / "first", registry=registry, now=NOW)
+    generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "first", registry=registry, now=NOW))
     taken = output_folder(None, AcademicYear(2026), NOW)  # the default folder of this second
     results: list[object] = []
 
     def counter() -> None:
         try:
-            results.append(reissue(["00012345"], settings, year=2026, registry=registry, now=NOW))
+            results.append(reissue(["00012345"], settings, RunOptions(year=2026, registry=registry, now=NOW)))
         except Exception as exc:  # reported below, in the test thread
             results.append(exc)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scolpass import Settings, generate, open_registry
+from scolpass import RunOptions, Settings, generate, open_registry
 
 from .conftest import SAMPLES
 
@@ -195,21 +195,21 @@ def test_an_output_folder_writable_by_everyone_is_refused(tmp_path: Path, where:
 def test_an_interrupt_just_after_the_rename_keeps_the_run(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scolpass import pipeline as pipeline_module
+    from scolpass import run as run_module
 
-    real = pipeline_module.put_in_place
+    real = run_module.put_in_place
 
     def renamed_then_interrupted(staging: Path, target: Path) -> None:
         real(staging, target)
         raise KeyboardInterrupt  # Ctrl-C after rename(2) returned, before the run knew it was published
 
     registry = tmp_path / "r.sqlite3"
-    monkeypatch.setattr(pipeline_module, "put_in_place", renamed_then_interrupted)
+    monkeypatch.setattr(run_module, "put_in_place", renamed_then_interrupted)
     with pytest.raises(KeyboardInterrupt):
-        generate(SAMPLE, settings, out_dir=tmp_path / "a", registry=registry, now=NOW)
+        generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "a", registry=registry, now=NOW))
     monkeypatch.undo()
     assert (tmp_path / "a" / "manifest.json").exists()
-    again = generate(SAMPLE, settings, out_dir=tmp_path / "b", registry=registry, now=NOW)
+    again = generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "b", registry=registry, now=NOW))
     assert again.count("new") == 0  # nobody gets a second login or password
     assert "confirmed" in again.recovered[0]
 
@@ -217,14 +217,14 @@ def test_an_interrupt_just_after_the_rename_keeps_the_run(
 def test_a_run_an_older_scolpass_left_pending_keeps_its_rule(settings: Settings, tmp_path: Path) -> None:
     # Killed between publishing and confirming under schema 3, then its folder moved: it was published.
     registry = tmp_path / "r.sqlite3"
-    generate(SAMPLE, settings, out_dir=tmp_path / "a", registry=registry, now=NOW)
+    generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "a", registry=registry, now=NOW))
     with contextlib.closing(sqlite3.connect(registry)) as db:
         db.execute("UPDATE runs SET state = 'pending', output = ?, staging = ?",
                    (str(tmp_path / "moved"), str(tmp_path / ".moved.partial-1")))  # fmt: skip
         db.execute("UPDATE accounts SET state = 'pending'")
         db.execute("PRAGMA user_version = 3")
         db.commit()
-    again = generate(SAMPLE, settings, out_dir=tmp_path / "b", registry=registry, now=NOW)
+    again = generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "b", registry=registry, now=NOW))
     assert "(left by an older scolpass) was published" in again.recovered[0]
     assert again.count("returning") == 11
 

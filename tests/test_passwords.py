@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from passlib.hash import argon2, bcrypt, ldap_salted_sha1, sha512_crypt  # type: ignore[import-untyped]
 from scipy import stats
 
-from scolpass import generate_password, generate_passwords, hash_password, load_settings
+from scolpass import Account, generate_password, generate_passwords, hash_password, load_settings
 from scolpass.exports import Credential, write_csv
 from scolpass.passwords import (
     PARALLEL_FROM,
@@ -120,7 +120,7 @@ def test_every_symbol_the_csv_would_change_is_kept_from_the_first_position(tmp_p
 def _csv_passwords(passwords: Sequence[str], path: Path) -> list[str]:
     """The password column of a credentials.csv written with --plaintext-credentials."""
     student = Student("00000001", "MARTIN", "Jean", date(2007, 4, 17), "ECO", (Step("EE1", "1", "L1"),))
-    batch = [Credential(student, f"jean.martin{n}", "j@etu.fr", "{SSHA}x", None, p) for n, p in enumerate(passwords)]
+    batch = [Credential(Account(student, f"jean.martin{n}"), "j@etu.fr", "{SSHA}x", p) for n, p in enumerate(passwords)]
     write_csv(batch, "ou=people,dc=um,dc=fr", path)
     with path.open(encoding="utf-8", newline="") as handle:
         return [row["password"] for row in csv.DictReader(handle)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scolpass import Settings, StateError, generate, open_registry, purge, reissue
+from scolpass import RunOptions, Settings, StateError, generate, open_registry, purge, reissue
 from scolpass.cli import main
 from scolpass.registry import SCHEMA_VERSION
 
@@ -62,12 +62,16 @@ def test_every_file_a_run_writes_is_private(settings: Settings, tmp_path: Path) 
     first = export(tmp_path, "2026.csv", 2026, extra=bad)
     inputs = {first, export(tmp_path, "2027.csv", 2027)}
     now = datetime(2026, 9, 1, 9, 0)
-    generate(first, supann, out_dir=tmp_path / "out" / "2026", registry=registry, now=now, skip_invalid=True)
     generate(
-        tmp_path / "2027.csv", supann, out_dir=tmp_path / "out" / "2027", registry=registry, reprint_returning=True,
-        now=datetime(2027, 9, 1, 9, 0),
+        first, supann, RunOptions(out_dir=tmp_path / "out" / "2026", registry=registry, now=now, skip_invalid=True)
+    )
+    generate(
+        tmp_path / "2027.csv", supann, RunOptions(out_dir=tmp_path / "out" / "2027", registry=registry, reprint_returning=True,
+        now=datetime(2027, 9, 1, 9, 0)),
     )  # fmt: skip
-    reissue(["00012345"], supann, out_dir=tmp_path / "out" / "reissue", registry=registry, year=2027, now=now)
+    reissue(
+        ["00012345"], supann, RunOptions(out_dir=tmp_path / "out" / "reissue", registry=registry, year=2027, now=now)
+    )
     assert main(["preview", "--config", str(SAMPLES / "scolpass.toml"), "--out", str(tmp_path / "preview.pdf")]) == 0
 
     found = modes(tmp_path, inputs | {tmp_path / "state", tmp_path / "out"})
@@ -107,11 +111,11 @@ GONE = {"00012346", "00012347"}  # enrolled in 2024/2025 only
 
 def two_years(settings: Settings, tmp_path: Path) -> Path:
     registry = tmp_path / "r.sqlite3"
-    generate(export(tmp_path, "2024.csv", 2024), settings, out_dir=tmp_path / "2024", registry=registry,
-             now=datetime(2024, 9, 1))  # fmt: skip
+    generate(export(tmp_path, "2024.csv", 2024), settings, RunOptions(out_dir=tmp_path / "2024", registry=registry,
+             now=datetime(2024, 9, 1)))  # fmt: skip
     staying = {line.split(";")[1] for line in LINES} - GONE
-    generate(export(tmp_path, "2025.csv", 2025, staying), settings, out_dir=tmp_path / "2025", registry=registry,
-             now=datetime(2025, 9, 1))  # fmt: skip
+    generate(export(tmp_path, "2025.csv", 2025, staying), settings, RunOptions(out_dir=tmp_path / "2025", registry=registry,
+             now=datetime(2025, 9, 1)))  # fmt: skip
     return registry
 
 
@@ -124,7 +128,7 @@ def test_purge_removes_personal_data_and_keeps_logins_reserved(settings: Setting
     for number, account in gone.items():
         assert number.encode() in before
         assert account.student
-        assert account.student["birth_place"].encode() in before
+        assert account.student.birth_place.encode() in before
 
     planned = purge(2025, settings, registry, now=datetime(2026, 10, 1), dry_run=True)
     assert registry.read_bytes() == before  # a dry run changes nothing
@@ -137,7 +141,7 @@ def test_purge_removes_personal_data_and_keeps_logins_reserved(settings: Setting
     after = registry.read_bytes()
     for number, account in gone.items():
         assert account.student
-        for value in (number, account.student["birth_place"], account.student["ine"], "NIMES", "Marie-Hélène"):
+        for value in (number, account.student.birth_place, account.student.ine, "NIMES", "Marie-Hélène"):
             assert value.encode() not in after, value
     reg = open_registry(registry)
     assert {a.student_number for a in reg.accounts()}.isdisjoint(GONE)
@@ -146,8 +150,8 @@ def test_purge_removes_personal_data_and_keeps_logins_reserved(settings: Setting
     reg.close()
 
     # The students who stayed keep their logins; the purged ones' logins are never given again.
-    result = generate(export(tmp_path, "2026.csv", 2026), settings, out_dir=tmp_path / "2026", registry=registry,
-                      now=datetime(2026, 10, 2))  # fmt: skip
+    result = generate(export(tmp_path, "2026.csv", 2026), settings, RunOptions(out_dir=tmp_path / "2026", registry=registry,
+                      now=datetime(2026, 10, 2)))  # fmt: skip
     by_number = {o.student_number: (o.identifier, o.status) for o in result.outcomes}
     assert by_number["00012345"] == ("jean.martin", "returning")
     assert by_number["00012346"] == ("jean.martin3", "new")
@@ -198,8 +202,8 @@ def test_a_print_group_may_read_the_sheets_and_nothing_else(settings: Settings, 
     group = dataclasses.replace(settings, sheet=dataclasses.replace(settings.sheet, file_mode="0640"))
     previous = os.umask(0o077)  # a strict umask does not take the group's read back
     try:
-        result = generate(SAMPLE, group, out_dir=tmp_path / "o", registry=tmp_path / "r.sqlite3",
-                          now=datetime(2026, 9, 1))  # fmt: skip
+        result = generate(SAMPLE, group, RunOptions(out_dir=tmp_path / "o", registry=tmp_path / "r.sqlite3",
+                          now=datetime(2026, 9, 1)))  # fmt: skip
     finally:
         os.umask(previous)
     found = modes(result.out_dir, set())
@@ -260,13 +264,12 @@ def test_a_schema_1_registry_keeps_everyone_until_its_latest_year(tmp_path: Path
 
 
 def test_purge_keeps_short_logins_reserved_too(tmp_path: Path) -> None:
-    from scolpass.registry import NewAccount
+    from .conftest import new_account
 
     reg = open_registry(tmp_path / "r.sqlite3")
-    student = {"first_name": "Jean", "birth_name": "MARTIN"}
     with reg.transaction():
-        reg.record([NewAccount("1", "jean.martin", "jmartin", "", "k", student)], 2020, datetime(2020, 9, 1))
-    reg.record([NewAccount("2", "paul.durand", "pdurand", "", "k2", student)], 2024, datetime(2024, 9, 1))
+        reg.record([new_account("1", "jean.martin", "jmartin")], 2020, datetime(2020, 9, 1))
+    reg.record([new_account("2", "paul.durand", "pdurand", first_name="Paul")], 2024, datetime(2024, 9, 1))
     assert reg.purge(2021, datetime(2026, 9, 1)) == [("1", "jean.martin", 2020)]
     assert {"jean.martin", "jmartin"} <= reg.taken_identifiers() & reg.taken_identifiers(short=True)
     assert [a.student_number for a in reg.accounts()] == ["2"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scolpass import InputError, Settings, StateError, generate
+from scolpass import InputError, RunOptions, Settings, StateError, generate, open_registry
 from scolpass import pipeline as pipeline_module
 
 from .conftest import HEADER, SAMPLES, csv_text, row, sheet_texts
@@ -24,7 +24,9 @@ NOW = datetime(2026, 9, 1, 9, 30, 0)
 def run(
     settings: Settings, tmp_path: Path, enrolment: Path = SAMPLES / "enrolment.csv", out: str = "out", **kw: object
 ):  # type: ignore[no-untyped-def]
-    return generate(enrolment, settings, out_dir=tmp_path / out, registry=tmp_path / "r.sqlite3", now=NOW, **kw)  # type: ignore[arg-type]
+    return generate(
+        enrolment, settings, RunOptions(out_dir=tmp_path / out, registry=tmp_path / "r.sqlite3", now=NOW, **kw)
+    )  # type: ignore[arg-type]
 
 
 def test_sample_run_writes_everything(settings: Settings, tmp_path: Path, seeded_choice: Callable[[str], str]) -> None:
@@ -172,7 +174,11 @@ def test_failed_run_removes_the_folders_it_made(
     (tmp_path / "nest").mkdir()
     monkeypatch.setattr(pipeline_module, "write_csv", _fail)
     with pytest.raises(StateError):
-        generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "nest/a/b/c", registry=tmp_path / "r.sqlite3")
+        generate(
+            SAMPLES / "enrolment.csv",
+            settings,
+            RunOptions(out_dir=tmp_path / "nest/a/b/c", registry=tmp_path / "r.sqlite3"),
+        )
     assert list((tmp_path / "nest").iterdir()) == []
 
 
@@ -190,7 +196,7 @@ def test_failure_while_writing_rolls_everything_back(
     with pytest.raises(StateError, match="cannot write the output: No space left on device"):
         run(settings, tmp_path, enrolment=newcomer, out="second", year=2026)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["first", "new.csv", "r.sqlite3"]  # no staging left
-    reopened = pipeline_module.open_registry(tmp_path / "r.sqlite3")
+    reopened = open_registry(tmp_path / "r.sqlite3")
     assert reopened.count() == 11  # the pending account was removed, its identifier freed
     assert [(r.command, r.state) for r in reopened.runs()] == [("generate", "complete"), ("generate", "abandoned")]
     reopened.close()
@@ -207,7 +213,7 @@ def test_failure_on_a_new_registry_leaves_no_account(
         run(settings, tmp_path)
     assert not (tmp_path / "out").exists()
     # The registry file stays (deleting it could split the lock another office waits on), empty of accounts.
-    reg = pipeline_module.open_registry(tmp_path / "r.sqlite3")
+    reg = open_registry(tmp_path / "r.sqlite3")
     assert reg.count() == 0
     assert [r.state for r in reg.runs()] == ["abandoned"]
     reg.close()
@@ -217,8 +223,8 @@ def test_default_output_folder_and_registry(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    first = generate(SAMPLES / "enrolment.csv", settings, now=NOW)
-    second = generate(SAMPLES / "enrolment.csv", settings, now=NOW)
+    first = generate(SAMPLES / "enrolment.csv", settings, RunOptions(now=NOW))
+    second = generate(SAMPLES / "enrolment.csv", settings, RunOptions(now=NOW))
     assert first.out_dir == Path("scolpass-output/2026-2027/2026-09-01_093000")
     assert second.out_dir == Path("scolpass-output/2026-2027/2026-09-01_093000-2")
     assert first.registry_path == Path("scolpass.sqlite3")
@@ -231,7 +237,7 @@ def test_registry_path_from_config_is_relative_to_the_config(settings: Settings,
     settings = dataclasses.replace(
         settings, registry=dataclasses.replace(settings.registry, path="um.sqlite3"), source=config_dir / "um.toml"
     )
-    result = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "out", now=NOW)
+    result = generate(SAMPLES / "enrolment.csv", settings, RunOptions(out_dir=tmp_path / "out", now=NOW))
     assert result.registry_path == config_dir / "um.sqlite3"
     assert (config_dir / "um.sqlite3").is_file()
 
@@ -312,8 +318,8 @@ def test_encrypted_sheets_open_with_the_password_and_hold_the_same_pages(
     protection = PdfProtection(secret)
     monkeypatch.setattr(batches_module, "PARALLEL_FROM", 1)  # the parts rendered by worker processes too
     encrypted = generate(
-        SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "enc", registry=tmp_path / "r2.sqlite3", now=NOW,
-        choice=random.Random(20260701).choice, protection=protection,
+        SAMPLES / "enrolment.csv", settings, RunOptions(out_dir=tmp_path / "enc", registry=tmp_path / "r2.sqlite3", now=NOW,
+        choice=random.Random(20260701).choice, protection=protection),
     )  # fmt: skip
     manifest = json.loads((encrypted.out_dir / "manifest.json").read_text())
     assert manifest["pdf_encrypted"] is True
@@ -333,10 +339,10 @@ def test_encrypted_sheets_open_with_the_password_and_hold_the_same_pages(
     assert (encrypted.out_dir / "credentials.ldif").read_bytes().startswith(b"version: 1")
 
     # Every other kind of sheet PDF: reprints for returning students, a reissue's per-student files.
-    again = generate(SAMPLES / "enrolment.csv", settings, out_dir=tmp_path / "again", registry=tmp_path / "r2.sqlite3",
-                     now=NOW, protection=protection, reprint_returning=True)  # fmt: skip
-    lost = reissue(["00012345"], settings, out_dir=tmp_path / "lost", registry=tmp_path / "r2.sqlite3", now=NOW,
-                   year=2026, protection=protection, one_pdf_per_student=True)  # fmt: skip
+    again = generate(SAMPLES / "enrolment.csv", settings, RunOptions(out_dir=tmp_path / "again", registry=tmp_path / "r2.sqlite3",
+                     now=NOW, protection=protection, reprint_returning=True))  # fmt: skip
+    lost = reissue(["00012345"], settings, RunOptions(out_dir=tmp_path / "lost", registry=tmp_path / "r2.sqlite3", now=NOW,
+                   year=2026, protection=protection, one_pdf_per_student=True))  # fmt: skip
     others = [again.out_dir / "reprints.pdf", lost.out_dir / "sheet-00012345.pdf"]
     for path in others:
         with pytest.raises(pikepdf.PasswordError):

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from scolpass import StateError, open_registry
-from scolpass.registry import NewAccount
+from scolpass import Account, StateError, open_registry
 
-from .conftest import SAMPLES, csv_text, row
+from .conftest import SAMPLES, csv_text, new_account, row
 
 SAMPLE = SAMPLES / "enrolment.csv"
 CONFIG = SAMPLES / "scolpass.toml"
@@ -24,8 +23,9 @@ CONFIG = SAMPLES / "scolpass.toml"
 WHEN = datetime(2026, 9, 1, 10, 0)
 
 
-def account(number: str, identifier: str, short: str | None = None) -> NewAccount:
-    return NewAccount(number, identifier, short, "", f"key-{number}", {"first_name": "Jean"})
+def account(number: str, identifier: str, short: str | None = None) -> Account:
+    # Each its own person: a distinct birth name, so that no two are probable duplicates.
+    return new_account(number, identifier, short, birth_name=f"MARTIN{number}")
 
 
 def test_created_then_reopened(tmp_path: Path) -> None:

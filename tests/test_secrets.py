@@ -35,7 +35,7 @@ import pytest
 from ldif import LDIFParser  # type: ignore[import-untyped]
 from pypdf import PdfReader
 
-from scolpass import pipeline
+from scolpass import Account, pipeline, run
 from scolpass.cli import main
 from scolpass.registry import Registry
 
@@ -181,6 +181,7 @@ def watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Watch:
 
     monkeypatch.setattr(pipeline, "generate_passwords", recorded)
     monkeypatch.setattr(pipeline, "checkpoint", watched_checkpoint)
+    monkeypatch.setattr(run, "checkpoint", watched_checkpoint)  # the run frame's own checkpoints
     monkeypatch.setattr(Registry, "transaction", watched_transaction)
     return watch
 
@@ -321,6 +322,6 @@ def test_passwords_never_show_in_reprs() -> None:
     credential = credentials()[0]
     password = "Xk7pQ9rT2mW4zNa"
     sheet = Sheet(credential.student, credential.email, credential.identifier, password, "https://ent")
-    with_plain = Credential(credential.student, credential.identifier, credential.email, "{CRYPT}x", None, password)
+    with_plain = Credential(Account(credential.student, credential.identifier), credential.email, "{CRYPT}x", password)
     assert password not in repr(sheet)
     assert password not in repr(with_plain)
