@@ -22,6 +22,7 @@ from typing import Any
 
 from .columns import BY_NAME, normalise_header
 from .errors import ConfigError
+from .hashers import HASHERS
 from .identifiers import SEPARATORS, login_pattern_problem
 from .spreadsheet import FORMULA_START
 from .validators import (
@@ -44,7 +45,7 @@ DEFAULT_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 MIN_ENTROPY_BITS = 80.0
 # Characters misread on paper; never in a provisional password.
 LOOK_ALIKES = "0Oo1lI"
-HASH_SCHEMES = ("sha512_crypt", "argon2", "ssha", "bcrypt")
+HASH_SCHEMES = tuple(HASHERS)  # [credentials] hash: the default first
 LOGIN_DISPLAYS = ("email", "identifier")
 LDAP_PROFILES = ("inetorgperson", "supann")
 URL_PLACEHOLDERS = ("identifier", "email")
@@ -132,7 +133,7 @@ class PasswordPolicy:
 class CredentialSettings:
     """How the credential files are written."""
 
-    # sha512_crypt, argon2, ssha or bcrypt: each verified by stock OpenLDAP (argon2 with moduleload argon2).
+    # A scheme of hashers.HASHERS, each verified by stock OpenLDAP (argon2 with moduleload argon2).
     hash: str = "sha512_crypt"
     sha512_rounds: int = 5000  # the scheme's own default; the password's entropy protects it
     bcrypt_cost: int = 10
@@ -431,8 +432,10 @@ def check_settings(s: Settings, where: str = "configuration") -> None:
         fail(f"[credentials] hash = {show(c.hash)} must be one of {', '.join(HASH_SCHEMES)}")
     if not 1000 <= c.sha512_rounds <= 999_999_999:
         fail("[credentials] sha512_rounds must be between 1,000 and 999,999,999")
-    if c.hash == "bcrypt" and p.length > 72:
-        fail(f"[password] length {p.length}: bcrypt hashes 72 bytes at most; use 72 or fewer, or another hash")
+    # The alphabet is ASCII (checked below): a character is a byte.
+    top = HASHERS[c.hash].max_password_bytes
+    if top is not None and p.length > top:
+        fail(f"[password] length {p.length}: {c.hash} hashes {top} bytes at most; use {top} or fewer, or another hash")
     if not 4 <= c.bcrypt_cost <= 31:
         fail("[credentials] bcrypt_cost must be between 4 and 31")
     if c.argon2_time_cost < 1 or c.argon2_memory_kib < 8:
