@@ -15,7 +15,7 @@ import math
 import re
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,19 +233,6 @@ def count_valid_passwords(alphabet: str, length: int) -> int:
     return total
 
 
-_SECTIONS: dict[str, type] = {
-    "university": University,
-    "ldap": Ldap,
-    "registry": RegistrySettings,
-    "sheet": SheetSettings,
-    "password": PasswordPolicy,
-    "credentials": CredentialSettings,
-    "batches": BatchSettings,
-    "password_rules": PasswordRules,
-    "identifiers": IdentifierSettings,
-}
-
-
 def _nearest(word: str, choices: typing.Iterable[str]) -> str:
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f" (did you mean {match[0]!r}?)" if match else ""
@@ -287,33 +274,26 @@ def _build(name: str, cls: type, table: Any, where: str) -> Any:
 
 
 def _columns(table: Any, where: str) -> dict[str, str]:
+    """[columns] as read. No dataclass types it, so its keys and values are checked here, where another
+    table's keys and types are (:func:`_build`): its faults come before the other sections' values, as
+    they always did. :func:`check_settings` checks it again, for settings made in code."""
     if not isinstance(table, dict):
         raise ConfigError(f'{where}: [columns] must be a table of column = "Header in the file"')
-    seen: dict[str, str] = {}
-    for key, value in table.items():
-        if key not in BY_NAME:
-            raise ConfigError(f"{where}: unknown key [columns] {_key(key)}{_nearest(key, BY_NAME)}")
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{where}: [columns] {key} = {show(value)} must be the header of a column in the file")
-        problem = text_problem(value, MAX_NAME)
-        if problem:
-            raise ConfigError(f"{where}: [columns] {key} = {show(value)} {problem}")
-        header = normalise_header(value)
-        if header in seen:
-            raise ConfigError(f"{where}: [columns] {key} and {seen[header]} both name the column {show(value)}")
-        seen[header] = key
+    problem = _columns_problem(table)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     return dict(table)
 
 
 def settings_from_dict(data: dict[str, Any], where: str = "configuration") -> Settings:
     """Build and check settings from a parsed TOML document."""
     for section in data:
-        if section not in _SECTIONS and section != "columns":
-            raise ConfigError(f"{where}: unknown table [{_key(section)}]{_nearest(section, _SECTIONS)}")
+        if section not in _SECTIONS:
+            raise ConfigError(f"{where}: unknown table [{_key(section)}]{_nearest(section, _TABLES)}")
     for required in ("university", "ldap"):
         if required not in data:
             raise ConfigError(f"{where}: the [{required}] table is missing")
-    parts = {name: _build(name, cls, data[name], where) for name, cls in _SECTIONS.items() if name in data}
+    parts = {name: _build(name, kind, data[name], where) for name, kind in _TABLES.items() if name in data}
     settings = Settings(**parts, columns=_columns(data.get("columns", {}), where))
     check_settings(settings, where)
     return settings
@@ -348,153 +328,300 @@ def load_settings(path: str | Path | None = None) -> Settings:
     return dataclasses.replace(settings, source=path)
 
 
+# -- Checks: one function per section, then the rules across sections --------------------------
+#
+# Each returns the first thing wrong, as the message says it after the file's name, or None.
+# Where a configuration has several faults, the first found is reported: the sections in the
+# order of _SECTIONS, each one's values in the order its function checks them, and each rule
+# across sections right after the section it follows (_ACROSS_SECTIONS).
+
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 
 # Copied from paper; also keeps the entropy sum cheap.
 MAX_PASSWORD_LENGTH = 128
 
 
-def check_settings(s: Settings, where: str = "configuration") -> None:
-    """Refuse values that would print a wrong sheet or an unloadable export."""
-
-    def fail(message: str) -> typing.NoReturn:
-        raise ConfigError(f"{where}: {message}")
-
-    u = s.university
-    for key in ("name", "ent_url", "activation_url", "email_domain"):
-        if not getattr(u, key).strip():
-            fail(f"[university] {key} is empty: fill it in")
-    texts = (
-        ("university", "name", u.name, MAX_NAME),
-        ("university", "short_name", u.short_name, MAX_SHORT_NAME),
-        ("university", "ent_url", u.ent_url, MAX_URL),
-        ("university", "activation_url", u.activation_url, MAX_URL),
-        ("registry", "path", s.registry.path or "", MAX_PATH),
-        ("registry", "group", s.registry.group, 100),
-        ("sheet", "logo", s.sheet.logo, MAX_PATH),
-        ("sheet", "templates", s.sheet.templates, MAX_PATH),
-        ("password_rules", "forbidden_characters", s.password_rules.forbidden_characters, 100),
-        # Their own checks quote the text they find wrong: it must be visible first.
-        ("identifiers", "pattern", s.identifiers.pattern, 100),
-        ("identifiers", "short_pattern", s.identifiers.short_pattern, 100),
-        ("identifiers", "suffix", s.identifiers.suffix, 100),
-    )
-    for table, key, text, limit in texts:
+def _texts_problem(table: str, texts: Sequence[tuple[str, str, int]]) -> str | None:
+    """The first of ``texts`` (key, text, limit) that cannot be printed or exported as is."""
+    for key, text, limit in texts:
         problem = text_problem(text, limit)
         if problem:
-            fail(f"[{table}] {key} = {show(text)} {problem}")
+            return f"[{table}] {key} = {show(text)} {problem}"
+    return None
+
+
+def _university_problem(u: University) -> str | None:
+    for key in ("name", "ent_url", "activation_url", "email_domain"):
+        if not getattr(u, key).strip():
+            return f"[university] {key} is empty: fill it in"
+    texts = (
+        ("name", u.name, MAX_NAME),
+        ("short_name", u.short_name, MAX_SHORT_NAME),
+        ("ent_url", u.ent_url, MAX_URL),
+        ("activation_url", u.activation_url, MAX_URL),
+    )
+    problem = _texts_problem("university", texts)
+    if problem:
+        return problem
     problem = domain_problem(u.email_domain)
     if problem:
-        fail(f"[university] email_domain = {show(u.email_domain)} is not a domain name: it {problem}")
+        return f"[university] email_domain = {show(u.email_domain)} is not a domain name: it {problem}"
     for placeholder in re.findall(r"{([^{}]*)}", u.activation_url):
         if placeholder not in URL_PLACEHOLDERS:
-            fail(
+            return (
                 f"[university] activation_url: unknown placeholder {{{placeholder}}}; "
                 f"known: {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)}"
             )
     for key, placeholders in (("ent_url", ()), ("activation_url", URL_PLACEHOLDERS)):
         problem = url_problem(getattr(u, key), placeholders)
         if problem:
-            fail(f"[university] {key} = {show(getattr(u, key))} {problem}")
-    if s.registry.group:
-        try:
-            grp.getgrnam(s.registry.group)
-        except KeyError:
-            fail(f"[registry] group = {show(s.registry.group)}: no such group on this machine")
-    if s.ldap.profile not in LDAP_PROFILES:
-        fail(f"[ldap] profile = {show(s.ldap.profile)} must be one of {', '.join(LDAP_PROFILES)}")
-    if s.ldap.profile == "supann" and not u.uai:
-        fail(f"[university] uai = {u.uai!r}: the supann profile needs the establishment's UAI, like 0341087X")
+            return f"[university] {key} = {show(getattr(u, key))} {problem}"
     if u.uai and not re.fullmatch(r"[0-9]{7}[A-Z]", u.uai):
-        fail(f"[university] uai = {show(u.uai)} is not a UAI code: seven digits and a capital letter, like 0341087X")
-    if s.ldap.eppn_scope:
-        problem = domain_problem(s.ldap.eppn_scope)
+        return f"[university] uai = {show(u.uai)} is not a UAI code: seven digits and a capital letter, like 0341087X"
+    return None
+
+
+def _ldap_problem(ldap: Ldap) -> str | None:
+    if ldap.profile not in LDAP_PROFILES:
+        return f"[ldap] profile = {show(ldap.profile)} must be one of {', '.join(LDAP_PROFILES)}"
+    if ldap.eppn_scope:
+        problem = domain_problem(ldap.eppn_scope)
         if problem:
-            fail(f"[ldap] eppn_scope = {show(s.ldap.eppn_scope)} is not a domain name: it {problem}")
-    problem = dn_problem(s.ldap.people_dn)
+            return f"[ldap] eppn_scope = {show(ldap.eppn_scope)} is not a domain name: it {problem}"
+    problem = dn_problem(ldap.people_dn)
     if problem:
-        fail(f"[ldap] people_dn = {show(s.ldap.people_dn)} is not a DN like 'ou=people,dc=example,dc=fr': it {problem}")
-    if not re.fullmatch(r"[a-z]{2,3}", s.sheet.language):
-        fail(f"[sheet] language = {show(s.sheet.language)} must be a language code like fr or en")
-    if s.sheet.login_display not in LOGIN_DISPLAYS:
-        fail(f"[sheet] login_display = {show(s.sheet.login_display)} must be one of {', '.join(LOGIN_DISPLAYS)}")
-    if not _COLOR.fullmatch(s.sheet.color):
-        fail(f"[sheet] color = {show(s.sheet.color)} must be written #RRGGBB")
+        return f"[ldap] people_dn = {show(ldap.people_dn)} is not a DN like 'ou=people,dc=example,dc=fr': it {problem}"
+    return None
+
+
+def _registry_problem(registry: RegistrySettings) -> str | None:
+    problem = _texts_problem("registry", (("path", registry.path or "", MAX_PATH), ("group", registry.group, 100)))
+    if problem:
+        return problem
+    if registry.group:
+        try:
+            grp.getgrnam(registry.group)
+        except KeyError:
+            return f"[registry] group = {show(registry.group)}: no such group on this machine"
+    return None
+
+
+def _sheet_problem(sheet: SheetSettings) -> str | None:
+    problem = _texts_problem("sheet", (("logo", sheet.logo, MAX_PATH), ("templates", sheet.templates, MAX_PATH)))
+    if problem:
+        return problem
+    if not re.fullmatch(r"[a-z]{2,3}", sheet.language):
+        return f"[sheet] language = {show(sheet.language)} must be a language code like fr or en"
+    if sheet.login_display not in LOGIN_DISPLAYS:
+        return f"[sheet] login_display = {show(sheet.login_display)} must be one of {', '.join(LOGIN_DISPLAYS)}"
+    if not _COLOR.fullmatch(sheet.color):
+        return f"[sheet] color = {show(sheet.color)} must be written #RRGGBB"
     # Sheets carry passwords: the owner reads and writes them, a group or everyone may at most read them.
-    if not re.fullmatch(r"0?[0-7]{3}", s.sheet.file_mode) or s.sheet.mode & ~0o644 or s.sheet.mode & 0o600 != 0o600:
-        fail(
-            f"[sheet] file_mode = {show(s.sheet.file_mode)} must be an octal mode from 0600 (the owner only, "
+    if not re.fullmatch(r"0?[0-7]{3}", sheet.file_mode) or sheet.mode & ~0o644 or sheet.mode & 0o600 != 0o600:
+        return (
+            f"[sheet] file_mode = {show(sheet.file_mode)} must be an octal mode from 0600 (the owner only, "
             "the default) to 0644: read and write for the owner, at most read for others"
         )
-    p, r = s.password, s.password_rules
-    c = s.credentials
-    if c.hash not in HASH_SCHEMES:
-        fail(f"[credentials] hash = {show(c.hash)} must be one of {', '.join(HASH_SCHEMES)}")
-    if not 1000 <= c.sha512_rounds <= 999_999_999:
-        fail("[credentials] sha512_rounds must be between 1,000 and 999,999,999")
-    # The alphabet is ASCII (checked below): a character is a byte.
-    top = HASHERS[c.hash].max_password_bytes
-    if top is not None and p.length > top:
-        fail(f"[password] length {p.length}: {c.hash} hashes {top} bytes at most; use {top} or fewer, or another hash")
-    if not 4 <= c.bcrypt_cost <= 31:
-        fail("[credentials] bcrypt_cost must be between 4 and 31")
-    if c.argon2_time_cost < 1 or c.argon2_memory_kib < 8:
-        fail("[credentials] argon2_time_cost must be at least 1 and argon2_memory_kib at least 8")
+    return None
+
+
+def _password_problem(p: PasswordPolicy) -> str | None:
     # Before the entropy sum: it raises to the power of the length.
     if not 1 <= p.length <= MAX_PASSWORD_LENGTH:
-        fail(f"[password] length = {p.length} must be between 1 and {MAX_PASSWORD_LENGTH}: it is copied from paper")
+        return f"[password] length = {p.length} must be between 1 and {MAX_PASSWORD_LENGTH}: it is copied from paper"
     if p.group < 0 or (p.group and p.group >= p.length):
-        fail(f"[password] group = {p.group} must be 0 (no groups) or shorter than the length {p.length}")
+        return f"[password] group = {p.group} must be 0 (no groups) or shorter than the length {p.length}"
     if len(set(p.alphabet)) != len(p.alphabet) or not p.alphabet.isascii() or not p.alphabet.isprintable():
-        fail("[password] alphabet must be printable ASCII characters, each once")
+        return "[password] alphabet must be printable ASCII characters, each once"
     if " " in p.alphabet:
-        fail("[password] alphabet must not hold a space: it cannot be seen on paper")
+        return "[password] alphabet must not hold a space: it cannot be seen on paper"
     confusable = sorted(set(p.alphabet) & set(LOOK_ALIKES))
     if confusable:
-        fail(f"[password] alphabet holds {''.join(confusable)!r}, which read alike on paper (0 O o 1 l I)")
+        return f"[password] alphabet holds {''.join(confusable)!r}, which read alike on paper (0 O o 1 l I)"
     if p.entropy_bits < MIN_ENTROPY_BITS:
-        fail(
+        return (
             f"[password] length {p.length} over {len(p.alphabet)} symbols gives "
             f"{p.entropy_bits:.0f} bits of entropy; at least {MIN_ENTROPY_BITS:.0f} are needed"
         )
-    # The provisional password must itself obey the rules printed beside it.
-    clash = sorted(set(p.alphabet) & set(r.forbidden_characters))
-    if clash:
-        fail(f"[password] alphabet holds {''.join(clash)!r}, forbidden by [password_rules]")
-    if p.length < r.min_length:
-        fail(f"[password] length {p.length} is shorter than [password_rules] min_length {r.min_length}")
+    return None
+
+
+def _credentials_problem(c: CredentialSettings) -> str | None:
+    if c.hash not in HASH_SCHEMES:
+        return f"[credentials] hash = {show(c.hash)} must be one of {', '.join(HASH_SCHEMES)}"
+    if not 1000 <= c.sha512_rounds <= 999_999_999:
+        return "[credentials] sha512_rounds must be between 1,000 and 999,999,999"
+    if not 4 <= c.bcrypt_cost <= 31:
+        return "[credentials] bcrypt_cost must be between 4 and 31"
+    if c.argon2_time_cost < 1 or c.argon2_memory_kib < 8:
+        return "[credentials] argon2_time_cost must be at least 1 and argon2_memory_kib at least 8"
+    return None
+
+
+def _batches_problem(batches: BatchSettings) -> str | None:
+    if batches.max_sheets < 1:
+        return "[batches] max_sheets must be at least 1"
+    return None
+
+
+def _password_rules_problem(r: PasswordRules) -> str | None:
+    problem = _texts_problem("password_rules", (("forbidden_characters", r.forbidden_characters, 100),))
+    if problem:
+        return problem
     if r.recommended_length < r.min_length:
-        fail("[password_rules] recommended_length is shorter than min_length")
-    if s.batches.max_sheets < 1:
-        fail("[batches] max_sheets must be at least 1")
-    i = s.identifiers
+        return "[password_rules] recommended_length is shorter than min_length"
+    return None
+
+
+def _identifiers_problem(i: IdentifierSettings) -> str | None:
+    # Their own checks quote the text they find wrong: it must be visible first.
+    texts = (("pattern", i.pattern, 100), ("short_pattern", i.short_pattern, 100), ("suffix", i.suffix, 100))
+    problem = _texts_problem("identifiers", texts)
+    if problem:
+        return problem
     if not 8 <= i.max_length <= 64:
-        fail("[identifiers] max_length must be between 8 and 64 (an e-mail address's local part)")
+        return "[identifiers] max_length must be between 8 and 64 (an e-mail address's local part)"
     if not 4 <= i.short_max_length <= i.max_length:
-        fail("[identifiers] short_max_length must be between 4 and max_length")
+        return "[identifiers] short_max_length must be between 4 and max_length"
     for key in ("pattern", "short_pattern"):
         problem = login_pattern_problem(getattr(i, key))
         if problem and (key == "pattern" or i.short_pattern):
-            fail(f"[identifiers] {key} = {show(getattr(i, key))}: {problem}")
+            return f"[identifiers] {key} = {show(getattr(i, key))}: {problem}"
     if i.suffix.count("{n}") != 1 or not re.fullmatch(r"[a-z0-9._-]*", i.suffix.replace("{n}", "")):
-        fail(f"[identifiers] suffix = {show(i.suffix)} must hold {{n}} once, with only a-z 0-9 . _ - around it")
+        return f"[identifiers] suffix = {show(i.suffix)} must hold {{n}} once, with only a-z 0-9 . _ - around it"
     if i.suffix.endswith(tuple(SEPARATORS)):
-        fail(f"[identifiers] suffix = {show(i.suffix)} must not end with . _ or - (an address cannot)")
+        return f"[identifiers] suffix = {show(i.suffix)} must not end with . _ or - (an address cannot)"
     room = len(i.suffix.replace("{n}", "999"))
     for key in ("max_length", "short_max_length"):
         if getattr(i, key) < room + 4:
-            fail(f"[identifiers] {key} leaves less than 4 characters besides the suffix {show(i.suffix)}")
+            return f"[identifiers] {key} leaves less than 4 characters besides the suffix {show(i.suffix)}"
     for word in i.reserved:
         if not re.fullmatch(r"[a-z0-9._-]+", word):
-            fail(f"[identifiers] reserved: {show(word)} is not a login (lower-case a-z 0-9 . _ -)")
-    # The QR code holds the link filled in: its longest form must still fit.
+            return f"[identifiers] reserved: {show(word)} is not a login (lower-case a-z 0-9 . _ -)"
+    return None
+
+
+def _columns_problem(columns: Mapping[str, Any]) -> str | None:
+    seen: dict[str, str] = {}
+    for key, value in columns.items():
+        if key not in BY_NAME:
+            return f"unknown key [columns] {_key(key)}{_nearest(key, BY_NAME)}"
+        if not isinstance(value, str) or not value.strip():
+            return f"[columns] {key} = {show(value)} must be the header of a column in the file"
+        problem = text_problem(value, MAX_NAME)
+        if problem:
+            return f"[columns] {key} = {show(value)} {problem}"
+        header = normalise_header(value)
+        if header in seen:
+            return f"[columns] {key} and {seen[header]} both name the column {show(value)}"
+        seen[header] = key
+    return None
+
+
+@dataclass(frozen=True)
+class _Section:
+    """A table of the configuration: the dataclass its keys fill, and the function that checks its values."""
+
+    kind: type | None  # None for [columns], a free table of column = "Header in the file"
+    problem: Callable[[Any], str | None]  # given the section's value (Settings.<name>)
+
+
+_SECTIONS: dict[str, _Section] = {
+    "university": _Section(University, _university_problem),
+    "ldap": _Section(Ldap, _ldap_problem),
+    "registry": _Section(RegistrySettings, _registry_problem),
+    "sheet": _Section(SheetSettings, _sheet_problem),
+    "password": _Section(PasswordPolicy, _password_problem),
+    "credentials": _Section(CredentialSettings, _credentials_problem),
+    "batches": _Section(BatchSettings, _batches_problem),
+    "password_rules": _Section(PasswordRules, _password_rules_problem),
+    "identifiers": _Section(IdentifierSettings, _identifiers_problem),
+    "columns": _Section(None, _columns_problem),
+}
+# The tables a dataclass fills: [columns] takes the keys its function accepts (and an unknown table's
+# name is compared with these only, as it always was).
+_TABLES: dict[str, type] = {name: section.kind for name, section in _SECTIONS.items() if section.kind is not None}
+
+
+# -- Rules across sections -----------------------------------------------------------------------
+
+
+def _uai_for_the_profile(s: Settings) -> str | None:
+    u = s.university
+    if s.ldap.profile == "supann" and not u.uai:
+        return f"[university] uai = {u.uai!r}: the supann profile needs the establishment's UAI, like 0341087X"
+    return None
+
+
+def _password_within_the_rules(s: Settings) -> str | None:
+    """The provisional password must itself obey the rules printed beside it."""
+    p, r = s.password, s.password_rules
+    clash = sorted(set(p.alphabet) & set(r.forbidden_characters))
+    if clash:
+        return f"[password] alphabet holds {''.join(clash)!r}, forbidden by [password_rules]"
+    if p.length < r.min_length:
+        return f"[password] length {p.length} is shorter than [password_rules] min_length {r.min_length}"
+    return None
+
+
+def _password_within_the_hash(s: Settings) -> str | None:
+    """No scheme may cut the password: the [password] alphabet is ASCII, so a character is a byte."""
+    p, scheme = s.password, s.credentials.hash
+    top = HASHERS[scheme].max_password_bytes
+    if top is not None and p.length > top:
+        return f"[password] length {p.length}: {scheme} hashes {top} bytes at most; use {top} or fewer, or another hash"
+    return None
+
+
+def _activation_url_within_a_qr_code(s: Settings) -> str | None:
+    """The QR code holds the link filled in: its longest form must still fit."""
+    u, i = s.university, s.identifiers
     longest = (
         len(u.activation_url)
         + u.activation_url.count("{identifier}") * (i.max_length - len("{identifier}"))
         + u.activation_url.count("{email}") * (i.max_length + 1 + len(u.email_domain) - len("{email}"))
     )
     if longest > MAX_URL:
-        fail(
+        return (
             f"[university] activation_url = {show(u.activation_url)}, filled in for the longest login, "
             f"is {longest:,} characters long: at most {MAX_URL:,} fit a QR code and a browser"
         )
+    return None
+
+
+@dataclass(frozen=True)
+class _Across:
+    """A rule between sections, checked right after the section ``after``: once the values it relies on
+    are known to be sound, and before the later sections' own faults."""
+
+    after: str
+    problem: Callable[[Settings], str | None]
+
+
+_ACROSS_SECTIONS = (
+    _Across("ldap", _uai_for_the_profile),
+    # Before [password_rules]' own check: "length 15 is shorter than min_length 16" says more than
+    # "recommended_length is shorter than min_length" when min_length alone was raised.
+    _Across("password", _password_within_the_rules),
+    _Across("credentials", _password_within_the_hash),
+    _Across("identifiers", _activation_url_within_a_qr_code),
+)
+
+
+def _settings_problem(s: Settings) -> str | None:
+    """The first fault of ``s``, in the order described above, or None."""
+    for name, section in _SECTIONS.items():
+        problem = section.problem(getattr(s, name))
+        for rule in _ACROSS_SECTIONS:
+            if problem is None and rule.after == name:
+                problem = rule.problem(s)
+        if problem:
+            return problem
+    return None
+
+
+def check_settings(s: Settings, where: str = "configuration") -> None:
+    """Refuse values that would print a wrong sheet or an unloadable export."""
+    problem = _settings_problem(s)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from scolpass import ConfigError, load_settings, settings_from_dict
 from scolpass.exports import dn_of
-from scolpass.settings import DEFAULT_ALPHABET, config_template
+from scolpass.settings import _ACROSS_SECTIONS, _SECTIONS, DEFAULT_ALPHABET, Settings, check_settings, config_template
 from scolpass.sheet import activation_link
 from scolpass.validators import format_dn, parse_dn, text_problem, url_problem
 
@@ -271,3 +272,44 @@ def test_bcrypt_refuses_a_password_it_would_cut() -> None:
     with pytest.raises(ConfigError, match=r"\[password\] length 80: bcrypt hashes 72 bytes at most"):
         check_settings(long_bcrypt)
     check_settings(dataclasses.replace(long_bcrypt, credentials=CredentialSettings(hash="sha512_crypt")))
+
+
+# -- Which fault is reported first: sections in order, each rule across sections after its section ----
+
+
+def test_every_section_has_its_check_and_every_rule_its_section() -> None:
+    assert list(_SECTIONS) == [f.name for f in dataclasses.fields(Settings) if f.name != "source"]
+    assert all(rule.after in _SECTIONS for rule in _ACROSS_SECTIONS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # The earlier section first, whatever the kind of fault.
+        ({"university": {"email_domain": "Etu.fr"}, "identifiers": {"pattern": "{first}.{\x1b}"}}, "[university] email_domain"),
+        ({"password": {"length": 13}, "credentials": {"hash": "md5"}}, "[password] length 13 over"),
+        # A rule across sections after its section's own faults, before the next section's.
+        ({"credentials": {"hash": "bcrypt", "bcrypt_cost": 3}, "password": {"length": 80}}, "[credentials] bcrypt_cost"),
+        ({"credentials": {"hash": "bcrypt"}, "password": {"length": 80}, "batches": {"max_sheets": 0}}, "bcrypt hashes 72 bytes"),
+        ({"ldap": {"profile": "supann", "people_dn": "people"}}, "[ldap] people_dn = 'people' is not a DN"),
+        ({"password_rules": {"min_length": 16}}, "[password] length 15 is shorter than [password_rules] min_length 16"),
+        # [columns] as read, before every other section's values.
+        ({"university": {"name": ""}, "columns": {"first_name": "Prénom\n"}}, "[columns] first_name"),
+    ],
+    ids=["earlier-section", "password-before-credentials", "rule-after-its-section", "rule-before-next-section",
+         "supann-after-ldap", "rules-longer", "columns-as-read"],
+)  # fmt: skip
+def test_the_first_fault_in_the_documented_order_is_reported(changes: dict[str, dict[str, Any]], message: str) -> None:
+    data = sample()
+    for table, values in changes.items():
+        data.setdefault(table, {}).update(values)
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict(data, "u.toml")
+    assert str(caught.value).startswith("u.toml: ")
+    assert message in str(caught.value)
+
+
+def test_settings_made_in_code_have_their_columns_checked_too() -> None:
+    sample_settings = load_settings(SAMPLES / "scolpass.toml")
+    with pytest.raises(ConfigError, match=r"^configuration: \[columns\] first_name and birth_name both name"):
+        check_settings(dataclasses.replace(sample_settings, columns={"birth_name": "Nom", "first_name": "NOM"}))
