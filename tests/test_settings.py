@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
+import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scolpass import ConfigError, load_settings, settings_from_dict
+from scolpass.columns import BY_NAME
 from scolpass.exports import dn_of
 from scolpass.settings import _ACROSS_SECTIONS, _SECTIONS, DEFAULT_ALPHABET, Settings, check_settings, config_template
 from scolpass.sheet import activation_link
@@ -117,6 +121,78 @@ def test_init_template_must_be_filled_in(tmp_path: Path) -> None:
     )
     path.write_text(filled)
     assert load_settings(path).university.name == "Université Test"
+
+
+# What `scolpass init` writes as a default, "# key = value", is the default; an example is "# e.g. key = value".
+_COMMENTED = re.compile(r"# (?P<example>e\.g\. )?(?P<key>[a-z_][a-z0-9_]*) = (?P<value>.+)")
+
+
+def template_keys() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The template's commented-out keys, by table: the defaults, and the examples."""
+    defaults: dict[str, dict[str, Any]] = {}
+    examples: dict[str, dict[str, Any]] = {}
+    table = ""
+    for line in config_template().splitlines():
+        header = re.fullmatch(r"\[(\w+)\]", line)
+        if header:
+            table = header.group(1)
+            continue
+        found = _COMMENTED.fullmatch(line)
+        if found:
+            key = found["key"]
+            value = tomllib.loads(f"{key} = {found['value']}")[key]  # a commented line must be TOML
+            (examples if found["example"] else defaults).setdefault(table, {})[key] = value
+    return defaults, examples
+
+
+def fields_of(table: str) -> dict[str, dataclasses.Field[Any]]:
+    kind = _SECTIONS[table].kind
+    assert kind is not None
+    return {f.name: f for f in dataclasses.fields(kind)}
+
+
+def test_the_template_defaults_are_the_dataclass_defaults() -> None:
+    defaults, examples = template_keys()
+    written = tomllib.loads(config_template())
+    assert sorted(written) == sorted(_SECTIONS)  # every table
+    assert "columns" not in defaults  # no column has a default header
+    assert defaults["password"]["length"] == 15  # the lines were found
+    for table, keys in defaults.items():
+        fields = fields_of(table)
+        for key, value in keys.items():
+            assert key in fields, (table, key)
+            default = fields[key].default
+            value = tuple(value) if isinstance(value, list) else value
+            # The type too: false is not 0.
+            assert (type(value), value) == (type(default), default), (
+                f"[{table}] {key} = {value!r}: the default is {default!r}"
+            )
+    for table, keys in examples.items():
+        for key, value in keys.items():
+            if table == "columns":
+                assert key in BY_NAME, key
+                continue
+            assert key in fields_of(table), (table, key)
+            field = fields_of(table)[key]
+            default_form = list(field.default) if isinstance(field.default, tuple) else field.default
+            assert value != default_form, f"[{table}] {key}: the default, not an example"
+            hint = typing.get_type_hints(_SECTIONS[table].kind)[key]
+            if typing.get_origin(hint) is tuple:
+                assert isinstance(value, list), (table, key)
+                assert all(isinstance(v, str) for v in value), (table, key)
+            else:
+                assert isinstance(value, typing.get_args(hint) or hint), (table, key)
+    # The keys to fill in are written uncommented, empty; beside them only defaults.
+    for table, keys in written.items():
+        fields = fields_of(table) if table != "columns" else {}
+        for key, value in keys.items():
+            assert key in fields, (table, key)
+            if fields[key].default is dataclasses.MISSING:
+                assert value == "", (table, key)
+            else:
+                assert value == fields[key].default, (table, key)
+        required = [name for name, f in fields.items() if f.default is dataclasses.MISSING]
+        assert set(required) <= set(keys), (table, required)
 
 
 # -- issue 11: printed text is checked, with clear errors (URLs, DNs, domains: test_validators.py) --
