@@ -36,7 +36,7 @@ from pathlib import Path
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from scolpass import RunOptions, generate, load_settings, passwords, pipeline
+from scolpass import RunOptions, generate, hashers, load_settings, passwords, pipeline
 from scolpass.fonts import MONO_BOLD, SANS, SANS_BOLD, register_fonts
 from scolpass.settings import Settings
 
@@ -140,7 +140,7 @@ def sha512_crypt_by(system_crypt: bool) -> Iterator[str]:
         raise SystemExit("pipeline no longer hashes with passwords.hash_passwords: update sha512_crypt_by")
     pipeline.hash_passwords = partial(passwords.hash_passwords, system_crypt=system_crypt)  # type: ignore[assignment]
     try:
-        yield passwords.sha512_crypt_backend(system_crypt)
+        yield hashers.sha512_crypt_backend(system_crypt)
     finally:
         pipeline.hash_passwords = passwords.hash_passwords
 
@@ -162,7 +162,7 @@ def before_after(settings: Settings, count: int, folder: Path, what: str) -> Non
     """The median of three runs with sha512_crypt by libpass (before) and by libxcrypt (after)."""
     if settings.credentials.hash != "sha512_crypt":
         raise SystemExit(f"--before-after compares sha512_crypt; the settings hash with {settings.credentials.hash}")
-    if passwords.sha512_crypt_backend() != "libxcrypt":
+    if hashers.sha512_crypt_backend() != "libxcrypt":
         print("  (no libxcrypt with sha512-crypt here: both are libpass)")
     if what == "hashing":
         issued = passwords.generate_passwords(count, settings.password)
@@ -224,7 +224,7 @@ def main() -> None:
         print(f"one core, 2,000 sheets: {shared:.2f}x the floor with one QR code for all, {own:.2f}x with one each")
         if args.schemes:
             count = args.students[0]
-            for scheme in ("sha512_crypt", "ssha", "bcrypt", "argon2"):
+            for scheme in hashers.HASHERS:
                 chosen = dataclasses.replace(
                     settings, credentials=dataclasses.replace(settings.credentials, hash=scheme)
                 )

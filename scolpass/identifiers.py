@@ -35,7 +35,7 @@ _GREEK_OU = re.compile("[Οο][ΥυΎύ]")
 
 
 # What every login scolpass issues is made of: name_part() leaves a-z 0-9 and '-', and the
-# [identifiers] pattern and suffix may add only . _ - and digits (settings.login_pattern_problem),
+# [identifiers] pattern and suffix may add only . _ - and digits (login_pattern_problem, settings),
 # within max_length, at most 64 (an e-mail address's local part). A login read from elsewhere
 # (`registry import`) is held to the same before it is reserved or adopted: an adopted login goes
 # into a DN (uid=<login>,<people_dn>), onto the sheet and into the manifest as it is.
@@ -63,6 +63,27 @@ def login_problem(login: str) -> str | None:
         return f"holds {_character(bad)}; {LOGIN_RULE}"
     if login[0] in _SEPARATORS:
         return f"starts with {login[0]!r}; a login starts with a letter or a digit, as the logins scolpass issues"
+    return None
+
+
+# What a [identifiers] pattern may hold in braces: LoginRule.base fills in these, and only these.
+LOGIN_PLACEHOLDERS = ("first", "last", "first_initial", "last_initial")
+SEPARATORS = (".", "_", "-")
+
+
+def login_pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot make logins, or None."""
+    names = re.findall(r"{([^{}]*)}", pattern)
+    unknown = [n for n in names if n not in LOGIN_PLACEHOLDERS]
+    if unknown:
+        return f"unknown placeholder {{{unknown[0]}}}; known: " + ", ".join("{" + n + "}" for n in LOGIN_PLACEHOLDERS)
+    if not {"last", "last_initial"} & set(names):
+        return "must hold {last} or {last_initial}, and may hold {first} or {first_initial}"
+    literal = re.sub(r"{[^{}]*}", "", pattern)
+    if not re.fullmatch(r"[a-z0-9._-]*", literal):
+        return "only a-z 0-9 . _ - may stand between the placeholders"
+    if pattern.startswith(SEPARATORS) or pattern.endswith(SEPARATORS) or re.search(r"[._-]{2}", pattern):
+        return "must not start or end with . _ - nor hold two of them in a row (an address cannot)"
     return None
 
 

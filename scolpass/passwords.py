@@ -1,4 +1,4 @@
-"""Provisional passwords and their hashes.
+"""Provisional passwords and their hashes (each scheme is in hashers.py).
 
 Randomness comes from ``secrets`` by default; tests pass a seeded ``choice``.
 Class constraints are met by redrawing the whole password, which keeps every
@@ -15,10 +15,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
-from passlib.hash import argon2, bcrypt, ldap_salted_sha1, sha512_crypt  # type: ignore[import-untyped]
-
-from . import xcrypt
 from .errors import ConfigError, ScolpassError
+from .hashers import HASHERS
 from .settings import CredentialSettings, PasswordPolicy, count_valid_passwords, first_symbols
 from .workers import crash_point, worker_pool
 
@@ -70,33 +68,9 @@ def generate_passwords(count: int, policy: PasswordPolicy, choice: Choice = secr
     return passwords
 
 
-# sha512-crypt's salt as libpass makes it: 16 symbols (96 bits) of the crypt alphabet.
-SALT_SYMBOLS = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-SALT_LENGTH = 16
-
-
-def sha512_crypt_backend(system_crypt: bool = True) -> str:
-    """What hashes sha512_crypt here: ``libxcrypt`` (the system's, twice as fast) or ``libpass``.
-
-    ``system_crypt=False`` asks for libpass, the fallback on a system without libxcrypt.
-    """
-    return "libxcrypt" if system_crypt and xcrypt.supports_sha512_crypt() else "libpass"
-
-
-def _sha512_crypt(password: str, rounds: int, system_crypt: bool) -> str:
-    salt = "".join(secrets.choice(SALT_SYMBOLS) for _ in range(SALT_LENGTH))
-    if sha512_crypt_backend(system_crypt) == "libxcrypt":
-        # libpass's form, so that the hashes look the same whoever made them: no rounds= at 5,000.
-        hashed = xcrypt.crypt(password, f"$6${salt}" if rounds == 5000 else f"$6$rounds={rounds}${salt}")
-        if hashed is not None:
-            return hashed
-        # Refused: a password over libxcrypt's 511 bytes (libpass takes it) or holding a NUL
-        # (libpass refuses it, without showing it).
-    return str(sha512_crypt.using(salt=salt, rounds=rounds).hash(password))
-
-
 def hash_password(password: str, credentials: CredentialSettings | None = None, system_crypt: bool = True) -> str:
-    """A ``userPassword`` value that stock OpenLDAP verifies.
+    """A ``userPassword`` value that stock OpenLDAP verifies, by the scheme ``credentials.hash`` names
+    (``hashers.HASHERS``).
 
     sha512_crypt at its standard 5,000 rounds by default: the password's 80+
     bits of entropy, not a slow hash, is what protects it, and a slow hash
@@ -105,16 +79,10 @@ def hash_password(password: str, credentials: CredentialSettings | None = None, 
     otherwise or with ``system_crypt=False``: the same hash for the same salt.
     """
     c = credentials or CredentialSettings()
-    if c.hash == "sha512_crypt":
-        return "{CRYPT}" + _sha512_crypt(password, c.sha512_rounds, system_crypt)
-    if c.hash == "bcrypt":
-        return "{CRYPT}" + str(bcrypt.using(ident="2b", rounds=c.bcrypt_cost).hash(password))
-    if c.hash == "argon2":
-        hashed = argon2.using(type="ID", time_cost=c.argon2_time_cost, memory_cost=c.argon2_memory_kib)
-        return "{ARGON2}" + str(hashed.hash(password))
-    if c.hash == "ssha":
-        return str(ldap_salted_sha1.using(salt_size=16).hash(password))
-    raise ValueError(f"unknown hash scheme {c.hash!r}")
+    hasher = HASHERS.get(c.hash)
+    if hasher is None:
+        raise ValueError(f"unknown hash scheme {c.hash!r}")
+    return hasher.hash(password, c, system_crypt)
 
 
 # Below this many passwords, starting worker processes costs more than it saves.

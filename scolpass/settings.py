@@ -13,19 +13,29 @@ import grp
 import itertools
 import math
 import re
-import string
 import tomllib
 import typing
-import unicodedata
-import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .columns import BY_NAME, normalise_header
 from .errors import ConfigError
+from .hashers import HASHERS
+from .identifiers import SEPARATORS, login_pattern_problem
 from .spreadsheet import FORMULA_START
+from .validators import (
+    MAX_NAME,
+    MAX_PATH,
+    MAX_SHORT_NAME,
+    MAX_URL,
+    dn_problem,
+    domain_problem,
+    show,
+    text_problem,
+    url_problem,
+)
 
 DEFAULT_CONFIG_NAME = "scolpass.toml"
 
@@ -35,7 +45,7 @@ DEFAULT_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 MIN_ENTROPY_BITS = 80.0
 # Characters misread on paper; never in a provisional password.
 LOOK_ALIKES = "0Oo1lI"
-HASH_SCHEMES = ("sha512_crypt", "argon2", "ssha", "bcrypt")
+HASH_SCHEMES = tuple(HASHERS)  # [credentials] hash: the default first
 LOGIN_DISPLAYS = ("email", "identifier")
 LDAP_PROFILES = ("inetorgperson", "supann")
 URL_PLACEHOLDERS = ("identifier", "email")
@@ -123,7 +133,7 @@ class PasswordPolicy:
 class CredentialSettings:
     """How the credential files are written."""
 
-    # sha512_crypt, argon2, ssha or bcrypt: each verified by stock OpenLDAP (argon2 with moduleload argon2).
+    # A scheme of hashers.HASHERS, each verified by stock OpenLDAP (argon2 with moduleload argon2).
     hash: str = "sha512_crypt"
     sha512_rounds: int = 5000  # the scheme's own default; the password's entropy protects it
     bcrypt_cost: int = 10
@@ -223,19 +233,6 @@ def count_valid_passwords(alphabet: str, length: int) -> int:
     return total
 
 
-_SECTIONS: dict[str, type] = {
-    "university": University,
-    "ldap": Ldap,
-    "registry": RegistrySettings,
-    "sheet": SheetSettings,
-    "password": PasswordPolicy,
-    "credentials": CredentialSettings,
-    "batches": BatchSettings,
-    "password_rules": PasswordRules,
-    "identifiers": IdentifierSettings,
-}
-
-
 def _nearest(word: str, choices: typing.Iterable[str]) -> str:
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f" (did you mean {match[0]!r}?)" if match else ""
@@ -243,7 +240,7 @@ def _nearest(word: str, choices: typing.Iterable[str]) -> str:
 
 def _key(key: str) -> str:
     """A key from the file as written, or quoted when it could hide or garble (a terminal escape)."""
-    return key if key.isprintable() and len(key) <= 80 else _show(key)
+    return key if key.isprintable() and len(key) <= 80 else show(key)
 
 
 def _build(name: str, cls: type, table: Any, where: str) -> Any:
@@ -258,13 +255,13 @@ def _build(name: str, cls: type, table: Any, where: str) -> Any:
         expected = hints[key]
         if typing.get_origin(expected) is tuple:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{where}: [{name}] {key} = {_show(value)} must be a list of strings")
+                raise ConfigError(f"{where}: [{name}] {key} = {show(value)} must be a list of strings")
             values[key] = tuple(value)
             continue
         accepted = typing.get_args(expected) or (expected,)
         if not isinstance(value, accepted) or isinstance(value, bool) != (bool in accepted):
             kind = " or ".join(t.__name__ for t in accepted if t is not type(None))
-            raise ConfigError(f"{where}: [{name}] {key} = {_show(value)} must be {kind}")
+            raise ConfigError(f"{where}: [{name}] {key} = {show(value)} must be {kind}")
         values[key] = value
     missing = [
         f.name
@@ -277,33 +274,26 @@ def _build(name: str, cls: type, table: Any, where: str) -> Any:
 
 
 def _columns(table: Any, where: str) -> dict[str, str]:
+    """[columns] as read. No dataclass types it, so its keys and values are checked here, where another
+    table's keys and types are (:func:`_build`): its faults come before the other sections' values, as
+    they always did. :func:`check_settings` checks it again, for settings made in code."""
     if not isinstance(table, dict):
         raise ConfigError(f'{where}: [columns] must be a table of column = "Header in the file"')
-    seen: dict[str, str] = {}
-    for key, value in table.items():
-        if key not in BY_NAME:
-            raise ConfigError(f"{where}: unknown key [columns] {_key(key)}{_nearest(key, BY_NAME)}")
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{where}: [columns] {key} = {_show(value)} must be the header of a column in the file")
-        problem = text_problem(value, MAX_NAME)
-        if problem:
-            raise ConfigError(f"{where}: [columns] {key} = {_show(value)} {problem}")
-        header = normalise_header(value)
-        if header in seen:
-            raise ConfigError(f"{where}: [columns] {key} and {seen[header]} both name the column {_show(value)}")
-        seen[header] = key
+    problem = _columns_problem(table)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     return dict(table)
 
 
 def settings_from_dict(data: dict[str, Any], where: str = "configuration") -> Settings:
     """Build and check settings from a parsed TOML document."""
     for section in data:
-        if section not in _SECTIONS and section != "columns":
-            raise ConfigError(f"{where}: unknown table [{_key(section)}]{_nearest(section, _SECTIONS)}")
+        if section not in _SECTIONS:
+            raise ConfigError(f"{where}: unknown table [{_key(section)}]{_nearest(section, _TABLES)}")
     for required in ("university", "ldap"):
         if required not in data:
             raise ConfigError(f"{where}: the [{required}] table is missing")
-    parts = {name: _build(name, cls, data[name], where) for name, cls in _SECTIONS.items() if name in data}
+    parts = {name: _build(name, kind, data[name], where) for name, kind in _TABLES.items() if name in data}
     settings = Settings(**parts, columns=_columns(data.get("columns", {}), where))
     check_settings(settings, where)
     return settings
@@ -338,443 +328,300 @@ def load_settings(path: str | Path | None = None) -> Settings:
     return dataclasses.replace(settings, source=path)
 
 
+# -- Checks: one function per section, then the rules across sections --------------------------
+#
+# Each returns the first thing wrong, as the message says it after the file's name, or None.
+# Where a configuration has several faults, the first found is reported: the sections in the
+# order of _SECTIONS, each one's values in the order its function checks them, and each rule
+# across sections right after the section it follows (_ACROSS_SECTIONS).
+
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 
-# Caps on printed and exported text: far above any real value, low enough that a
-# pasted file or a runaway value is caught here rather than on 50,000 sheets.
-MAX_URL = 2000  # browsers and QR codes (2,331 bytes at level M) stop near here
-MAX_DN = 1000
-MAX_NAME = 200
-MAX_SHORT_NAME = 40
-MAX_PATH = 4096  # Linux's PATH_MAX
-MAX_PASSWORD_LENGTH = 128  # copied from paper; also keeps the entropy sum cheap
-
-# Never accepted in a printed or exported value: controls (newline, NUL...), invisible
-# format characters (bidi overrides that reorder printed text, zero-width spaces), line
-# and paragraph separators, surrogates, private-use and unassigned code points.
-_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Copied from paper; also keeps the entropy sum cheap.
+MAX_PASSWORD_LENGTH = 128
 
 
-def _show(value: object) -> str:
-    """``repr`` for a message, cut short: a pasted megabyte must not flood the terminal."""
-    shown = repr(value)
-    if len(shown) <= 80:
-        return shown
-    size = f" ({len(value):,} characters)" if isinstance(value, str) else ""
-    return f"{shown[:60]}...{size}"
-
-
-def _invisible(text: str) -> str | None:
-    """The first character of ``text`` that cannot be seen or printed, or None."""
-    return next((c for c in text if unicodedata.category(c) in _INVISIBLE), None)
-
-
-def text_problem(text: str, limit: int) -> str | None:
-    """Why ``text`` cannot be printed or exported as is, or None."""
-    if len(text) > limit:
-        return f"is longer than {limit:,} characters"
-    bad = _invisible(text)
-    if bad is not None:
-        return f"holds the control or invisible character U+{ord(bad):04X}"
-    return None
-
-
-_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
-
-
-def _punycode_ok(label: str) -> bool:
-    """Whether an ``xn--`` label is the canonical ASCII form of a non-ASCII label."""
-    try:
-        decoded = label[4:].encode("ascii").decode("punycode")
-        again = "xn--" + decoded.encode("punycode").decode("ascii")
-    except ValueError:  # UnicodeError: not punycode
-        return False
-    return again == label and not decoded.isascii() and _invisible(decoded) is None
-
-
-def _ascii_form(domain: str) -> str | None:
-    """A guess at the xn-- form of an internationalised domain, for the error message only."""
-    try:
-        labels = [
-            label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
-            for label in unicodedata.normalize("NFC", domain).lower().split(".")
-        ]
-    except ValueError:
-        return None
-    guess = ".".join(labels)
-    return guess if guess.isascii() and domain_problem(guess) is None else None
-
-
-def domain_problem(domain: str) -> str | None:
-    """Why ``domain`` is not a lower-case DNS name of two labels or more, or None.
-
-    An internationalised domain is accepted in its ASCII form only (``xn--`` labels,
-    checked to be canonical punycode): that is what DNS, mail servers and eduPerson
-    scopes compare, and it reads the same on every printer and QR reader.
-    """
-    if len(domain) > 253:
-        return "is longer than 253 characters (the DNS limit)"
-    bad = _invisible(domain)
-    if bad is not None:
-        return f"holds the control or invisible character U+{ord(bad):04X}"
-    if not domain.isascii():
-        guess = _ascii_form(domain)
-        hint = f" ({guess!r} if the name is right)" if guess else ""
-        return f"must be written in ASCII: an internationalised domain in its xn-- form{hint}"
-    if domain != domain.lower():
-        return "must be written in lower case"
-    labels = domain.split(".")
-    if len(labels) < 2:
-        return "needs two labels or more, like etu.example.fr"
-    for label in labels:
-        if not label:
-            return "has an empty label (two dots in a row, or a dot at an end)"
-        if len(label) > 63:
-            return f"has a label longer than 63 characters ({_show(label)})"
-        if label.startswith("-") or label.endswith("-"):
-            return f"has a label that starts or ends with '-' ({_show(label)})"
-        if not _LABEL.fullmatch(label):
-            return f"has a label with other characters than a-z, 0-9 and '-' ({_show(label)})"
-        if label.startswith("xn--") and not _punycode_ok(label):
-            return f"has a label that is not valid punycode ({_show(label)})"
-    if not (re.fullmatch(r"[a-z]{2,63}", labels[-1]) or labels[-1].startswith("xn--")):
-        return f"must end with a top-level domain like fr, not {labels[-1]!r}"
-    return None
-
-
-# RFC 3986's unreserved and reserved characters, and "%" for escapes; "#" splits the fragment.
-_URL_CHARS = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/?%")
-
-
-def url_problem(url: str, placeholders: tuple[str, ...] = ()) -> str | None:
-    """Why ``url`` cannot be printed on a sheet and encoded in its QR code, or None.
-
-    ``placeholders`` (like ``identifier``) may stand, in braces, after the host.
-    """
-    if len(url) > MAX_URL:
-        return f"is longer than {MAX_URL:,} characters"
-    # Checked on the raw text: urlsplit silently drops tabs and newlines.
-    for c in url:
-        if c.isspace() or unicodedata.category(c) in _INVISIBLE:
-            return f"holds the space, control or invisible character U+{ord(c):04X}"
-    if not url.isascii():
-        # QR readers disagree on which encoding other bytes are in.
-        return "holds non-ASCII characters: write the host in its xn-- form and percent-encode the rest"
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError as exc:
-        return f"cannot be read as a URL ({exc})"
-    if parts.scheme not in ("http", "https") or not url.lower().startswith(f"{parts.scheme}://"):
-        return "is not an http(s) URL: it must start with https:// (or http://)"
-    netloc = parts.netloc
-    if not netloc:
-        return "has no host after https://"
-    if "@" in netloc:
-        return "holds a user name or password before '@': it would be printed on every sheet"
-    if "{" in netloc or "}" in netloc:
-        return "has a placeholder in its host: placeholders may only stand after the host"
-    host, colon, port = netloc.partition(":")
-    # Students open it from home, on paper or their phone: only a public name reaches the portal.
-    if host.startswith("[") or re.fullmatch(r"[0-9.]+", host) or host.lower() in ("localhost", "localhost."):
-        return "must name its host by its domain name, not an IP address or localhost"
-    if colon and not (re.fullmatch(r"[1-9][0-9]{0,4}", port) and int(port) <= 65535):
-        return f"has the port {_show(port)}: a port is a number from 1 to 65535"
-    problem = domain_problem(host.lower())
-    if problem:
-        return f"has the host {_show(host)}, which is not a domain name: it {problem}"
-    for part in (parts.path, parts.query, parts.fragment):
-        # A letter, not nothing, so that "%{identifier}41" is not read as "%41".
-        for name in placeholders:
-            part = part.replace("{" + name + "}", "x")
-        bad = next((c for c in part if c not in _URL_CHARS), None)
-        if bad is not None:
-            return f"holds {bad!r}, which a URL cannot hold as is: percent-encode it"
-        if re.search(r"%(?![0-9A-Fa-f]{2})", part):
-            return "has a '%' not followed by two hexadecimal digits"
-    return None
-
-
-# One RDN: its (attribute type, value) pairs, the value unescaped; several when joined by "+".
-Rdn = tuple[tuple[str, str], ...]
-_ATTRIBUTE_TYPE = re.compile(r"([A-Za-z][A-Za-z0-9-]*|(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))+)=")
-# RFC 4514's "special" characters: after a backslash they stand for themselves.
-_DN_SPECIAL = frozenset('"+,;<>\\ #=')
-_HEX = frozenset(string.hexdigits)
-
-
-def _dn_value(dn: str, start: int) -> tuple[str, int]:
-    """The value that starts at ``start``, unescaped, and where it ends (at ``,``, ``+`` or the end)."""
-    raw = bytearray()
-    i = start
-    while i < len(dn) and dn[i] not in ",+":
-        c = dn[i]
-        if c == "\\":
-            pair = dn[i + 1 : i + 3]
-            if len(pair) == 2 and pair[0] in _HEX and pair[1] in _HEX:
-                raw.append(int(pair, 16))
-                i += 3
-                continue
-            if pair[:1] and pair[0] in _DN_SPECIAL:
-                raw.append(ord(pair[0]))
-                i += 2
-                continue
-            raise ValueError(
-                f"has the bad escape {dn[i : i + 3]!r}: a backslash comes before one of "
-                '\\ , + " ; < > = # space, or two hexadecimal digits'
-            )
-        if unicodedata.category(c) in _INVISIBLE:
-            raise ValueError(f"holds the control or invisible character U+{ord(c):04X}")
-        # "=" may stand unescaped per RFC 4514, but not per RFC 2253 that older tools
-        # follow, and "ou=people=dc=fr" is a slip far more often than a value.
-        if c in '";<>=':
-            raise ValueError(f"holds {c!r} in a value: write it \\{c}, or check the separators")
-        if c == "#" and i == start:
-            raise ValueError("has a value that starts with '#': write it \\# (BER hex values are not accepted)")
-        if c == " " and (i == start or i + 1 == len(dn) or dn[i + 1] in ",+"):
-            raise ValueError(
-                "has a space at the start or end of a value: remove it (write 'ou=people,dc=example,dc=fr'), "
-                "or escape it as '\\ '"
-            )
-        raw += c.encode("utf-8")
-        i += 1
-    if not raw:
-        raise ValueError(f"has an empty value at position {start + 1}")
-    try:
-        value = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError("has hexadecimal escapes that are not UTF-8") from None
-    bad = _invisible(value)
-    if bad is not None:
-        raise ValueError(f"holds the escaped control or invisible character U+{ord(bad):04X}")
-    return value, i
-
-
-def parse_dn(dn: str) -> tuple[Rdn, ...]:
-    """The RDNs of ``dn`` (RFC 4514), each a tuple of (attribute type, value); ValueError says why not.
-
-    Stricter than RFC 4514 where a directory administrator's slip is likelier than
-    intent: no empty DN or value, no space around separators, "=" escaped in values,
-    no "#" hex (BER) values, no control or invisible character even escaped.
-    """
-    if not dn:
-        raise ValueError("is empty")
-    rdns: list[Rdn] = []
-    avas: list[tuple[str, str]] = []
-    i = 0
-    while True:
-        found = _ATTRIBUTE_TYPE.match(dn, i)
-        if found is None:
-            if i == len(dn) or dn[i] in ",+":
-                raise ValueError("has an empty part (two separators in a row, or one at an end)")
-            if dn[i] == " " or re.match(r"[A-Za-z0-9.-]+ +=", dn[i : i + 100]):
-                raise ValueError("has a space around an attribute type: write 'ou=people,dc=example,dc=fr'")
-            if i:
-                part = dn[i : i + 40].split(",")[0].split("+")[0]
-                raise ValueError(
-                    f"has {part!r} after {dn[i - 1]!r}, which is not type=value like dc=fr "
-                    f"(a {dn[i - 1]!r} inside a value is written \\{dn[i - 1]})"
-                )
-            raise ValueError(f"needs an attribute type like ou or dc, then '=', at position {i + 1}")
-        value, i = _dn_value(dn, found.end())
-        avas.append((found.group(1), value))
-        if i == len(dn):
-            rdns.append(tuple(avas))
-            return tuple(rdns)
-        if dn[i] == ",":
-            rdns.append(tuple(avas))
-            avas = []
-        i += 1
-
-
-def _escape_dn_value(value: str) -> str:
-    escaped = []
-    for position, c in enumerate(value):
-        if c in '\\"+,;<>=' or (c in "# " and position == 0) or (c == " " and position == len(value) - 1):
-            escaped.append("\\" + c)
-        elif unicodedata.category(c) in _INVISIBLE:
-            escaped.append("".join(f"\\{b:02x}" for b in c.encode("utf-8", "surrogatepass")))
-        else:
-            escaped.append(c)
-    return "".join(escaped)
-
-
-def format_dn(rdns: Sequence[Rdn]) -> str:
-    """The RFC 4514 string of ``rdns``: what :func:`parse_dn` reads back to the same RDNs."""
-    return ",".join("+".join(f"{kind}={_escape_dn_value(value)}" for kind, value in rdn) for rdn in rdns)
-
-
-def dn_problem(dn: str) -> str | None:
-    """Why ``dn`` is not a DN that ``uid=<identifier>,`` can be put before, or None."""
-    if len(dn) > MAX_DN:
-        return f"is longer than {MAX_DN:,} characters"
-    try:
-        parse_dn(dn)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-LOGIN_PLACEHOLDERS = ("first", "last", "first_initial", "last_initial")
-SEPARATORS = (".", "_", "-")
-
-
-def login_pattern_problem(pattern: str) -> str | None:
-    """Why ``pattern`` cannot make logins, or None."""
-    names = re.findall(r"{([^{}]*)}", pattern)
-    unknown = [n for n in names if n not in LOGIN_PLACEHOLDERS]
-    if unknown:
-        return f"unknown placeholder {{{unknown[0]}}}; known: " + ", ".join("{" + n + "}" for n in LOGIN_PLACEHOLDERS)
-    if not {"last", "last_initial"} & set(names):
-        return "must hold {last} or {last_initial}, and may hold {first} or {first_initial}"
-    literal = re.sub(r"{[^{}]*}", "", pattern)
-    if not re.fullmatch(r"[a-z0-9._-]*", literal):
-        return "only a-z 0-9 . _ - may stand between the placeholders"
-    if pattern.startswith(SEPARATORS) or pattern.endswith(SEPARATORS) or re.search(r"[._-]{2}", pattern):
-        return "must not start or end with . _ - nor hold two of them in a row (an address cannot)"
-    return None
-
-
-def check_settings(s: Settings, where: str = "configuration") -> None:
-    """Refuse values that would print a wrong sheet or an unloadable export."""
-
-    def fail(message: str) -> typing.NoReturn:
-        raise ConfigError(f"{where}: {message}")
-
-    u = s.university
-    for key in ("name", "ent_url", "activation_url", "email_domain"):
-        if not getattr(u, key).strip():
-            fail(f"[university] {key} is empty: fill it in")
-    texts = (
-        ("university", "name", u.name, MAX_NAME),
-        ("university", "short_name", u.short_name, MAX_SHORT_NAME),
-        ("university", "ent_url", u.ent_url, MAX_URL),
-        ("university", "activation_url", u.activation_url, MAX_URL),
-        ("registry", "path", s.registry.path or "", MAX_PATH),
-        ("registry", "group", s.registry.group, 100),
-        ("sheet", "logo", s.sheet.logo, MAX_PATH),
-        ("sheet", "templates", s.sheet.templates, MAX_PATH),
-        ("password_rules", "forbidden_characters", s.password_rules.forbidden_characters, 100),
-        # Their own checks quote the text they find wrong: it must be visible first.
-        ("identifiers", "pattern", s.identifiers.pattern, 100),
-        ("identifiers", "short_pattern", s.identifiers.short_pattern, 100),
-        ("identifiers", "suffix", s.identifiers.suffix, 100),
-    )
-    for table, key, text, limit in texts:
+def _texts_problem(table: str, texts: Sequence[tuple[str, str, int]]) -> str | None:
+    """The first of ``texts`` (key, text, limit) that cannot be printed or exported as is."""
+    for key, text, limit in texts:
         problem = text_problem(text, limit)
         if problem:
-            fail(f"[{table}] {key} = {_show(text)} {problem}")
+            return f"[{table}] {key} = {show(text)} {problem}"
+    return None
+
+
+def _university_problem(u: University) -> str | None:
+    for key in ("name", "ent_url", "activation_url", "email_domain"):
+        if not getattr(u, key).strip():
+            return f"[university] {key} is empty: fill it in"
+    texts = (
+        ("name", u.name, MAX_NAME),
+        ("short_name", u.short_name, MAX_SHORT_NAME),
+        ("ent_url", u.ent_url, MAX_URL),
+        ("activation_url", u.activation_url, MAX_URL),
+    )
+    problem = _texts_problem("university", texts)
+    if problem:
+        return problem
     problem = domain_problem(u.email_domain)
     if problem:
-        fail(f"[university] email_domain = {_show(u.email_domain)} is not a domain name: it {problem}")
+        return f"[university] email_domain = {show(u.email_domain)} is not a domain name: it {problem}"
     for placeholder in re.findall(r"{([^{}]*)}", u.activation_url):
         if placeholder not in URL_PLACEHOLDERS:
-            fail(
+            return (
                 f"[university] activation_url: unknown placeholder {{{placeholder}}}; "
                 f"known: {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)}"
             )
     for key, placeholders in (("ent_url", ()), ("activation_url", URL_PLACEHOLDERS)):
         problem = url_problem(getattr(u, key), placeholders)
         if problem:
-            fail(f"[university] {key} = {_show(getattr(u, key))} {problem}")
-    if s.registry.group:
-        try:
-            grp.getgrnam(s.registry.group)
-        except KeyError:
-            fail(f"[registry] group = {_show(s.registry.group)}: no such group on this machine")
-    if s.ldap.profile not in LDAP_PROFILES:
-        fail(f"[ldap] profile = {_show(s.ldap.profile)} must be one of {', '.join(LDAP_PROFILES)}")
-    if s.ldap.profile == "supann" and not u.uai:
-        fail(f"[university] uai = {u.uai!r}: the supann profile needs the establishment's UAI, like 0341087X")
+            return f"[university] {key} = {show(getattr(u, key))} {problem}"
     if u.uai and not re.fullmatch(r"[0-9]{7}[A-Z]", u.uai):
-        fail(f"[university] uai = {_show(u.uai)} is not a UAI code: seven digits and a capital letter, like 0341087X")
-    if s.ldap.eppn_scope:
-        problem = domain_problem(s.ldap.eppn_scope)
+        return f"[university] uai = {show(u.uai)} is not a UAI code: seven digits and a capital letter, like 0341087X"
+    return None
+
+
+def _ldap_problem(ldap: Ldap) -> str | None:
+    if ldap.profile not in LDAP_PROFILES:
+        return f"[ldap] profile = {show(ldap.profile)} must be one of {', '.join(LDAP_PROFILES)}"
+    if ldap.eppn_scope:
+        problem = domain_problem(ldap.eppn_scope)
         if problem:
-            fail(f"[ldap] eppn_scope = {_show(s.ldap.eppn_scope)} is not a domain name: it {problem}")
-    problem = dn_problem(s.ldap.people_dn)
+            return f"[ldap] eppn_scope = {show(ldap.eppn_scope)} is not a domain name: it {problem}"
+    problem = dn_problem(ldap.people_dn)
     if problem:
-        fail(
-            f"[ldap] people_dn = {_show(s.ldap.people_dn)} is not a DN like 'ou=people,dc=example,dc=fr': it {problem}"
-        )
-    if not re.fullmatch(r"[a-z]{2,3}", s.sheet.language):
-        fail(f"[sheet] language = {_show(s.sheet.language)} must be a language code like fr or en")
-    if s.sheet.login_display not in LOGIN_DISPLAYS:
-        fail(f"[sheet] login_display = {_show(s.sheet.login_display)} must be one of {', '.join(LOGIN_DISPLAYS)}")
-    if not _COLOR.fullmatch(s.sheet.color):
-        fail(f"[sheet] color = {_show(s.sheet.color)} must be written #RRGGBB")
+        return f"[ldap] people_dn = {show(ldap.people_dn)} is not a DN like 'ou=people,dc=example,dc=fr': it {problem}"
+    return None
+
+
+def _registry_problem(registry: RegistrySettings) -> str | None:
+    problem = _texts_problem("registry", (("path", registry.path or "", MAX_PATH), ("group", registry.group, 100)))
+    if problem:
+        return problem
+    if registry.group:
+        try:
+            grp.getgrnam(registry.group)
+        except KeyError:
+            return f"[registry] group = {show(registry.group)}: no such group on this machine"
+    return None
+
+
+def _sheet_problem(sheet: SheetSettings) -> str | None:
+    problem = _texts_problem("sheet", (("logo", sheet.logo, MAX_PATH), ("templates", sheet.templates, MAX_PATH)))
+    if problem:
+        return problem
+    if not re.fullmatch(r"[a-z]{2,3}", sheet.language):
+        return f"[sheet] language = {show(sheet.language)} must be a language code like fr or en"
+    if sheet.login_display not in LOGIN_DISPLAYS:
+        return f"[sheet] login_display = {show(sheet.login_display)} must be one of {', '.join(LOGIN_DISPLAYS)}"
+    if not _COLOR.fullmatch(sheet.color):
+        return f"[sheet] color = {show(sheet.color)} must be written #RRGGBB"
     # Sheets carry passwords: the owner reads and writes them, a group or everyone may at most read them.
-    if not re.fullmatch(r"0?[0-7]{3}", s.sheet.file_mode) or s.sheet.mode & ~0o644 or s.sheet.mode & 0o600 != 0o600:
-        fail(
-            f"[sheet] file_mode = {_show(s.sheet.file_mode)} must be an octal mode from 0600 (the owner only, "
+    if not re.fullmatch(r"0?[0-7]{3}", sheet.file_mode) or sheet.mode & ~0o644 or sheet.mode & 0o600 != 0o600:
+        return (
+            f"[sheet] file_mode = {show(sheet.file_mode)} must be an octal mode from 0600 (the owner only, "
             "the default) to 0644: read and write for the owner, at most read for others"
         )
-    p, r = s.password, s.password_rules
-    c = s.credentials
-    if c.hash not in HASH_SCHEMES:
-        fail(f"[credentials] hash = {_show(c.hash)} must be one of {', '.join(HASH_SCHEMES)}")
-    if not 1000 <= c.sha512_rounds <= 999_999_999:
-        fail("[credentials] sha512_rounds must be between 1,000 and 999,999,999")
-    if c.hash == "bcrypt" and p.length > 72:
-        fail(f"[password] length {p.length}: bcrypt hashes 72 bytes at most; use 72 or fewer, or another hash")
-    if not 4 <= c.bcrypt_cost <= 31:
-        fail("[credentials] bcrypt_cost must be between 4 and 31")
-    if c.argon2_time_cost < 1 or c.argon2_memory_kib < 8:
-        fail("[credentials] argon2_time_cost must be at least 1 and argon2_memory_kib at least 8")
+    return None
+
+
+def _password_problem(p: PasswordPolicy) -> str | None:
     # Before the entropy sum: it raises to the power of the length.
     if not 1 <= p.length <= MAX_PASSWORD_LENGTH:
-        fail(f"[password] length = {p.length} must be between 1 and {MAX_PASSWORD_LENGTH}: it is copied from paper")
+        return f"[password] length = {p.length} must be between 1 and {MAX_PASSWORD_LENGTH}: it is copied from paper"
     if p.group < 0 or (p.group and p.group >= p.length):
-        fail(f"[password] group = {p.group} must be 0 (no groups) or shorter than the length {p.length}")
+        return f"[password] group = {p.group} must be 0 (no groups) or shorter than the length {p.length}"
     if len(set(p.alphabet)) != len(p.alphabet) or not p.alphabet.isascii() or not p.alphabet.isprintable():
-        fail("[password] alphabet must be printable ASCII characters, each once")
+        return "[password] alphabet must be printable ASCII characters, each once"
     if " " in p.alphabet:
-        fail("[password] alphabet must not hold a space: it cannot be seen on paper")
+        return "[password] alphabet must not hold a space: it cannot be seen on paper"
     confusable = sorted(set(p.alphabet) & set(LOOK_ALIKES))
     if confusable:
-        fail(f"[password] alphabet holds {''.join(confusable)!r}, which read alike on paper (0 O o 1 l I)")
+        return f"[password] alphabet holds {''.join(confusable)!r}, which read alike on paper (0 O o 1 l I)"
     if p.entropy_bits < MIN_ENTROPY_BITS:
-        fail(
+        return (
             f"[password] length {p.length} over {len(p.alphabet)} symbols gives "
             f"{p.entropy_bits:.0f} bits of entropy; at least {MIN_ENTROPY_BITS:.0f} are needed"
         )
-    # The provisional password must itself obey the rules printed beside it.
-    clash = sorted(set(p.alphabet) & set(r.forbidden_characters))
-    if clash:
-        fail(f"[password] alphabet holds {''.join(clash)!r}, forbidden by [password_rules]")
-    if p.length < r.min_length:
-        fail(f"[password] length {p.length} is shorter than [password_rules] min_length {r.min_length}")
+    return None
+
+
+def _credentials_problem(c: CredentialSettings) -> str | None:
+    if c.hash not in HASH_SCHEMES:
+        return f"[credentials] hash = {show(c.hash)} must be one of {', '.join(HASH_SCHEMES)}"
+    if not 1000 <= c.sha512_rounds <= 999_999_999:
+        return "[credentials] sha512_rounds must be between 1,000 and 999,999,999"
+    if not 4 <= c.bcrypt_cost <= 31:
+        return "[credentials] bcrypt_cost must be between 4 and 31"
+    if c.argon2_time_cost < 1 or c.argon2_memory_kib < 8:
+        return "[credentials] argon2_time_cost must be at least 1 and argon2_memory_kib at least 8"
+    return None
+
+
+def _batches_problem(batches: BatchSettings) -> str | None:
+    if batches.max_sheets < 1:
+        return "[batches] max_sheets must be at least 1"
+    return None
+
+
+def _password_rules_problem(r: PasswordRules) -> str | None:
+    problem = _texts_problem("password_rules", (("forbidden_characters", r.forbidden_characters, 100),))
+    if problem:
+        return problem
     if r.recommended_length < r.min_length:
-        fail("[password_rules] recommended_length is shorter than min_length")
-    if s.batches.max_sheets < 1:
-        fail("[batches] max_sheets must be at least 1")
-    i = s.identifiers
+        return "[password_rules] recommended_length is shorter than min_length"
+    return None
+
+
+def _identifiers_problem(i: IdentifierSettings) -> str | None:
+    # Their own checks quote the text they find wrong: it must be visible first.
+    texts = (("pattern", i.pattern, 100), ("short_pattern", i.short_pattern, 100), ("suffix", i.suffix, 100))
+    problem = _texts_problem("identifiers", texts)
+    if problem:
+        return problem
     if not 8 <= i.max_length <= 64:
-        fail("[identifiers] max_length must be between 8 and 64 (an e-mail address's local part)")
+        return "[identifiers] max_length must be between 8 and 64 (an e-mail address's local part)"
     if not 4 <= i.short_max_length <= i.max_length:
-        fail("[identifiers] short_max_length must be between 4 and max_length")
+        return "[identifiers] short_max_length must be between 4 and max_length"
     for key in ("pattern", "short_pattern"):
         problem = login_pattern_problem(getattr(i, key))
         if problem and (key == "pattern" or i.short_pattern):
-            fail(f"[identifiers] {key} = {_show(getattr(i, key))}: {problem}")
+            return f"[identifiers] {key} = {show(getattr(i, key))}: {problem}"
     if i.suffix.count("{n}") != 1 or not re.fullmatch(r"[a-z0-9._-]*", i.suffix.replace("{n}", "")):
-        fail(f"[identifiers] suffix = {_show(i.suffix)} must hold {{n}} once, with only a-z 0-9 . _ - around it")
+        return f"[identifiers] suffix = {show(i.suffix)} must hold {{n}} once, with only a-z 0-9 . _ - around it"
     if i.suffix.endswith(tuple(SEPARATORS)):
-        fail(f"[identifiers] suffix = {_show(i.suffix)} must not end with . _ or - (an address cannot)")
+        return f"[identifiers] suffix = {show(i.suffix)} must not end with . _ or - (an address cannot)"
     room = len(i.suffix.replace("{n}", "999"))
     for key in ("max_length", "short_max_length"):
         if getattr(i, key) < room + 4:
-            fail(f"[identifiers] {key} leaves less than 4 characters besides the suffix {_show(i.suffix)}")
+            return f"[identifiers] {key} leaves less than 4 characters besides the suffix {show(i.suffix)}"
     for word in i.reserved:
         if not re.fullmatch(r"[a-z0-9._-]+", word):
-            fail(f"[identifiers] reserved: {_show(word)} is not a login (lower-case a-z 0-9 . _ -)")
-    # The QR code holds the link filled in: its longest form must still fit.
+            return f"[identifiers] reserved: {show(word)} is not a login (lower-case a-z 0-9 . _ -)"
+    return None
+
+
+def _columns_problem(columns: Mapping[str, Any]) -> str | None:
+    seen: dict[str, str] = {}
+    for key, value in columns.items():
+        if key not in BY_NAME:
+            return f"unknown key [columns] {_key(key)}{_nearest(key, BY_NAME)}"
+        if not isinstance(value, str) or not value.strip():
+            return f"[columns] {key} = {show(value)} must be the header of a column in the file"
+        problem = text_problem(value, MAX_NAME)
+        if problem:
+            return f"[columns] {key} = {show(value)} {problem}"
+        header = normalise_header(value)
+        if header in seen:
+            return f"[columns] {key} and {seen[header]} both name the column {show(value)}"
+        seen[header] = key
+    return None
+
+
+@dataclass(frozen=True)
+class _Section:
+    """A table of the configuration: the dataclass its keys fill, and the function that checks its values."""
+
+    kind: type | None  # None for [columns], a free table of column = "Header in the file"
+    problem: Callable[[Any], str | None]  # given the section's value (Settings.<name>)
+
+
+_SECTIONS: dict[str, _Section] = {
+    "university": _Section(University, _university_problem),
+    "ldap": _Section(Ldap, _ldap_problem),
+    "registry": _Section(RegistrySettings, _registry_problem),
+    "sheet": _Section(SheetSettings, _sheet_problem),
+    "password": _Section(PasswordPolicy, _password_problem),
+    "credentials": _Section(CredentialSettings, _credentials_problem),
+    "batches": _Section(BatchSettings, _batches_problem),
+    "password_rules": _Section(PasswordRules, _password_rules_problem),
+    "identifiers": _Section(IdentifierSettings, _identifiers_problem),
+    "columns": _Section(None, _columns_problem),
+}
+# The tables a dataclass fills: [columns] takes the keys its function accepts (and an unknown table's
+# name is compared with these only, as it always was).
+_TABLES: dict[str, type] = {name: section.kind for name, section in _SECTIONS.items() if section.kind is not None}
+
+
+# -- Rules across sections -----------------------------------------------------------------------
+
+
+def _uai_for_the_profile(s: Settings) -> str | None:
+    u = s.university
+    if s.ldap.profile == "supann" and not u.uai:
+        return f"[university] uai = {u.uai!r}: the supann profile needs the establishment's UAI, like 0341087X"
+    return None
+
+
+def _password_within_the_rules(s: Settings) -> str | None:
+    """The provisional password must itself obey the rules printed beside it."""
+    p, r = s.password, s.password_rules
+    clash = sorted(set(p.alphabet) & set(r.forbidden_characters))
+    if clash:
+        return f"[password] alphabet holds {''.join(clash)!r}, forbidden by [password_rules]"
+    if p.length < r.min_length:
+        return f"[password] length {p.length} is shorter than [password_rules] min_length {r.min_length}"
+    return None
+
+
+def _password_within_the_hash(s: Settings) -> str | None:
+    """No scheme may cut the password: the [password] alphabet is ASCII, so a character is a byte."""
+    p, scheme = s.password, s.credentials.hash
+    top = HASHERS[scheme].max_password_bytes
+    if top is not None and p.length > top:
+        return f"[password] length {p.length}: {scheme} hashes {top} bytes at most; use {top} or fewer, or another hash"
+    return None
+
+
+def _activation_url_within_a_qr_code(s: Settings) -> str | None:
+    """The QR code holds the link filled in: its longest form must still fit."""
+    u, i = s.university, s.identifiers
     longest = (
         len(u.activation_url)
         + u.activation_url.count("{identifier}") * (i.max_length - len("{identifier}"))
         + u.activation_url.count("{email}") * (i.max_length + 1 + len(u.email_domain) - len("{email}"))
     )
     if longest > MAX_URL:
-        fail(
-            f"[university] activation_url = {_show(u.activation_url)}, filled in for the longest login, "
+        return (
+            f"[university] activation_url = {show(u.activation_url)}, filled in for the longest login, "
             f"is {longest:,} characters long: at most {MAX_URL:,} fit a QR code and a browser"
         )
+    return None
+
+
+@dataclass(frozen=True)
+class _Across:
+    """A rule between sections, checked right after the section ``after``: once the values it relies on
+    are known to be sound, and before the later sections' own faults."""
+
+    after: str
+    problem: Callable[[Settings], str | None]
+
+
+_ACROSS_SECTIONS = (
+    _Across("ldap", _uai_for_the_profile),
+    # Before [password_rules]' own check: "length 15 is shorter than min_length 16" says more than
+    # "recommended_length is shorter than min_length" when min_length alone was raised.
+    _Across("password", _password_within_the_rules),
+    _Across("credentials", _password_within_the_hash),
+    _Across("identifiers", _activation_url_within_a_qr_code),
+)
+
+
+def _settings_problem(s: Settings) -> str | None:
+    """The first fault of ``s``, in the order described above, or None."""
+    for name, section in _SECTIONS.items():
+        problem = section.problem(getattr(s, name))
+        for rule in _ACROSS_SECTIONS:
+            if problem is None and rule.after == name:
+                problem = rule.problem(s)
+        if problem:
+            return problem
+    return None
+
+
+def check_settings(s: Settings, where: str = "configuration") -> None:
+    """Refuse values that would print a wrong sheet or an unloadable export."""
+    problem = _settings_problem(s)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")

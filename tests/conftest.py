@@ -10,15 +10,17 @@ import random
 import shutil
 import sqlite3
 import subprocess
+import tomllib
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from scolpass import Account, Settings, Step, Student, load_settings
+from scolpass import Account, ConfigError, Settings, Step, Student, load_settings, settings_from_dict
 from scolpass.settings import DEFAULT_ALPHABET
 
 from .slapd import Slapd
@@ -82,6 +84,29 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+# -- Configurations: the sample, and the sample with one value changed ---------------------
+
+
+def sample() -> dict[str, Any]:
+    """The sample configuration, parsed: a fresh copy to change."""
+    with (SAMPLES / "scolpass.toml").open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def settings_with(table: str, key: str, value: object) -> Settings:
+    """The sample's settings with ``[table] key = value``, checked, as read from ``u.toml``."""
+    data = sample()
+    data.setdefault(table, {})[key] = value
+    return settings_from_dict(data, "u.toml")
+
+
+def refusal(table: str, key: str, value: object) -> str:
+    """The message that refuses ``[table] key = value`` in the sample."""
+    with pytest.raises(ConfigError) as caught:
+        settings_with(table, key, value)
+    return str(caught.value)
 
 
 @pytest.fixture

@@ -519,7 +519,9 @@ def test_openldap_loads_and_stores_exactly_what_was_intended(
     changed = slapd.modify(tmp_path / "returning.ldif")
     assert changed.returncode == 0, changed.stderr
     for r in returning:
-        intended[directory.dn(r.account.identifier)] |= {name: values for _, name, values in returning_changes(r, directory)}
+        intended[directory.dn(r.account.identifier)] |= {
+            name: values for _, name, values in returning_changes(r, directory)
+        }
     _assert_stored(_directory_entries(slapd, mine), intended)
 
     reissued = [dataclasses.replace(c, password_hash=c.password_hash + "x") for c in issued]

@@ -23,13 +23,13 @@ from scipy import stats
 
 from scolpass import Account, generate_password, generate_passwords, hash_password, load_settings
 from scolpass.exports import Credential, write_csv
+from scolpass.hashers import sha512_crypt_backend
 from scolpass.passwords import (
     PARALLEL_FROM,
     Choice,
     has_required_classes,
     hash_passwords,
     password_entropy_bits,
-    sha512_crypt_backend,
 )
 from scolpass.settings import (
     CredentialSettings,
