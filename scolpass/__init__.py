@@ -11,13 +11,6 @@ Everything here is the public API: the command line uses nothing else, and the
 help desk's functions are in :mod:`scolpass.helpdesk`.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("scolpass")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
-
 from . import helpdesk
 from .academic_year import AcademicYear, resolve_academic_year
 from .admin import Purge, Reservation, existing_registry, import_existing, purge, read_registry, registry_location
@@ -36,6 +29,7 @@ from .registry import IssuedAccount, Registry, ReissueRecord, RunRecord, open_re
 from .run import STATUSES, Outcome, RunOptions, RunResult, Status
 from .settings import DEFAULT_CONFIG_NAME, Settings, config_template, load_settings, settings_from_dict
 from .student import Account, Step, Student
+from .version import __version__
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",

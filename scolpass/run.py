@@ -21,7 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar, get_args
 
-from . import __version__
 from .academic_year import AcademicYear
 from .batches import Progress
 from .enrolment import Enrolment
@@ -44,6 +43,7 @@ from .passwords import Choice
 from .protect import PdfProtection
 from .registry import Command, Registry, open_registry
 from .settings import Settings
+from .version import __version__
 
 # What a run did for one student.
 Status = Literal["new", "returning", "reissued", "duplicate"]

@@ -410,12 +410,17 @@ class SheetRenderer:
 
     def render(self, sheets: Sequence[Sheet], path: Path, title: str, duplex: bool = False) -> None:
         """Write ``sheets`` to ``path``: page ``i + 1`` for ``sheets[i]``, or ``2i + 1`` with blank backs."""
-        c = self.canvas(path, title, sheets)
+        write_bytes(path, self.pdf_bytes(sheets, title, duplex), self.settings.sheet.mode)
+
+    def pdf_bytes(self, sheets: Sequence[Sheet], title: str, duplex: bool = False) -> bytes:
+        """The PDF of :meth:`render`, in memory only (a sheet served to a browser), encrypted if asked."""
+        # ReportLab writes nothing before save(); the canvas is given a name only for its metadata.
+        c = self.canvas(Path("scolpass.pdf"), title, sheets)
         for sheet in sheets:
             self.draw_sheet(c, sheet)
             if duplex:
                 c.showPage()
-        self.save(c, path)
+        return self.data(c)
 
     def save(self, c: Canvas, path: Path) -> None:
         """Write the PDF of ``c`` to ``path``: private (or ``[sheet] file_mode``), encrypted if asked.
@@ -424,10 +429,14 @@ class SheetRenderer:
         create the file with the umask's mode, and an encrypted run must never put
         the unencrypted sheets on disk.
         """
+        write_bytes(path, self.data(c), self.settings.sheet.mode)
+
+    def data(self, c: Canvas) -> bytes:
+        """The PDF of ``c``, from memory, encrypted if asked."""
         data: bytes = c.getpdfdata()  # type: ignore[no-untyped-call]  # the stub leaves it untyped
         if self.protection is not None:
             data = self.protection.encrypt(data)
-        write_bytes(path, data, self.settings.sheet.mode)
+        return data
 
 
 LOGO_H = 34.0  # points: the logo's height in the header

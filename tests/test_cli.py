@@ -364,3 +364,48 @@ def test_check_200000_rows_in_bounded_memory(tmp_path: Path) -> None:
     assert "200000 rows, 133333 students, 200000 programme steps" in "\n".join(out)
     # Measured 363 MiB (527 MiB before issue 11's memory work); the bound leaves room for other changes.
     assert int(peak) < 512 * 1024, f"peak RSS {int(peak) / 1024:.0f} MiB"
+
+
+def test_the_commands_that_print_sheets_share_one_set_of_sheet_options() -> None:
+    import click
+
+    from scolpass.cli import _OUTPUT_OPTIONS
+
+    def flags(name: str) -> set[str]:
+        command = cli.commands[name]
+        return {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
+
+    shared = {"--duplex", "--one-pdf-per-student", "--csv-excel", "--plaintext-credentials", "--encrypt-pdf",
+              "--pdf-password-file"}  # fmt: skip
+    assert len(_OUTPUT_OPTIONS) == len(shared)
+    assert shared <= flags("generate")
+    assert shared <= flags("reissue")
+
+
+def test_registry_search_finds_a_student_by_name_and_runs_say_who_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scolpass import RunOptions, load_settings, reissue_now
+
+    registry = str(tmp_path / "r.sqlite3")
+    assert main(["generate", ENROLMENT, "--config", CONFIG, "--registry", registry, "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    assert main(["registry", "search", "helene marie", "--registry", registry]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("00012347  marie-helene.de-la-fontaine")
+    assert "Marie-Hélène DE LA FONTAINE  (LETTRES)" in out
+    assert main(["registry", "search", "jean martin", "--faculty", "DRT", "--registry", registry]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["00012346"]
+    assert main(["registry", "search", "nobody", "--registry", registry]) == 1
+    assert "no student matches 'nobody'" in capsys.readouterr().err
+
+    reissue_now("00012347", load_settings(CONFIG), RunOptions(registry=registry, actor="agent.x"))
+    assert main(["registry", "runs", "--registry", registry]) == 0
+    handed = capsys.readouterr().out.splitlines()[-1]
+    assert " for agent.x " in handed
+    assert handed.endswith("(handed out)")
+    assert "1 reissued" in handed
+    assert main(["registry", "show", "00012347", "--registry", registry]) == 0
+    shown = capsys.readouterr().out
+    assert "issued by:      run 1 (" in shown
+    assert "(run 2, agent.x)" in shown
