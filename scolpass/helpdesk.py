@@ -18,14 +18,13 @@ from typing import TextIO
 
 from anyascii import anyascii
 
-from .academic_year import AcademicYear
 from .admin import registry_location
 from .batches import sort_key
 from .errors import StateError
 from .exports import password_changes, write_accounts
 from .files import group_id
 from .lock import os_user
-from .pipeline import new_passwords
+from .pipeline import new_passwords, refuse_no_registry, sheet_title
 from .registry import IssuedAccount, Registry, ReissueRecord, RunRecord, open_registry
 from .run import RunOptions
 from .settings import Settings
@@ -76,7 +75,8 @@ def search(
     if not text:
         return []
     found: dict[str, IssuedAccount] = {}
-    exact = [reg.account(text), reg.find_login(text.split("@", 1)[0].casefold()), *reg.same_number_key(text)]
+    # The student number as given or without its leading zeros (Excel's way), then a login or an address.
+    exact = [*reg.same_number_key(text), reg.find_login(text.split("@", 1)[0].casefold())]
     for account in exact:
         if account is not None:
             found.setdefault(account.student_number, account)
@@ -159,10 +159,9 @@ def reissue_now(
     """
     options = options or RunOptions()
     now = options.now or datetime.now().astimezone()
-    year = AcademicYear(options.year) if options.year is not None else AcademicYear.of_date(now.date())
+    year = options.academic_year(now)
     location = registry_location(settings, options.registry)
-    if not location.exists():
-        raise StateError(f"{location}: no registry here: nothing was ever issued from it")
+    refuse_no_registry(location)
     renderer = SheetRenderer(settings, year.label, options.protection)
     group = group_id(settings.registry.group)
     with open_registry(location, group=group, wait=COUNTER_WAIT) as reg:
@@ -173,7 +172,7 @@ def reissue_now(
         if account is None:
             raise StateError(f"{student_number}: has no sheet data in the registry (adopted account)")
         sheets, credentials = new_passwords([account], settings, options.choice)
-        pdf = renderer.pdf_bytes(sheets, f"SCOL'PASS {year.label}")
+        pdf = renderer.pdf_bytes(sheets, sheet_title(year))
         record = password_changes(credentials, settings.ldap.people_dn)
         user = os_user()
         run_id = reg.record_handed_reissue(student_number, year.start, now, user, options.actor or user)

@@ -68,9 +68,9 @@ def generate(enrolment: str | Path | Enrolment, settings: Settings, options: Run
     ctx = Context(settings, registry_location(settings, options.registry), options, checked.year, now,
                   checked.enrolment, path)  # fmt: skip
     job = _Generate(ctx, timings)
-    _refuse_bad_output(ctx)
+    target = _refuse_bad_output(ctx)
     if options.dry_run:
-        return job.dry_run()
+        return job.dry_run(target)
     result = run_locked(job, ctx)
     return dataclasses.replace(result, timings=timings.seconds)
 
@@ -82,18 +82,22 @@ def reissue(student_numbers: Sequence[str], settings: Settings, options: RunOpti
     """
     options = options or RunOptions()
     now = options.now or datetime.now().astimezone()
-    year = AcademicYear(options.year) if options.year is not None else AcademicYear.of_date(now.date())
-    ctx = Context(settings, registry_location(settings, options.registry), options, year, now)
+    ctx = Context(settings, registry_location(settings, options.registry), options, options.academic_year(now), now)
     job = _Reissue(ctx, student_numbers)
-    if not ctx.location.exists():
-        raise StateError(f"{ctx.location}: no registry here: nothing was ever issued from it")
+    refuse_no_registry(ctx.location)
     _refuse_bad_output(ctx)
     return run_locked(job, ctx)
 
 
-def _refuse_bad_output(ctx: Context) -> None:
+def _refuse_bad_output(ctx: Context) -> Path:
     """A bad ``--out`` refused now, before anything is rendered (the frame chooses it again under the lock)."""
-    output_folder(ctx.options.out_dir, ctx.year, ctx.now, group_id(ctx.settings.registry.group))
+    return output_folder(ctx.options.out_dir, ctx.year, ctx.now, group_id(ctx.settings.registry.group))
+
+
+def refuse_no_registry(location: Path) -> None:
+    """A reissue needs the registry that issued the accounts."""
+    if not location.exists():
+        raise StateError(f"{location}: no registry here: nothing was ever issued from it")
 
 
 @dataclass
@@ -117,10 +121,9 @@ class _Generate:
         with self.timings.stage("identifiers and registry"):
             return plan_generate(self.enrolment, self.ctx.settings.identifiers, reg, self.ctx.options.allow_duplicates)
 
-    def dry_run(self) -> RunResult:
+    def dry_run(self, target: Path) -> RunResult:
         """What a run would do, on a copy of the registry; nothing written."""
         ctx = self.ctx
-        target = output_folder(ctx.options.out_dir, ctx.year, ctx.now, group_id(ctx.settings.registry.group))
         with open_registry(ctx.location, in_memory=True) as reg:
             recover(reg, ctx.now, touch_files=False)  # on the copy: what the next real run will settle
             planned = self.plan(reg)
@@ -155,7 +158,7 @@ class _Generate:
             reprints = [
                 sheet_of(Account(s, a.identifier, a.short_identifier), None, settings) for s, a in plan.returning
             ]
-            renderer.render(reprints, staging / REPRINTS_PDF, _title(ctx.year), settings.batches.duplex)
+            renderer.render(reprints, staging / REPRINTS_PDF, sheet_title(ctx.year), settings.batches.duplex)
             files.append(REPRINTS_PDF)
         if self.enrolment.rejected:
             write_rejected(self.enrolment, staging / REJECTED_CSV)
@@ -215,7 +218,8 @@ def directory_of(settings: Settings, year: AcademicYear) -> Directory:
     )
 
 
-def _title(year: AcademicYear) -> str:
+def sheet_title(year: AcademicYear) -> str:
+    """The title of every sheet PDF of the year."""
     return f"SCOL'PASS {year.label}"
 
 
@@ -226,7 +230,7 @@ def _print(
     renderer: SheetRenderer, sheets: Sequence[Sheet], folder: Path, ctx: Context, progress: Progress | None = None
 ) -> tuple[Placement, list[str], list[dict[str, object]]]:
     """Sheets in faculty batches (cover, sheets, signature list), or one file per student."""
-    settings, title = ctx.settings, _title(ctx.year)
+    settings, title = ctx.settings, sheet_title(ctx.year)
     placement: Placement = {}
     if ctx.options.one_pdf_per_student:
         for done, sheet in enumerate(sorted(sheets, key=lambda s: s.student.student_number), start=1):

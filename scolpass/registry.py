@@ -497,10 +497,7 @@ class Registry:
                 (stamp, stamp, os_user, year, json.dumps({"reissued": 1}), actor),
             )
             assert cursor.lastrowid is not None
-            self._db.execute(
-                "INSERT INTO reissues (student_number, run_id, reissued_at) VALUES (?, ?, ?)",
-                (student_number, cursor.lastrowid, stamp),
-            )
+            self.record_reissues([student_number], cursor.lastrowid, when)
         return cursor.lastrowid
 
     def set_staging(self, run_id: int, staging: Path) -> None:

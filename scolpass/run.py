@@ -88,6 +88,10 @@ class RunOptions:
     protection: PdfProtection | None = None  # every sheet PDF encrypted (--encrypt-pdf)
     progress: Progress | None = field(default=None, compare=False)  # sheets done, out of all
 
+    def academic_year(self, now: datetime) -> AcademicYear:
+        """``year``, else the academic year of ``now`` (a run with no file to give it)."""
+        return AcademicYear(self.year) if self.year is not None else AcademicYear.of_date(now.date())
+
 
 class Timings:
     """Seconds spent in each stage of a run (benchmarks/ prints them)."""

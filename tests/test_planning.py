@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 from pathlib import Path
 
-from scolpass import Settings, open_registry
+from scolpass import Enrolment, Registry, Settings, Student, open_registry
 from scolpass.duplicates import RESEMBLANCES, SAME_INE, SAME_NUMBER, note
 from scolpass.enrolment import read_enrolment
 from scolpass.planning import plan_generate, plan_reissue
@@ -40,12 +40,19 @@ def test_the_registry_and_the_file_give_the_same_reason_for_the_same_resemblance
     assert against_registry.new == ()
 
 
-def test_an_issued_student_with_the_same_ine_holds_a_new_number_back(settings: Settings, tmp_path: Path) -> None:
+def _with_jeans_ine_issued(path: Path) -> tuple[Enrolment, Student, Registry]:
+    """The sample, and a registry where another number (99) already has 00012345's INE."""
     enrolment = read_enrolment(SAMPLES / "enrolment.csv")
     jean = next(s for s in enrolment.students if s.student_number == "00012345")
-    with open_registry(tmp_path / "r.sqlite3") as reg:
-        with reg.transaction():
-            reg.record([new_account("99", "x.y", ine=jean.ine, birth_name="OTHER")], 2025, WHEN)
+    reg = open_registry(path)
+    with reg.transaction():
+        reg.record([new_account("99", "x.y", ine=jean.ine, birth_name="OTHER")], 2025, WHEN)
+    return enrolment, jean, reg
+
+
+def test_an_issued_student_with_the_same_ine_holds_a_new_number_back(settings: Settings, tmp_path: Path) -> None:
+    enrolment, jean, reg = _with_jeans_ine_issued(tmp_path / "r.sqlite3")
+    with reg:
         assert reg.probable_duplicates(jean) == [("99", SAME_INE)]
         plan = plan_generate(enrolment, settings.identifiers, reg)
     assert [(h.student.student_number, h.note) for h in plan.held] == [("00012345", note("99", SAME_INE))]
@@ -60,11 +67,8 @@ def test_a_student_without_an_ine_is_never_a_duplicate_by_ine(settings: Settings
 
 
 def test_allowed_duplicates_are_planned_as_new(settings: Settings, tmp_path: Path) -> None:
-    enrolment = read_enrolment(SAMPLES / "enrolment.csv")
-    jean = next(s for s in enrolment.students if s.student_number == "00012345")
-    with open_registry(tmp_path / "r.sqlite3") as reg:
-        with reg.transaction():
-            reg.record([new_account("99", "x.y", ine=jean.ine, birth_name="OTHER")], 2025, WHEN)
+    enrolment, _, reg = _with_jeans_ine_issued(tmp_path / "r.sqlite3")
+    with reg:
         plan = plan_generate(enrolment, settings.identifiers, reg, allow_duplicates={"00012345"})
     assert plan.held == ()
     assert len(plan.new) == 11
