@@ -1,4 +1,4 @@
-"""The hash schemes' table: each entry keeps its word, and the template and the README list the same schemes."""
+"""The hash schemes' table: each entry keeps its word, and the template and the directory page list the same schemes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from scolpass.settings import HASH_SCHEMES, CredentialSettings, PasswordPolicy, 
 from .conftest import ROOT, SAMPLES
 
 # Where the schemes are documented for a university: the table under "### Credential files".
-README = ROOT / "README.md"
+DIRECTORY_PAGE = ROOT / "docs" / "directory.md"  # where the README's table moved
 
 PASSWORD = "Xk7pQ2mZr9TnWc4"
 
@@ -76,9 +76,9 @@ def test_the_template_names_the_table_schemes_in_its_order() -> None:
 
 
 def readme_hash_rows() -> dict[str, str]:
-    """The README's table of schemes: each ``hash`` with its "written as" form."""
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("### Credential files") :]
+    """The directory page's table of schemes: each ``hash`` with its "written as" form."""
+    text = DIRECTORY_PAGE.read_text(encoding="utf-8")
+    section = text[text.index("## Credential files") :]
     section = section[: section.index("\n#", 1)]
     body = section[section.index("|---") :].splitlines()[1:]  # below the header row
     rows = {}
@@ -92,5 +92,5 @@ def readme_hash_rows() -> dict[str, str]:
 
 
 def test_the_readme_table_lists_the_table_schemes_as_written() -> None:
-    # The README orders its rows by cost; each scheme once, with the form the hasher declares.
+    # The directory page orders its rows by cost; each scheme once, with the form the hasher declares.
     assert readme_hash_rows() == {name: hasher.written_as for name, hasher in HASHERS.items()}
