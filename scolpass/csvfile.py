@@ -13,7 +13,6 @@ import csv
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -311,25 +310,29 @@ def parse_records(text: str, name: str, separator: str, skip_lines: int = 0) -> 
     reader = csv.reader(lines, delimiter=separator, strict=True)
     start = skip_lines + 1
     rows = 0
+    # csv's own limit on a value is process-wide: never set here, where another thread may be reading.
+    # Its default is this limit; where the process raised it, the values are measured here instead.
+    measure = csv.field_size_limit() > MAX_PARSED_FIELD_CHARS
     try:
-        with _field_size_limit(MAX_PARSED_FIELD_CHARS):
-            for cells in reader:
-                if len(cells) > MAX_COLUMNS:
-                    reason = f"has {len(cells):,} fields; scolpass reads at most {MAX_COLUMNS:,} columns"
-                    raise InputError([Problem(name, start, None, None, reason)])
-                if records and not any(map(str.strip, cells)):
-                    # A blank line or Excel's ";;;;" holds no data: not kept (millions of them in a small
-                    # file would otherwise fill the memory the row limit guards), and not a row.
-                    start = skip_lines + reader.line_num + 1
-                    continue
-                if records:
-                    rows += 1
-                    if rows > MAX_ROWS:
-                        raise InputError([Problem(name, start, None, None, _too_many_rows())])
-                # Each distinct value is kept once (a faculty, a step or a year repeats on every row):
-                # it halves the memory of the records, and NFC is worked out once per value.
-                records.append((start, list(map(normal.__getitem__, cells))))
+        for cells in reader:
+            if measure and max(map(len, cells), default=0) > MAX_PARSED_FIELD_CHARS:
+                raise csv.Error("field larger than field limit")
+            if len(cells) > MAX_COLUMNS:
+                reason = f"has {len(cells):,} fields; scolpass reads at most {MAX_COLUMNS:,} columns"
+                raise InputError([Problem(name, start, None, None, reason)])
+            if records and not any(map(str.strip, cells)):
+                # A blank line or Excel's ";;;;" holds no data: not kept (millions of them in a small
+                # file would otherwise fill the memory the row limit guards), and not a row.
                 start = skip_lines + reader.line_num + 1
+                continue
+            if records:
+                rows += 1
+                if rows > MAX_ROWS:
+                    raise InputError([Problem(name, start, None, None, _too_many_rows())])
+            # Each distinct value is kept once (a faculty, a step or a year repeats on every row):
+            # it halves the memory of the records, and NFC is worked out once per value.
+            records.append((start, list(map(normal.__getitem__, cells))))
+            start = skip_lines + reader.line_num + 1
     except csv.Error as exc:
         raise InputError(
             [Problem(name, start, None, None, _csv_reason(str(exc), start, skip_lines + reader.line_num))]
@@ -427,13 +430,3 @@ class _Normalised(dict[str, str]):
         value = restored(value)
         self[cell] = value
         return value
-
-
-@contextmanager
-def _field_size_limit(limit: int) -> Iterator[None]:
-    """csv's limit on one value, which is process-wide: set for this reading, then put back."""
-    previous = csv.field_size_limit(limit)
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)

@@ -396,19 +396,54 @@ def test_value_over_the_parser_limit_on_one_line(tmp_path: Path) -> None:
     assert len(read_table(path).records[1][1][1]) == MAX_PARSED_FIELD_CHARS
 
 
-def test_csv_field_limit_is_put_back(tmp_path: Path) -> None:
-    # csv's limit is process-wide: a script's own setting survives reading an export, or failing to.
-    before = csv.field_size_limit(10)
+def test_csv_field_limit_is_never_changed(tmp_path: Path) -> None:
+    # csv's limit is process-wide: reading never sets it (another thread may be reading), and a process
+    # that raised it still gets scolpass's own limit.
+    before = csv.field_size_limit(10 * MAX_PARSED_FIELD_CHARS)
     try:
         path = tmp_path / "e.csv"
-        path.write_text("a;b\n1;" + "x" * 100 + "\n", encoding="utf-8")
-        assert len(read_table(path).records) == 1
+        path.write_text("a;b\n1;" + "x" * MAX_PARSED_FIELD_CHARS + "\n", encoding="utf-8")
+        assert len(read_table(path).records) == 1  # the largest value allowed
+        path.write_text("a;b\n1;" + "x" * (MAX_PARSED_FIELD_CHARS + 1) + "\n", encoding="utf-8")
+        with pytest.raises(InputError, match="holds a value of more than 131,072 characters"):
+            read_table(path)
         path.write_text('a;b\n1;"' + "x" * 200_000 + "\n", encoding="utf-8")
         with pytest.raises(InputError):
             read_table(path)
-        assert csv.field_size_limit() == 10
+        assert csv.field_size_limit() == 10 * MAX_PARSED_FIELD_CHARS
     finally:
         csv.field_size_limit(before)
+
+
+def test_reading_changes_no_process_wide_setting_another_thread_would_see(tmp_path: Path) -> None:
+    import gc
+    import threading
+
+    path = tmp_path / "big.csv"
+    path.write_text("a;b\n" + "".join(f"{i};{'x' * 50}\n" for i in range(200_000)), encoding="utf-8")
+    seen: set[tuple[bool, int]] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.add((gc.isenabled(), csv.field_size_limit()))
+
+    from scolpass.enrolment import read_enrolment
+
+    from .conftest import SAMPLES
+
+    before = csv.field_size_limit(10 * MAX_PARSED_FIELD_CHARS)  # a server's own setting
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        read_table(path)
+        for _ in range(20):
+            read_enrolment(SAMPLES / "enrolment.csv")
+    finally:
+        done.set()
+        watcher.join()
+        csv.field_size_limit(before)
+    assert seen == {(True, 10 * MAX_PARSED_FIELD_CHARS)}
 
 
 def test_equal_values_are_kept_once(tmp_path: Path) -> None:
