@@ -32,6 +32,7 @@ from .validators import (
     MAX_URL,
     dn_problem,
     domain_problem,
+    service_url_problem,
     show,
     text_problem,
     url_problem,
@@ -90,6 +91,9 @@ class RegistrySettings:
     # A group whose members share the registry and the output folders on one machine (several
     # registrars, a service account): the registry is then 0660 and the folders 0770, for that group.
     group: str = ""
+    # The migration year: a new student number whose INE is an issued student's is that student
+    # (Pégase's new learner code), not a probable duplicate.
+    link_by_ine: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,36 @@ class IdentifierSettings:
 
 
 @dataclass(frozen=True)
+class Faculty:
+    """A faculty (composante) as Pégase settings name it: a label, and a code when the university has one."""
+
+    label: str
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class PegaseSettings:
+    """Reading Pégase: its feed's faculties and steps, and where ``pegase fetch`` takes the feed."""
+
+    # The type of the path element that is the year of study (Apogée's étape).
+    step_type: str = "ANNEE"
+    # [pegase.faculties]: a prefix of the formation code to its faculty; the longest prefix wins.
+    faculties: Mapping[str, Faculty] = field(default_factory=dict)
+    # The faculty of an enrolment that no prefix matches; None: such an enrolment is a problem.
+    default_faculty: Faculty | None = None
+    # The feed's base (https://ins.<site>.pc-scol.fr/api/ins/ext/v2) and Pégase's CAS ticket URL.
+    url: str = ""
+    auth_url: str = ""
+    username: str = ""
+    # A private file holding the password (else the environment's SCOLPASS_PEGASE_PASSWORD).
+    password_file: str = ""
+    # The period whose enrolments the feed gives (PER-2026, a site's own code).
+    period: str = ""
+    # Seconds a request may take.
+    timeout: int = 60
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a run needs besides its input."""
 
@@ -191,6 +225,7 @@ class Settings:
     identifiers: IdentifierSettings = field(default_factory=IdentifierSettings)
     # [columns]: scolpass column name to the header of the university's own export.
     columns: Mapping[str, str] = field(default_factory=dict)
+    pegase: PegaseSettings = field(default_factory=PegaseSettings)
     source: Path | None = None
 
     def login_of(self, identifier: str) -> str:
@@ -285,6 +320,34 @@ def _columns(table: Any, where: str) -> dict[str, str]:
     return dict(table)
 
 
+def _faculty(value: Any, key: str, where: str) -> Faculty:
+    """A faculty as written: its label, or ``{ code = "ECO", label = "ECONOMIE" }``."""
+    if isinstance(value, str):
+        return Faculty(value)
+    if isinstance(value, dict):
+        return typing.cast(Faculty, _build(f"pegase.{key}", Faculty, value, where))
+    raise ConfigError(f'{where}: [pegase] {key} = {show(value)} must be a label or {{ code = "...", label = "..." }}')
+
+
+def _pegase(table: Any, where: str) -> PegaseSettings:
+    """[pegase], whose faculties are a table of their own and may each be a table: read here, typed by
+    :func:`_build` for the rest."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [pegase] must be a table")
+    rest = dict(table)
+    faculties = rest.pop("faculties", {})
+    default = rest.pop("default_faculty", None)
+    if not isinstance(faculties, dict):
+        raise ConfigError(f'{where}: [pegase.faculties] must be a table of "FORMATION-PREFIX" = "Faculty"')
+    built: PegaseSettings = _build("pegase", PegaseSettings, rest, where)
+    mapped = {prefix: _faculty(value, f"faculties.{_key(prefix)}", where) for prefix, value in faculties.items()}
+    return dataclasses.replace(
+        built,
+        faculties=mapped,
+        default_faculty=None if default is None else _faculty(default, "default_faculty", where),
+    )
+
+
 def settings_from_dict(data: dict[str, Any], where: str = "configuration") -> Settings:
     """Build and check settings from a parsed TOML document."""
     for section in data:
@@ -293,7 +356,13 @@ def settings_from_dict(data: dict[str, Any], where: str = "configuration") -> Se
     for required in ("university", "ldap"):
         if required not in data:
             raise ConfigError(f"{where}: the [{required}] table is missing")
-    parts = {name: _build(name, kind, data[name], where) for name, kind in _TABLES.items() if name in data}
+    parts = {
+        name: _build(name, kind, data[name], where)
+        for name, kind in _TABLES.items()
+        if name in data and name not in _READ_APART
+    }
+    if "pegase" in data:
+        parts["pegase"] = _pegase(data["pegase"], where)
     settings = Settings(**parts, columns=_columns(data.get("columns", {}), where))
     check_settings(settings, where)
     return settings
@@ -518,6 +587,48 @@ def _columns_problem(columns: Mapping[str, Any]) -> str | None:
     return None
 
 
+# A code of Pégase: upper-case letters, digits and "-" (the feed's own), "_" and "." seen on some sites.
+_PEGASE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _faculty_problem(key: str, faculty: Faculty) -> str | None:
+    if not faculty.label.strip():
+        return f"[pegase] {key}: the faculty's label is empty"
+    texts = ((f"{key} label", faculty.label, BY_NAME["faculty"].max_length),
+             (f"{key} code", faculty.code, BY_NAME["faculty_code"].max_length))  # fmt: skip
+    return _texts_problem("pegase", texts)
+
+
+def _pegase_problem(p: PegaseSettings) -> str | None:
+    if not _PEGASE_CODE.fullmatch(p.step_type) or len(p.step_type) > 40:
+        return f"[pegase] step_type = {show(p.step_type)} must be a type of Pégase's paths, like ANNEE"
+    for prefix, faculty in p.faculties.items():
+        if not _PEGASE_CODE.fullmatch(prefix) or len(prefix) > 40:
+            return (
+                f"[pegase.faculties] {show(prefix)} is not the beginning of a formation code (letters, digits, - _ .)"
+            )
+        problem = _faculty_problem(f"faculties.{prefix}", faculty)
+        if problem:
+            return problem
+    if p.default_faculty is not None:
+        problem = _faculty_problem("default_faculty", p.default_faculty)
+        if problem:
+            return problem
+    texts = (("username", p.username, 200), ("password_file", p.password_file, MAX_PATH), ("period", p.period, 40))
+    problem = _texts_problem("pegase", texts)
+    if problem:
+        return problem
+    if p.period and not _PEGASE_CODE.fullmatch(p.period):
+        return f"[pegase] period = {show(p.period)} is not a period code like PER-2026"
+    for key in ("url", "auth_url"):
+        problem = service_url_problem(getattr(p, key))
+        if getattr(p, key) and problem:
+            return f"[pegase] {key} = {show(getattr(p, key))} {problem}"
+    if not 1 <= p.timeout <= 3600:
+        return "[pegase] timeout must be between 1 and 3,600 seconds"
+    return None
+
+
 @dataclass(frozen=True)
 class _Section:
     """A table of the configuration: the dataclass its keys fill, and the function that checks its values."""
@@ -537,10 +648,13 @@ _SECTIONS: dict[str, _Section] = {
     "password_rules": _Section(PasswordRules, _password_rules_problem),
     "identifiers": _Section(IdentifierSettings, _identifiers_problem),
     "columns": _Section(None, _columns_problem),
+    "pegase": _Section(PegaseSettings, _pegase_problem),
 }
 # The tables a dataclass fills: [columns] takes the keys its function accepts (and an unknown table's
 # name is compared with these only, as it always was).
 _TABLES: dict[str, type] = {name: section.kind for name, section in _SECTIONS.items() if section.kind is not None}
+# Tables whose sub-tables need a reader of their own (:func:`_pegase`), not :func:`_build` alone.
+_READ_APART = frozenset({"pegase"})
 
 
 # -- Rules across sections -----------------------------------------------------------------------

@@ -169,6 +169,36 @@ def url_problem(url: str, placeholders: tuple[str, ...] = ()) -> str | None:
     return None
 
 
+# Hosts a clear-text connection may reach: this machine only (a test server, a tunnel's end).
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def service_url_problem(url: str, schemes: tuple[str, str] = ("https", "http")) -> str | None:
+    """Why ``url`` cannot be a server scolpass talks to, or None.
+
+    ``schemes`` are the encrypted scheme and the clear one; the clear one is allowed for
+    this machine only, where nothing crosses a network.
+    """
+    secure, clear = schemes
+    if len(url) > MAX_URL:
+        return f"is longer than {MAX_URL:,} characters"
+    if any(c.isspace() or unicodedata.category(c) in _INVISIBLE for c in url) or not url.isascii():
+        return "holds a space, a control or a non-ASCII character"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        return f"cannot be read as a URL ({exc})"
+    if parts.scheme not in schemes or not host:
+        return f"must be a {secure}:// URL with a host"
+    if parts.username or parts.password:
+        return "holds a user name or password: those come from a private file or the environment"
+    if parts.scheme == clear and host not in LOOPBACK:
+        return f"is not encrypted: use {secure}:// ({clear}:// is allowed only to 127.0.0.1)"
+    del port  # read for its check only: urlsplit raises on a port that is not a number up to 65535
+    return None
+
+
 # One RDN: its (attribute type, value) pairs, the value unescaped; several when joined by "+".
 Rdn = tuple[tuple[str, str], ...]
 _ATTRIBUTE_TYPE = re.compile(r"([A-Za-z][A-Za-z0-9-]*|(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))+)=")

@@ -18,7 +18,15 @@ from hypothesis import strategies as st
 from scolpass import ConfigError, load_settings, settings_from_dict
 from scolpass.columns import BY_NAME
 from scolpass.exports import dn_of
-from scolpass.settings import _ACROSS_SECTIONS, _SECTIONS, DEFAULT_ALPHABET, Settings, check_settings, config_template
+from scolpass.settings import (
+    _ACROSS_SECTIONS,
+    _SECTIONS,
+    DEFAULT_ALPHABET,
+    Faculty,
+    Settings,
+    check_settings,
+    config_template,
+)
 from scolpass.sheet import activation_link
 from scolpass.validators import format_dn, parse_dn, text_problem, url_problem
 
@@ -180,6 +188,8 @@ def test_the_template_defaults_are_the_dataclass_defaults() -> None:
             if typing.get_origin(hint) is tuple:
                 assert isinstance(value, list), (table, key)
                 assert all(isinstance(v, str) for v in value), (table, key)
+            elif Faculty in (typing.get_args(hint) or (hint,)):
+                assert isinstance(value, str | dict), (table, key)  # a label, or { code, label }
             else:
                 assert isinstance(value, typing.get_args(hint) or hint), (table, key)
     # The keys to fill in are written uncommented, empty; beside them only defaults.
@@ -191,7 +201,11 @@ def test_the_template_defaults_are_the_dataclass_defaults() -> None:
                 assert value == "", (table, key)
             else:
                 assert value == fields[key].default, (table, key)
-        required = [name for name, f in fields.items() if f.default is dataclasses.MISSING]
+        required = [
+            name
+            for name, f in fields.items()
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         assert set(required) <= set(keys), (table, required)
 
 
