@@ -64,6 +64,14 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class Cancelled:
+    """A student whose every enrolment of the file is cancelled: never issued, listed in the manifest."""
+
+    student_number: str
+    line: int
+
+
+@dataclass(frozen=True)
 class Enrolment:
     """What an enrolment file says: its students, and the academic year it names, if any."""
 
@@ -85,6 +93,11 @@ class Enrolment:
     rejected: tuple[Rejection, ...] = ()
     # Students set aside, counting a row that names no usable student as one.
     skipped: int = 0
+    # Students whose every enrolment is cancelled (Pégase's statutInscription, Apogée's ETA_IAE).
+    cancelled: tuple[Cancelled, ...] = ()
+    # A Pégase feed: the largest derniereModification of its items (Unix seconds), where the next
+    # `pegase fetch --since last` starts from once a run has consumed this file.
+    feed_modified: int | None = None
 
 
 def read_enrolment(
