@@ -95,6 +95,7 @@ def load_checked(
         columns=settings.columns if settings else None,
         student_checks=student_checks,
         skip_invalid=skip_invalid,
+        pegase=settings.pegase if settings else None,
     )
 
 

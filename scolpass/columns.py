@@ -19,24 +19,39 @@ class Column:
     required: bool
     max_length: int
     meaning: str
+    # Pégase's headers: the feed's field name, and the upper snake case of its extraction screens
+    # where it differs once case is ignored (PRENOM is prenom).
+    pegase: tuple[str, ...] = ()
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        """Every header recognised without ``[columns]``."""
+        return (self.name, *((self.apogee,) if self.apogee else ()), *self.pegase)
 
 
 COLUMNS = (
-    Column("student_number", "COD_ETU", True, 20, "student number (letters and digits)"),
-    Column("ine", "COD_NNE_IND", False, 11, "INE, whole or without its key"),
+    Column("student_number", "COD_ETU", True, 20, "student number (letters and digits)",
+           ("codeApprenant", "CODE_APPRENANT")),
+    Column("ine", "COD_NNE_IND", False, 11, "INE, whole or without its key"),  # "INE" is its own name
     Column("ine_key", "COD_CLE_NNE_IND", False, 1, "INE check key, when apart"),
-    Column("birth_name", "LIB_NOM_PAT_IND", True, 100, "birth name (Nom patr.)"),
-    Column("usual_name", "LIB_NOM_USU_IND", False, 100, "usual name, printed beside the birth name"),
-    Column("first_name", "LIB_PR1_IND", True, 100, "first name"),
-    Column("birth_date", "DATE_NAI_IND", True, 10, "birth date, DD/MM/YYYY or YYYY-MM-DD"),
+    Column("birth_name", "LIB_NOM_PAT_IND", True, 100, "birth name (Nom patr.)", ("nomFamille", "NOM_FAMILLE")),
+    Column("usual_name", "LIB_NOM_USU_IND", False, 100, "usual name, printed beside the birth name",
+           ("nomUsage", "NOM_USAGE")),
+    Column("first_name", "LIB_PR1_IND", True, 100, "first name", ("prenom",)),
+    Column("birth_date", "DATE_NAI_IND", True, 10, "birth date, DD/MM/YYYY or YYYY-MM-DD",
+           ("dateDeNaissance", "DATE_NAISSANCE", "DATE_DE_NAISSANCE")),
     Column("birth_place", "LIB_VIL_NAI_ETU", False, 100, "birth place"),
-    Column("sex", "COD_SEX_ETU", False, 1, "M or F, printed as M. or Mme"),
+    Column("sex", "COD_SEX_ETU", False, 1, "M or F, printed as M. or Mme", ("civilite",)),
     Column("faculty_code", "COD_CMP", False, 20, "faculty code"),
     Column("faculty", "LIB_CMP", True, 150, "faculty (Composante d'inscription)"),
     Column("step_code", "COD_ETP", True, 20, "programme step code"),
     Column("step_version", "COD_VRS_VET", False, 10, "programme step version"),
     Column("step_label", "LIB_ETP", False, 150, "programme step label"),
-    Column("academic_year", "COD_ANU", False, 4, "first year of the academic year (2026)"),
+    Column("academic_year", "COD_ANU", False, 4, "first year of the academic year (2026)",
+           ("anneeUniversitaire", "ANNEE_UNIVERSITAIRE")),
+    # A cancelled enrolment is set aside, never issued.
+    Column("enrolment_state", "ETA_IAE", False, 7, "A cancelled or E current; Pégase's annulee or valide",
+           ("statutInscription", "STATUT_INSCRIPTION")),
     Column("status", "", False, 60, "status, printed instead of 'Étudiant'"),
     Column("social_security_date", "", False, 10, "date of affiliation to student social security"),
     Column("paying_centre", "", False, 100, "social security paying centre (Centre payeur)"),
@@ -47,7 +62,7 @@ COLUMNS = (
     Column("typedip", "", False, 20, "SISE diploma type"),
     Column("cursusann", "", False, 20, "SUPANN curriculum year ({SUPANN}L1)"),
     Column("diplome", "", False, 30, "SISE diploma code"),
-)
+)  # fmt: skip
 # The most characters a value may have in any column, used or not (the ones above have
 # their own, lower limits; the INE's length is a warning, so it has only this one).
 # Ten times a long French address line; a longer value is a paste gone wrong.
@@ -81,15 +96,16 @@ def map_columns(
         seen.setdefault(key, index)
     found: dict[str, int] = {}
     for column in COLUMNS:
-        names = [configured[column.name]] if column.name in configured else [column.name, column.apogee]
-        matches = [seen[normalise_header(n)] for n in names if n and normalise_header(n) in seen]
+        names = [configured[column.name]] if column.name in configured else list(column.headers)
+        # dict.fromkeys: two names of one column may be one header (codeApprenant, CODEAPPRENANT).
+        matches = list(dict.fromkeys(seen[normalise_header(n)] for n in names if n and normalise_header(n) in seen))
         if len(matches) > 1:
             titles = " and ".join(repr(header[i]) for i in matches)
             problems.append(Problem(source, 1, None, None, f"columns {titles} both give {column.name}; keep one"))
         if matches:
             found[column.name] = matches[0]
         elif column.required or column.name in configured:
-            wanted = " or ".join(repr(n) for n in names if n)
+            wanted = _either([repr(n) for n in names if n])
             close = _closest([normalise_header(n) for n in names if n], keys)
             hint = f" (closest header found: {header[seen[close]]!r})" if close is not None else ""
             origin = " (from [columns])" if column.name in configured else ""
@@ -104,6 +120,11 @@ def map_columns(
     if "ine_key" in found and "ine" not in found:
         problems.append(Problem(source, 1, header[found["ine_key"]], None, "gives an INE key without the INE column"))
     return found, problems
+
+
+def _either(names: Sequence[str]) -> str:
+    """'a', 'b' or 'c'."""
+    return " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _closest(wanted: Sequence[str], keys: Sequence[str]) -> str | None:

@@ -88,8 +88,15 @@ def canonical_encoding(name: str) -> str:
 
 def read_table(path: str | Path, encoding: str | None = None, separator: str | None = None) -> CsvTable:
     """Read ``path`` as CSV; ``encoding`` and ``separator`` force what is otherwise detected."""
-    path = Path(path)
-    name = path.name
+    encoding, separator = checked_options(encoding, separator)
+    raw = read_export(path)
+    text, label = decode(raw, Path(path).name, encoding)
+    del raw  # the text is all that is needed now: the bytes would stay alive while parsing
+    return table_from_text(text, label, Path(path).name, separator)
+
+
+def checked_options(encoding: str | None, separator: str | None) -> tuple[str | None, str | None]:
+    """``encoding`` as a key of :data:`ENCODINGS` and ``separator`` of :data:`SEPARATORS`, or a ConfigError."""
     # The library takes what the CLI does (and "UTF-8", "cp1252", "\t"): checked here, once.
     if encoding is not None:
         try:
@@ -100,18 +107,28 @@ def read_table(path: str | Path, encoding: str | None = None, separator: str | N
         separator = "tab" if separator == "\t" else separator
         if separator not in SEPARATORS:
             raise ConfigError(f"unknown separator {separator!r}; use one of {', '.join(SEPARATORS)}")
+    return encoding, separator
+
+
+def read_export(path: str | Path) -> bytes:
+    """The bytes of an enrolment file, refused when larger than :data:`MAX_FILE_BYTES`."""
+    path = Path(path)
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:  # refused unread
-            raise _too_large(name, f"is {size:,} bytes ({size / 2**20:,.0f} MiB)")
+            raise _too_large(path.name, f"is {size:,} bytes ({size / 2**20:,.0f} MiB)")
         with path.open("rb") as file:
             raw = _read_bytes(file, size)
     except OSError as exc:
         raise InputError([Problem(str(path), None, None, None, f"cannot be read: {exc.strerror}")]) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise _too_large(name, f"holds more than {MAX_FILE_BYTES:,} bytes")
-    text, label = decode(raw, name, encoding)
-    del raw  # the text is all that is needed now: the bytes would stay alive while parsing
+        raise _too_large(path.name, f"holds more than {MAX_FILE_BYTES:,} bytes")
+    return raw
+
+
+def table_from_text(text: str, label: str, name: str, separator: str | None = None) -> CsvTable:
+    """An export's text (decoded, its encoding's ``label``) as CSV records; ``separator`` a key of
+    :data:`SEPARATORS`, else detected."""
     # isspace() rather than strip(): strip() would copy the whole text for its trailing line end.
     if not text or text.isspace():
         raise InputError(

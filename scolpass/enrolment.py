@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .columns import BY_NAME, MAX_FIELD_CHARS, REQUIRED, map_columns
-from .csvfile import CsvTable, byte_order_mark_problems, read_table
-from .errors import InputError, Problem, shown
+from .csvfile import CsvTable, byte_order_mark_problems, checked_options, decode, read_export, table_from_text
+from .errors import ConfigError, InputError, Problem, shown
+from .pegase import Feed, feed_text, looks_like_feed, read_feed
+from .settings import PegaseSettings
 from .student import Step, Student
 
 if TYPE_CHECKING:
@@ -43,6 +45,9 @@ RowCheck = Callable[[Mapping[str, str]], Iterable[tuple[str, str]]]
 StudentCheck = Callable[[Student], Iterable[tuple[str, str]]]
 
 _STUDENT_NUMBER = re.compile(r"^[A-Za-z0-9]+$")
+# The values of enrolment_state: Apogée's ETA_IAE (A, E) and Pégase's statutInscription.
+CANCELLED_STATES = frozenset({"A", "annulee"})
+ENROLMENT_STATES = CANCELLED_STATES | {"E", "valide"}
 _INE = re.compile(r"^[A-Za-z0-9]{11}$")
 _YEAR = re.compile(r"^[0-9]{4}$")
 # pandas' read_csv(encoding="utf-8") keeps a file's byte order mark in its first header.
@@ -85,7 +90,11 @@ class Enrolment:
     missing_year_line: int | None = None
     warnings: tuple[Problem, ...] = ()
     encoding: str = "UTF-8"
-    separator: str = ";"
+    separator: str = ";"  # "" for a Pégase feed
+    # "csv", or "pegase" for Pégase's JSON feed (whose rejected items are written back as JSON).
+    format: str = "csv"
+    # How a feed file is laid out ("one page", "JSON Lines"...), as the summary says it.
+    shape: str = ""
     header: tuple[str, ...] = ()
     rows: int = 0
     # With skip_invalid: the problems that set students aside, and their rows.
@@ -95,6 +104,8 @@ class Enrolment:
     skipped: int = 0
     # Students whose every enrolment is cancelled (Pégase's statutInscription, Apogée's ETA_IAE).
     cancelled: tuple[Cancelled, ...] = ()
+    # Rows (items) set aside as cancelled, including those of students with another, current one.
+    cancelled_rows: int = 0
     # A Pégase feed: the largest derniereModification of its items (Unix seconds), where the next
     # `pegase fetch --since last` starts from once a run has consumed this file.
     feed_modified: int | None = None
@@ -109,19 +120,33 @@ def read_enrolment(
     columns: Mapping[str, str] | None = None,
     student_checks: Sequence[StudentCheck] = (),
     skip_invalid: bool = False,
+    pegase: PegaseSettings | None = None,
 ) -> Enrolment:
-    """Read and check an enrolment CSV.
+    """Read and check an enrolment file: an export's CSV, or Pégase's JSON feed.
 
-    Encoding (UTF-8 with or without BOM, Windows-1252, UTF-16 with BOM) and
-    separator (``;``, ``,``, tab) are detected unless given. ``columns`` maps
-    scolpass's column names to the file's headers (the ``[columns]`` table).
-    ``checks`` and ``student_checks`` run too, so that their problems come in
-    the same report. Raises :class:`InputError` listing every problem, unless
-    ``skip_invalid``, which sets the students with problems aside instead.
+    Which one is recognised by content. For CSV, encoding (UTF-8 with or without
+    BOM, Windows-1252, UTF-16 with BOM) and separator (``;``, ``,``, tab) are
+    detected unless given; ``columns`` maps scolpass's column names to the file's
+    headers (the ``[columns]`` table). ``pegase`` gives a feed's faculties and step
+    type (``[pegase]``). ``checks`` and ``student_checks`` run too, so that their
+    problems come in the same report. Raises :class:`InputError` listing every
+    problem, unless ``skip_invalid``, which sets the students with problems aside instead.
     """
     # The garbage collector is left as it is: switching it off here (a large file makes millions of
     # small objects) would switch it off for every other thread of a server calling the library.
-    table = read_table(path, encoding, separator)
+    encoding, separator = checked_options(encoding, separator)
+    raw = read_export(path)
+    name = Path(path).name
+    # Each branch lets the bytes go once decoded: they would stay alive while the text is parsed.
+    if looks_like_feed(raw):
+        if separator is not None or encoding not in (None, "utf-8"):
+            raise ConfigError(f"{name} is a Pégase feed (JSON, always UTF-8): --encoding and --separator are for CSV")
+        text = feed_text(raw, name)
+        del raw
+        return build_feed_enrolment(read_feed(text, name, pegase), checks, student_checks, skip_invalid)
+    text, label = decode(raw, name, encoding)
+    del raw
+    table = table_from_text(text, label, name, separator)
     return build_enrolment(table, columns or {}, checks, student_checks, skip_invalid)
 
 
@@ -184,28 +209,49 @@ def parse_date(value: str) -> date | None:
 @dataclass(slots=True)  # slots: one per row, 200,000 of them and more
 class _Row:
     line: int
-    cells: list[str]
+    cells: tuple[str, ...] | list[str]  # as in the file: a CSV row's cells, or a feed item's JSON (one)
     values: dict[str, str]
     problems: list[Problem] = field(default_factory=list)
+    # A feed item: the place of each value's field (problems name it), the learner's code (they
+    # say it), the path's codes (two paths may reach one step) and whether it is the main enrolment.
+    names: dict[str, str] | None = None
+    learner: str = ""
+    place: str = ""
+    path: str = ""
+    main: bool = True
+    # The student number a row set aside for its shape still names (its student is set aside whole).
+    named: str = ""
 
 
 class _Builder:
     """Gathers rows into students, collecting every problem on the way."""
 
-    def __init__(self, table: CsvTable, columns: dict[str, int], checks: Sequence[RowCheck]) -> None:
-        self.table = table
-        self.source = table.source
-        self.columns = columns
+    def __init__(self, source: str, headers: dict[str, str], checks: Sequence[RowCheck], iso_dates: bool) -> None:
+        self.source = source
         self.checks = checks
         self.today = date.today()
         self.warnings: list[Problem] = []
-        # Problems name columns by the file's own headers, as the registrar sees them.
-        self.headers = {column: table.header[index] for column, index in columns.items()}
+        # Problems name columns by the file's own headers, as the registrar sees them (a feed's
+        # rows carry their own names: resultats[12].dateDeNaissance).
+        self.headers = headers
+        # A feed's dates are ISO only; an export's may be either.
+        self.iso_dates = iso_dates
+
+    def header(self, row: _Row, column: str) -> str:
+        if row.names is not None and column in row.names:
+            return row.names[column]
+        return self.headers.get(column, column)
 
     def problem(self, row: _Row, column: str | None, reason: str, value: str | None = "") -> None:
         found = row.values.get(column, "") if column and value == "" else value
-        header = self.headers.get(column, column) if column else None
+        header = self.header(row, column) if column else None
+        if row.learner:
+            reason = f"{reason} (learner {shown(row.learner, 40)})"
         row.problems.append(Problem(self.source, row.line, header, None if found is None else shown(found), reason))
+
+    def has_problem(self, row: _Row, column: str) -> bool:
+        header = self.header(row, column)
+        return any(p.column == header for p in row.problems)
 
     def check_row(self, row: _Row) -> None:
         v = row.values
@@ -218,7 +264,8 @@ class _Builder:
             if len(value) > limit:
                 self.problem(row, column, f"is {len(value)} characters long (at most {limit})", _cut(value))
         for column in REQUIRED:
-            if not v[column].strip():
+            # A feed's field that is missing or not text has said so already.
+            if not v[column].strip() and not (row.problems and self.has_problem(row, column)):
                 self.problem(row, column, "is empty; a value is required", None)
         number = v["student_number"]
         if number.strip() and not (
@@ -233,47 +280,56 @@ class _Builder:
         year = v.get("academic_year", "")
         if year and not (_YEAR.match(year) and 2000 <= int(year) <= 2100):
             self.problem(row, "academic_year", "is not a year like 2026 (the first year of the academic year)")
+        state = v.get("enrolment_state")
+        if state is not None and state not in ENROLMENT_STATES and not self.has_problem(row, "enrolment_state"):
+            self.problem(
+                row, "enrolment_state", "is not a state of enrolment: A or E (Apogée), annulee or valide (Pégase)"
+            )
         ine = v.get("ine", "") + v.get("ine_key", "")
         if ine and not _INE.match(ine):
             # Kept as given, never repaired: exports cut INEs in many ways.
             reason = "is not 11 letters and digits once joined with its key"
-            self.warnings.append(Problem(self.source, row.line, self.headers["ine"], shown(ine), reason))
+            self.warnings.append(Problem(self.source, row.line, self.header(row, "ine"), shown(ine), reason))
         for check in self.checks:
             for column, reason in check(v):
                 self.problem(row, column, reason)
 
-    def check_unused(self, row: _Row, unused: Sequence[int]) -> None:
-        """The columns scolpass does not read still hold at most :data:`MAX_FIELD_CHARS` each."""
-        # max() first: one pass in C over the row, which nearly always passes.
-        if unused and max(map(len, row.cells)) > MAX_FIELD_CHARS:
-            for index in unused:
-                value = row.cells[index]
-                if len(value) > MAX_FIELD_CHARS:
-                    reason = f"is {len(value)} characters long (at most {MAX_FIELD_CHARS})"
-                    row.problems.append(Problem(self.source, row.line, self.table.header[index], _cut(value), reason))
-
     def check_date(self, row: _Row, column: str) -> None:
-        day = parse_date(row.values[column].strip())
+        text = row.values[column].strip()
+        if self.iso_dates:
+            day = parse_date(text) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) else None
+        else:
+            day = parse_date(text)
         if day is None:
-            self.problem(row, column, "is not a valid date (DD/MM/YYYY)")
+            self.problem(row, column, f"is not a valid date ({'YYYY-MM-DD' if self.iso_dates else 'DD/MM/YYYY'})")
         elif column == "birth_date":
             age = (self.today - day).days / 365.25
             if not MIN_AGE <= age <= MAX_AGE:
                 self.problem(row, column, f"is not a plausible birth date (age {age:.0f})")
 
+    def where(self, row: _Row) -> str:
+        """Where a row is, as another row's problem points to it."""
+        return f"line {row.line}" + (f" ({row.place})" if row.place else "")
+
     def student(self, number: str, rows: list[_Row]) -> Student | None:
         """One student from their rows; None (and problems on the rows) when they disagree."""
+        rows = sorted(rows, key=lambda r: not r.main)  # a feed's main enrolment first, as printed
         first = rows[0]
-        step_lines: dict[tuple[str, str], int] = {}
+        step_rows: dict[tuple[str, str, str], _Row] = {}
+        printed: set[tuple[str, str]] = set()
         steps: list[Step] = []
         for row in rows:
             if row is not first:
                 self.compare(first, row, number)
             key = (row.values["step_code"], row.values.get("step_version", ""))
-            if key in step_lines:
-                self.problem(row, "step_code", f"repeats the enrolment of line {step_lines[key]}")
+            enrolment = (*key, row.path)
+            if enrolment in step_rows:
+                self.problem(row, "step_code", f"repeats the enrolment of {self.where(step_rows[enrolment])}")
                 continue
-            step_lines[key] = row.line
+            step_rows[enrolment] = row
+            if key in printed:
+                continue  # another path of a feed to the same step (two tracks of one year): printed once
+            printed.add(key)
             v = row.values
             components = tuple((k, v[k]) for k in SUPANN_COMPONENTS if v.get(k, "").strip())
             steps.append(
@@ -301,7 +357,7 @@ class _Builder:
             social_security_date=parse_date(security) if security else None,
             paying_centre=v.get("paying_centre", ""),
             language=v.get("language", "").strip().lower(),
-            line=first.line,
+            line=min(row.line for row in rows),
         )
 
     def compare(self, first: _Row, row: _Row, number: str) -> None:
@@ -309,7 +365,7 @@ class _Builder:
         for column in PERSON_FIELDS:
             if self.value(row, column) != self.value(first, column):
                 other = shown(self.value(first, column))
-                reason = f"differs from {other!r} on line {first.line} for the same student {number}"
+                reason = f"differs from {other!r} on {self.where(first)} for the same student {number}"
                 self.problem(row, column, reason, self.value(row, column))
 
     @staticmethod
@@ -318,6 +374,17 @@ class _Builder:
         if column == "ine":
             return row.values.get("ine", "") + row.values.get("ine_key", "")
         return row.values.get(column, "")
+
+
+def _check_unused(row: _Row, unused: Sequence[int], header: Sequence[str], source: str) -> None:
+    """The columns scolpass does not read still hold at most :data:`MAX_FIELD_CHARS` each."""
+    # max() first: one pass in C over the row, which nearly always passes.
+    if unused and max(map(len, row.cells)) > MAX_FIELD_CHARS:
+        for index in unused:
+            value = row.cells[index]
+            if len(value) > MAX_FIELD_CHARS:
+                reason = f"is {len(value)} characters long (at most {MAX_FIELD_CHARS})"
+                row.problems.append(Problem(source, row.line, header[index], _cut(value), reason))
 
 
 def build_enrolment(
@@ -331,44 +398,103 @@ def build_enrolment(
     columns, header_problems = map_columns(table.source, table.header, configured)
     if header_problems:
         raise InputError(header_problems)
-    builder = _Builder(table, columns, checks)
+    builder = _Builder(table.source, {c: table.header[i] for c, i in columns.items()}, checks, iso_dates=False)
     width = len(table.header)
     used = set(columns.values())
     unused = [index for index in range(width) if index not in used]
+    number_index = columns["student_number"]
+
+    def rows() -> Iterator[_Row]:
+        for line, cells in table.records:
+            if not any(cell.strip() for cell in cells):
+                continue  # a blank line, or Excel's trailing ";;;;": no data to lose
+            if len(cells) != width:
+                row = _Row(line, cells, {}, named=cells[number_index] if number_index < len(cells) else "")
+                builder.problem(row, None, f"has {len(cells)} fields where the header has {width}", None)
+                yield row
+                continue
+            row = _Row(line, cells, {column: cells[index] for column, index in columns.items()})
+            _check_unused(row, unused, table.header, table.source)
+            yield row
+
+    return _gather(
+        builder, rows(), student_checks, skip_invalid,
+        source=table.source, encoding=table.encoding, separator=table.separator, header=tuple(table.header),
+        ignored_columns=tuple(t for i, t in enumerate(table.header) if i not in used and t.strip()),
+    )  # fmt: skip
+
+
+def build_feed_enrolment(
+    feed: Feed,
+    checks: Sequence[RowCheck] = (),
+    student_checks: Sequence[StudentCheck] = (),
+    skip_invalid: bool = False,
+) -> Enrolment:
+    """Check the items of a Pégase feed and gather them into students, as an export's rows."""
+    builder = _Builder(feed.source, {}, checks, iso_dates=True)
+
+    def rows() -> Iterator[_Row]:
+        for item in feed.items:
+            values = {column: unicodedata.normalize("NFC", value) for column, value in item.values.items()}
+            row = _Row(item.line, (item.raw,), values, names=item.names, learner=item.learner, place=item.place,
+                       path=item.path, main=item.main, named=item.learner)  # fmt: skip
+            for place, value, reason in item.problems:
+                suffix = f" (learner {shown(item.learner, 40)})" if item.learner else ""
+                row.problems.append(Problem(feed.source, item.line, place, value, reason + suffix))
+            yield row
+
+    modified = [item.modified for item in feed.items if item.modified is not None]
+    return _gather(
+        builder, rows(), student_checks, skip_invalid,
+        source=feed.source, encoding="UTF-8", separator="", format="pegase", shape=feed.shape,
+        feed_modified=max(modified, default=None),
+    )  # fmt: skip
+
+
+def _gather(
+    builder: _Builder,
+    rows: Iterable[_Row],
+    student_checks: Sequence[StudentCheck],
+    skip_invalid: bool,
+    **described: Any,
+) -> Enrolment:
+    """Every row checked, gathered by student number into students; the problems, the students set
+    aside and the cancelled ones. ``described`` are the file's own fields of :class:`Enrolment`."""
+    source = builder.source
     by_number: dict[str, list[_Row]] = {}
     loose: list[_Row] = []  # rows that cannot be attributed to a student
-    for line, cells in table.records:
-        if not any(cell.strip() for cell in cells):
-            continue  # a blank line, or Excel's trailing ";;;;": no data to lose
-        if len(cells) != width:
-            row = _Row(line, cells, {})
-            builder.problem(row, None, f"has {len(cells)} fields where the header has {width}", None)
+    cancelled: dict[str, int] = {}  # student number -> first line of a cancelled enrolment
+    cancelled_rows = 0
+    for row in rows:
+        if not row.values:  # refused for its shape (a CSV row's width, a feed item that is no object)
             loose.append(row)
             continue
-        row = _Row(line, cells, {column: cells[index] for column, index in columns.items()})
-        builder.check_row(row)
-        builder.check_unused(row, unused)
         number = row.values["student_number"]
-        if any(p.column == "student_number" for p in row.problems):
+        # A cancelled enrolment is set aside unread, whatever else it holds: it is never issued.
+        if row.values.get("enrolment_state") in CANCELLED_STATES and _STUDENT_NUMBER.match(number):
+            cancelled.setdefault(number, row.line)
+            cancelled_rows += 1
+            continue
+        builder.check_row(row)
+        if row.problems and builder.has_problem(row, "student_number"):
             loose.append(row)
         else:
             by_number.setdefault(number, []).append(row)
 
     # A row set aside for its shape still names its student when it can: that student is
     # set aside whole, never issued with only some of their steps.
-    number_index = columns["student_number"]
-    tainted = {r.cells[number_index] for r in loose if number_index < len(r.cells)} & set(by_number)
+    tainted = {n for r in loose if (n := _number_of(r)) is not None} & set(by_number)
     _shared_ines(builder, by_number)
 
     students: list[Student] = []
-    for number, rows in by_number.items():
-        student = builder.student(number, rows)
+    for number, number_rows in by_number.items():
+        student = builder.student(number, number_rows)
         if number in tainted:
             student = None
         if student is not None:
             found = [found for check in student_checks for found in check(student)]
             for column, reason in found:
-                builder.problem(rows[0], column, reason, None)
+                builder.problem(number_rows[0], column, reason, None)
             if not found:
                 students.append(student)
 
@@ -377,25 +503,28 @@ def build_enrolment(
     )
     if problems and not skip_invalid:
         raise InputError(problems)
-    if not students and not problems:
-        raise InputError([Problem(table.source, None, None, None, "holds no enrolment row")])
+    if not students and not problems and not cancelled:
+        raise InputError([Problem(source, None, None, None, "holds no enrolment row")])
     kept = {s.student_number for s in students}
     years, missing_year = _year_lines(r for s in students for r in by_number[s.student_number])
     return Enrolment(
-        source=table.source,
         students=tuple(students),
         academic_years=years,
-        ignored_columns=tuple(t for i, t in enumerate(table.header) if i not in used and t.strip()),
         missing_year_line=missing_year,
         warnings=tuple(sorted(builder.warnings, key=_order)),
-        encoding=table.encoding,
-        separator=table.separator,
-        header=tuple(table.header),
-        rows=sum(len(rs) for rs in by_number.values()) + len(loose),
+        rows=sum(len(rs) for rs in by_number.values()) + len(loose) + cancelled_rows,
         problems=tuple(problems),
         rejected=_rejections(loose, by_number, kept),
         skipped=len(loose) + len(by_number) - len(kept),
+        cancelled=tuple(Cancelled(n, line) for n, line in sorted(cancelled.items()) if n not in by_number),
+        cancelled_rows=cancelled_rows,
+        **described,
     )
+
+
+def _number_of(row: _Row) -> str | None:
+    """The student number a row set aside names, if it names one."""
+    return row.named or row.values.get("student_number") or None
 
 
 def _shared_ines(builder: _Builder, by_number: dict[str, list[_Row]]) -> None:

@@ -296,4 +296,13 @@ def _outcomes(
         )  # fmt: skip
     for held in plan.held:
         outcomes.append(Outcome(held.student.student_number, None, None, "duplicate", None, None, None, held.note))
+    for cancelled, before in plan.cancelled:
+        if before is None:
+            outcomes.append(Outcome(cancelled.student_number, None, None, "cancelled", None, None, None,
+                                    "enrolment cancelled: not issued"))  # fmt: skip
+            continue
+        # Listed for the IT team, who decide; scolpass never disables or deletes an account.
+        note = f"enrolment cancelled; account issued in {before.first_year}, left as it is"
+        outcomes.append(Outcome(cancelled.student_number, before.identifier, email_of(before.identifier, domain),
+                                "cancelled", None, None, before.short_identifier, note))  # fmt: skip
     return tuple(outcomes)

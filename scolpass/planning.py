@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .batches import sort_key
 from .duplicates import RESEMBLANCES, Resemblance, keys, note
-from .enrolment import Enrolment
+from .enrolment import Cancelled, Enrolment
 from .errors import InputError, Problem
 from .identifiers import LoginRule, assign_identifiers
 from .registry import IssuedAccount, Registry
@@ -32,6 +32,9 @@ class Plan:
     new: tuple[Account, ...]  # by faculty and name, as printed
     returning: tuple[tuple[Student, IssuedAccount], ...]  # this year's data and what the registry has
     held: tuple[Held, ...] = ()
+    # Students whose every enrolment is cancelled, with their account when one was issued before
+    # (listed for the IT team; nothing is done to it).
+    cancelled: tuple[tuple[Cancelled, IssuedAccount | None], ...] = ()
 
 
 def plan_generate(
@@ -46,7 +49,9 @@ def plan_generate(
     fresh = [s for s in enrolment.students if s.student_number not in issued]
     new, held = _hold_duplicates(fresh, reg, allow_duplicates)
     new.sort(key=sort_key)
-    return Plan(tuple(_logins(new, rules, reg)), tuple(returning), tuple(held))
+    before = reg.issued(c.student_number for c in enrolment.cancelled)
+    cancelled = tuple((c, before.get(c.student_number)) for c in enrolment.cancelled)
+    return Plan(tuple(_logins(new, rules, reg)), tuple(returning), tuple(held), cancelled)
 
 
 def _hold_duplicates(

@@ -46,7 +46,8 @@ from .settings import Settings
 from .version import __version__
 
 # What a run did for one student.
-Status = Literal["new", "returning", "reissued", "duplicate"]
+# "cancelled": every enrolment of the student this year is cancelled; never issued, nothing done.
+Status = Literal["new", "returning", "reissued", "duplicate", "cancelled"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 
 
@@ -55,13 +56,13 @@ class Outcome:
     """What a run did for one student (a manifest entry)."""
 
     student_number: str
-    identifier: str | None  # None for a probable duplicate, which is not issued
+    identifier: str | None  # None for a probable duplicate, or a cancelled student never issued
     email: str | None
     status: Status
     pdf: str | None
     page: int | None
     short_login: str | None = None  # with [identifiers] short_pattern
-    note: str | None = None  # why a probable duplicate was not issued
+    note: str | None = None  # why a probable duplicate was not issued; what a cancellation leaves
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def test_missing_required_column_names_the_closest_header() -> None:
     header = [h if h != "first_name" else "LIB_PR_IND" for h in HEADER]
     _, problems = map_columns("e.csv", header, {})
     (problem,) = problems
-    assert "'first_name' or 'LIB_PR1_IND' is missing (closest header found: 'LIB_PR_IND')" in problem.reason
+    assert "'first_name', 'LIB_PR1_IND' or 'prenom' is missing (closest header found: 'LIB_PR_IND')" in problem.reason
 
 
 def test_configured_header_that_is_another_values_default() -> None:

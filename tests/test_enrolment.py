@@ -126,7 +126,7 @@ def test_missing_column_named_with_closest_header(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         read_enrolment(path)
     (problem,) = caught.value.problems
-    assert "'birth_name' or 'LIB_NOM_PAT_IND' is missing" in problem.reason
+    assert "'birth_name', 'LIB_NOM_PAT_IND', 'nomFamille' or 'NOM_FAMILLE' is missing" in problem.reason
     assert "closest header found: 'birth_nam'" in problem.reason
 
 
