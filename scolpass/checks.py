@@ -131,10 +131,14 @@ def report(checked: Checked | None, problems: Sequence[Problem], settings: Setti
         e = checked.enrolment
         data.update(
             file=e.source,
+            format=e.format,
+            shape=e.shape,
             encoding=e.encoding,
             separator="tab" if e.separator == "\t" else e.separator,
             rows=e.rows,
             students=len(e.students),
+            cancelled=len(e.cancelled),
+            cancelled_rows=e.cancelled_rows,
             steps=sum(len(s.steps) for s in e.students),
             faculties=len({s.faculty for s in e.students}),
             academic_year=checked.year.label,

@@ -275,7 +275,7 @@ Example:
 @click.option(
     "--skip-invalid",
     is_flag=True,
-    help="Issue the valid students; set the others aside in rejected.csv with the reason.",
+    help="Issue the valid students; set the others aside with the reason, in rejected.csv (rejected.json for a feed).",
 )
 @click.option("--reprint-returning", is_flag=True, help="Print returning students a sheet without password.")
 @click.option(
@@ -403,11 +403,17 @@ def check_command(
         click.echo(json.dumps(check_report(checked, (), settings), indent=2, ensure_ascii=False))
         return
     data = check_report(checked, (), settings)
-    click.echo(f"{data['file']}: {data['encoding']}, separator {data['separator']!r}")
+    if data["format"] == "pegase":
+        click.echo(f"{data['file']}: Pégase feed (JSON, {data['shape']}), {data['encoding']}")
+    else:
+        click.echo(f"{data['file']}: {data['encoding']}, separator {data['separator']!r}")
+    cancelled = f", {data['cancelled']} cancelled" if data["cancelled"] else ""
     click.echo(
-        f"{data['rows']} rows, {data['students']} students, {data['steps']} programme steps, "
+        f"{data['rows']} rows, {data['students']} students{cancelled}, {data['steps']} programme steps, "
         f"{data['faculties']} faculties; academic year {data['academic_year']}"
     )
+    if data["cancelled_rows"]:
+        click.echo(f"Cancelled enrolments set aside: {data['cancelled_rows']}")
     if settings is not None:
         click.echo(f"Provisional passwords: {data['password_entropy_bits']:.1f} bits of entropy")
     if settings is None:

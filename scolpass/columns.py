@@ -50,7 +50,7 @@ COLUMNS = (
     Column("academic_year", "COD_ANU", False, 4, "first year of the academic year (2026)",
            ("anneeUniversitaire", "ANNEE_UNIVERSITAIRE")),
     # A cancelled enrolment is set aside, never issued.
-    Column("enrolment_state", "ETA_IAE", False, 7, "A cancelled or E current; Pégase's annulee or valide",
+    Column("enrolment_state", "ETA_IAE", False, 20, "A cancelled or E current; Pégase's annulee or valide",
            ("statutInscription", "STATUT_INSCRIPTION")),
     Column("status", "", False, 60, "status, printed instead of 'Étudiant'"),
     Column("social_security_date", "", False, 10, "date of affiliation to student social security"),

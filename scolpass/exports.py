@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -298,6 +299,18 @@ def write_rejected(enrolment: Enrolment, path: Path) -> int:
         writer.writerow([formula_safe(cell) for cell in (*enrolment.header, "reason")])
         for rejection in enrolment.rejected:
             writer.writerow([formula_safe(cell) for cell in (*rejection.cells, rejection.reason)])
+    return len(enrolment.rejected)
+
+
+def write_rejected_items(enrolment: Enrolment, path: Path) -> int:
+    """The feed items ``skip_invalid`` set aside, each as it was written in the feed, in one page that
+    scolpass reads again once they are corrected, with why under ``rejected``; returns how many."""
+    with text_written_whole(path, "utf-8") as handle:
+        reasons = [{"line": r.line, "reason": r.reason} for r in enrolment.rejected]
+        handle.write('{"rejected": ' + json.dumps(reasons, ensure_ascii=False, indent=2) + ',\n"resultats": [\n')
+        # The items' own text, not parsed and dumped again: what was wrong stays exactly as it was.
+        handle.write(",\n".join(raw for r in enrolment.rejected for raw in r.cells))
+        handle.write("\n]}\n")
     return len(enrolment.rejected)
 
 

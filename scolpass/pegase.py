@@ -161,7 +161,7 @@ class _Scanner:
         if any(pages) and not all(pages):
             reason = 'mixes pages ({"resultats": [...]}) and items in one array: give one or the other'
             raise InputError([Problem(self.source, self.line(start), None, None, reason)])
-        if pages:
+        if any(pages):
             found: list[tuple[int, str, str, Any]] = []
             for index, (at, _, _) in enumerate(self.array(start)[0]):
                 found += self.page(at, f"[{index}].")
@@ -343,7 +343,10 @@ class _Mapper:
         for column in ("step_code", "step_label", "faculty", "faculty_code"):
             item.values[column] = ""
         path = value.get("chemin")
-        item.names["step_code"] = item.names["step_label"] = at + "chemin"
+        # Until the step and the formation are found, the path stands for them: a problem with it
+        # says why they are empty, and nothing else does.
+        for column in ("step_code", "step_label", "faculty", "faculty_code"):
+            item.names[column] = at + "chemin"
         if not isinstance(path, list) or not path:
             shown = None if path is None else _shown(path)
             item.problems.append((at + "chemin", shown, "has no path: the step enrolled in cannot be known"))

@@ -29,6 +29,7 @@ from .exports import (
     write_ldif,
     write_password_changes,
     write_rejected,
+    write_rejected_items,
     write_returning,
 )
 from .files import group_id
@@ -46,6 +47,7 @@ CREDENTIALS_CSV = "credentials.csv"
 CREDENTIALS_LDIF = "credentials.ldif"
 RETURNING_LDIF = "returning.ldif"
 REJECTED_CSV = "rejected.csv"
+REJECTED_JSON = "rejected.json"  # a Pégase feed's items set aside, as they were
 
 
 def generate(enrolment: str | Path | Enrolment, settings: Settings, options: RunOptions | None = None) -> RunResult:
@@ -160,7 +162,10 @@ class _Generate:
             ]
             renderer.render(reprints, staging / REPRINTS_PDF, sheet_title(ctx.year), settings.batches.duplex)
             files.append(REPRINTS_PDF)
-        if self.enrolment.rejected:
+        if self.enrolment.rejected and self.enrolment.format == "pegase":
+            write_rejected_items(self.enrolment, staging / REJECTED_JSON)
+            files.append(REJECTED_JSON)
+        elif self.enrolment.rejected:
             write_rejected(self.enrolment, staging / REJECTED_CSV)
             files.append(REJECTED_CSV)
         return Written(_outcomes(plan, settings, placement, options.reprint_returning), files, parts)

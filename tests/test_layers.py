@@ -24,7 +24,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "run admin planning checks",  # the run frame, registry administration, the plan, the checks
         "output lock exports batches existing",  # what runs write and read beside the registry
         "registry sheet protect passwords",  # the store, the sheet, the secrets
-        "settings hashers duplicates identifiers enrolment csvfile columns wording fonts qr validators academic_year",
+        "settings hashers duplicates identifiers enrolment pegase csvfile columns wording fonts qr validators academic_year",
         "errors student files spreadsheet resources workers xcrypt version",  # depend on nothing of scolpass
     )
 )
