@@ -49,6 +49,9 @@ from . import preview as run_preview
 from . import purge as run_purge
 from . import reissue as run_reissue
 
+# Exit codes: 0 done, 1 nothing done (an Error: line), 2 usage, 3 done with some students set aside.
+EXIT_SET_ASIDE = 3
+
 _EPILOG_MAIN = """\b
 Example:
   scolpass init                       # writes scolpass.toml to fill in
@@ -180,13 +183,13 @@ _OUTPUT_OPTIONS = (
 _OUTPUT_FIELDS = tuple(f.name for f in dataclasses.fields(_Output))
 
 
-def _output_options(command: Callable[..., None]) -> Callable[..., None]:
+def _output_options(command: Callable[..., int | None]) -> Callable[..., int | None]:
     """The shared sheet options, handed to ``command`` as one ``output`` value."""
 
     @functools.wraps(command)
-    def with_output(**kwargs: Any) -> None:
+    def with_output(**kwargs: Any) -> int | None:
         output = _Output(**{name: kwargs.pop(name) for name in _OUTPUT_FIELDS})
-        command(output=output, **kwargs)
+        return command(output=output, **kwargs)
 
     for option in reversed(_OUTPUT_OPTIONS):
         with_output = option(with_output)
@@ -302,7 +305,7 @@ def generate(
     dry_run: bool,
     output: _Output,
     quiet: bool,
-) -> None:
+) -> int | None:
     """Issue accounts and print SCOL'PASS sheets for an enrolment file.
 
     Students already in the registry keep their login and get no new password
@@ -310,7 +313,8 @@ def generate(
     student (same INE, or same names and birth date, or the same number but
     for leading zeros) is not issued: it is reported as a probable duplicate.
     Nothing is written if the file has a problem: every problem is listed
-    with its line and column.
+    with its line and column. With --skip-invalid, the valid students are
+    issued and the others set aside, and the exit code is 3 when any were.
     """
     settings = output.settings(load_settings(config))
     bar = _ProgressBar(quiet)
@@ -326,6 +330,8 @@ def generate(
     finally:
         bar.close()
     _report_run(result, dry_run)
+    # Done, with students set aside (--skip-invalid): a nightly job tells this from a clean run.
+    return EXIT_SET_ASIDE if result.enrolment is not None and result.enrolment.skipped else None
 
 
 @cli.command(

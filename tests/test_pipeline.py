@@ -40,7 +40,7 @@ def test_sample_run_writes_everything(settings: Settings, tmp_path: Path, seeded
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     assert result.out_dir.stat().st_mode & 0o777 == 0o700  # sheets carry passwords
     assert manifest["academic_year"] == "2026/2027"
-    assert manifest["counts"] == {"new": 11, "returning": 0, "reissued": 0, "duplicate": 0, "skipped": 0}
+    assert manifest["counts"] == {"new": 11, "returning": 0, "reissued": 0, "duplicate": 0, "cancelled": 0, "skipped": 0}
     for entry in manifest["files"]:
         assert hashlib.sha256((result.out_dir / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
 
@@ -250,7 +250,7 @@ def test_skip_invalid_issues_the_others_and_writes_rejected_rows(
     assert sorted(o.identifier for o in result.outcomes) == ["jean.martin", "paul.martin"]
     assert result.enrolment.skipped == 1
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
-    assert manifest["counts"] == {"new": 2, "returning": 0, "reissued": 0, "duplicate": 0, "skipped": 1}
+    assert manifest["counts"] == {"new": 2, "returning": 0, "reissued": 0, "duplicate": 0, "cancelled": 0, "skipped": 1}
     assert "rejected.csv" in [f["path"] for f in manifest["files"]]
     raw = (result.out_dir / "rejected.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel opens it as UTF-8
