@@ -29,6 +29,7 @@ from .registry import IssuedAccount, Registry, ReissueRecord, RunRecord, open_re
 from .run import STATUSES, Outcome, RunOptions, RunResult, Status
 from .settings import DEFAULT_CONFIG_NAME, Settings, config_template, load_settings, settings_from_dict
 from .student import Account, Step, Student
+from .systemlog import SystemLogError, log_summary
 from .version import __version__
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "Status",
     "Step",
     "Student",
+    "SystemLogError",
     "__version__",
     "assign_identifiers",
     "check",
@@ -73,6 +75,7 @@ __all__ = [
     "helpdesk",
     "import_existing",
     "load_settings",
+    "log_summary",
     "name_part",
     "open_registry",
     "preview",

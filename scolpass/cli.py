@@ -7,12 +7,13 @@ click's usage errors exit 2.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,14 @@ from . import (
     ScolpassError,
     Settings,
     StateError,
+    SystemLogError,
     __version__,
     check_report,
     config_template,
     helpdesk,
     import_existing,
     load_settings,
+    log_summary,
     read_password_file,
     read_registry,
 )
@@ -225,6 +228,38 @@ class _ProgressBar:
 _quiet = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 
 
+def _system_log(settings: Settings, command: str, fields: dict[str, object]) -> None:
+    try:
+        log_summary(command, fields, settings.log.syslog, settings.log.facility)
+    except SystemLogError as exc:
+        click.echo(f"scolpass: warning: {exc}", err=True)
+
+
+@contextlib.contextmanager
+def _logged(command: str, settings: Settings) -> Iterator[dict[str, object]]:
+    """One summary line for the system log, with the fields the command fills in, or its failure.
+
+    A failure is logged by kind only: its message may quote a value of the file (a name).
+    """
+    fields: dict[str, object] = {}
+    try:
+        yield fields
+    except ScolpassError as exc:
+        problems = len(exc.problems) if isinstance(exc, InputError) else None
+        _system_log(settings, command, {"failed": type(exc).__name__, "problems": problems, "exit": 1})
+        raise
+    if fields:  # a dry run fills none: it did nothing
+        _system_log(settings, command, fields)
+
+
+def _run_fields(result: RunResult, code: int) -> dict[str, object]:
+    """A run's summary line: counts and where, never a name."""
+    skipped = result.enrolment.skipped if result.enrolment is not None else None
+    counts: dict[str, object] = {status: result.count(status) for status in STATUSES}
+    return {"run": result.run_id, "year": result.year.label, **counts, "skipped": skipped,
+            "folder": result.out_dir.resolve(), "exit": code}  # fmt: skip
+
+
 def _report_run(result: RunResult, dry_run: bool = False) -> None:
     """The summary of a run: counts, files, registry; problems and notes on stderr."""
     read = result.enrolment
@@ -325,13 +360,17 @@ def generate(
         one_pdf_per_student=output.one_pdf_per_student, progress=bar,
         protection=None if dry_run else output.protection(),
     )  # fmt: skip
-    try:
-        result = run_generate(enrolment, settings, options)
-    finally:
-        bar.close()
-    _report_run(result, dry_run)
-    # Done, with students set aside (--skip-invalid): a nightly job tells this from a clean run.
-    return EXIT_SET_ASIDE if result.enrolment is not None and result.enrolment.skipped else None
+    with _logged("generate", settings) as logged:
+        try:
+            result = run_generate(enrolment, settings, options)
+        finally:
+            bar.close()
+        _report_run(result, dry_run)
+        # Done, with students set aside (--skip-invalid): a nightly job tells this from a clean run.
+        code = EXIT_SET_ASIDE if result.enrolment is not None and result.enrolment.skipped else 0
+        if not dry_run:
+            logged.update(_run_fields(result, code))
+    return code or None
 
 
 @cli.command(
@@ -365,7 +404,10 @@ def reissue(
         year=year, out_dir=out, registry=registry_file, plaintext_credentials=output.plaintext_credentials,
         one_pdf_per_student=output.one_pdf_per_student, protection=output.protection(),
     )  # fmt: skip
-    _report_run(run_reissue(student_numbers, settings, options))
+    with _logged("reissue", settings) as logged:
+        result = run_reissue(student_numbers, settings, options)
+        _report_run(result)
+        logged.update(_run_fields(result, 0))
 
 
 @cli.command(

@@ -25,6 +25,8 @@ from .errors import ConfigError
 from .hashers import HASHERS
 from .identifiers import SEPARATORS, login_pattern_problem
 from .spreadsheet import FORMULA_START
+from .systemlog import DEFAULT_ADDRESS as DEFAULT_SYSLOG
+from .systemlog import FACILITIES
 from .validators import (
     MAX_NAME,
     MAX_PATH,
@@ -211,6 +213,16 @@ class PegaseSettings:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    """Where each command's summary line goes: the system log (journald or syslog)."""
+
+    # A socket path (/dev/log: journald or the syslog daemon), or host:port of a syslog server (UDP);
+    # "" for none. At /dev/log, a machine without a system log is no error.
+    syslog: str = DEFAULT_SYSLOG
+    facility: str = "user"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a run needs besides its input."""
 
@@ -226,6 +238,7 @@ class Settings:
     # [columns]: scolpass column name to the header of the university's own export.
     columns: Mapping[str, str] = field(default_factory=dict)
     pegase: PegaseSettings = field(default_factory=PegaseSettings)
+    log: LogSettings = field(default_factory=LogSettings)
     source: Path | None = None
 
     def login_of(self, identifier: str) -> str:
@@ -629,6 +642,22 @@ def _pegase_problem(p: PegaseSettings) -> str | None:
     return None
 
 
+def _log_problem(log: LogSettings) -> str | None:
+    problem = _texts_problem("log", (("syslog", log.syslog, MAX_PATH),))
+    if problem:
+        return problem
+    host, colon, port = log.syslog.rpartition(":")
+    if (
+        log.syslog
+        and not log.syslog.startswith("/")
+        and not (colon and host and port.isdigit() and 1 <= int(port) <= 65535)
+    ):
+        return f'[log] syslog = {show(log.syslog)} must be a socket path like /dev/log, host:port, or ""'
+    if log.facility not in FACILITIES:
+        return f"[log] facility = {show(log.facility)} must be one of {', '.join(FACILITIES)}"
+    return None
+
+
 @dataclass(frozen=True)
 class _Section:
     """A table of the configuration: the dataclass its keys fill, and the function that checks its values."""
@@ -649,6 +678,7 @@ _SECTIONS: dict[str, _Section] = {
     "identifiers": _Section(IdentifierSettings, _identifiers_problem),
     "columns": _Section(None, _columns_problem),
     "pegase": _Section(PegaseSettings, _pegase_problem),
+    "log": _Section(LogSettings, _log_problem),
 }
 # The tables a dataclass fills: [columns] takes the keys its function accepts (and an unknown table's
 # name is compared with these only, as it always was).

@@ -25,7 +25,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "output lock exports batches existing",  # what runs write and read beside the registry
         "registry sheet protect passwords",  # the store, the sheet, the secrets
         "settings hashers duplicates identifiers enrolment pegase csvfile columns wording fonts qr validators academic_year",
-        "errors student files spreadsheet resources workers xcrypt version",  # depend on nothing of scolpass
+        "errors student files spreadsheet resources workers xcrypt version systemlog",  # depend on nothing of scolpass
     )
 )
 
