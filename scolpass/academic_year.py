@@ -44,6 +44,8 @@ def resolve_academic_year(requested: int | None, enrolment: Enrolment, today: da
     A ``--year`` that contradicts the file, or a file that names several years, is an error.
     """
     years = enrolment.academic_years
+    # Named as the registrar's file names it.
+    column = "anneeUniversitaire" if enrolment.format == "pegase" else "academic_year"
     if len(years) > 1:
         listed = ", ".join(f"{y} (line {line})" for y, line in sorted(years.items()))
         raise InputError(
@@ -51,7 +53,7 @@ def resolve_academic_year(requested: int | None, enrolment: Enrolment, today: da
                 Problem(
                     enrolment.source,
                     None,
-                    "academic_year",
+                    column,
                     None,
                     f"names several academic years: {listed}; split the file",
                 )
@@ -64,7 +66,7 @@ def resolve_academic_year(requested: int | None, enrolment: Enrolment, today: da
                 Problem(
                     enrolment.source,
                     enrolment.missing_year_line,
-                    "academic_year",
+                    column,
                     None,
                     f"is empty while line {line} gives {year}; give it on every row or on none",
                 )
@@ -73,9 +75,7 @@ def resolve_academic_year(requested: int | None, enrolment: Enrolment, today: da
     if requested is not None:
         if years and requested not in years:
             ((year, line),) = years.items()
-            raise InputError(
-                [Problem(enrolment.source, line, "academic_year", str(year), f"contradicts --year {requested}")]
-            )
+            raise InputError([Problem(enrolment.source, line, column, str(year), f"contradicts --year {requested}")])
         return AcademicYear(requested)
     if years:
         return AcademicYear(next(iter(years)))

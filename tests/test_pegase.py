@@ -479,3 +479,19 @@ def test_every_printed_password_of_the_sample_feed_opens_its_account(
                       RunOptions(out_dir=tmp_path / "apogee", registry=tmp_path / "a.sqlite3"))  # fmt: skip
     logins = {o.student_number: o.identifier for o in apogee.outcomes}
     assert {o.student_number: o.identifier for o in result.outcomes if o.status == "new"} == logins
+
+
+def test_the_feeds_academic_year_is_one_for_the_file_and_checked_against_year(
+    write_feed: Callable[..., Path], settings: Settings
+) -> None:
+    from scolpass import check
+
+    settings = dataclasses.replace(settings, pegase=PEGASE)
+    feed = write_feed([item(anneeUniversitaire=2025)])
+    assert check(feed, settings).year.start == 2025
+    with pytest.raises(InputError) as caught:
+        check(feed, settings, year=2026)
+    assert str(caught.value) == "feed.json:7: column 'anneeUniversitaire': '2025': contradicts --year 2026"
+    mixed = write_feed([item(), item("000000002", prenom="Anne", INE="0223456789B", anneeUniversitaire=2025)])
+    with pytest.raises(InputError, match=r"names several academic years: 2025 \(line 50\), 2026 \(line 7\)"):
+        check(mixed, settings)
