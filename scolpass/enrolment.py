@@ -435,7 +435,8 @@ def build_feed_enrolment(
 
     def rows() -> Iterator[_Row]:
         for item in feed.items:
-            values = {column: unicodedata.normalize("NFC", value) for column, value in item.values.items()}
+            # NFC, as an export's values are (csvfile): a JSON escape may spell a letter decomposed.
+            values = {c: v if v.isascii() else unicodedata.normalize("NFC", v) for c, v in item.values.items()}
             row = _Row(item.line, (item.raw,), values, names=item.names, learner=item.learner, place=item.place,
                        path=item.path, main=item.main, named=item.learner)  # fmt: skip
             for place, value, reason in item.problems:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]  # the C scanner json itself uses
 from typing import Any
@@ -37,8 +37,6 @@ REQUIRED_FIELDS = ("codeApprenant", "nomFamille", "prenom", "dateDeNaissance")
 CANCELLED = "annulee"
 # As many items as an export has rows (csvfile.MAX_ROWS).
 MAX_ITEMS = 500_000
-# An item is a few levels deep (item, chemin, element); a feed deeper than this is no feed.
-MAX_DEPTH = 20
 _SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace, no other
 
 
@@ -93,24 +91,38 @@ def read_feed(text: str, source: str, pegase: PegaseSettings | None) -> Feed:
     ``pegase`` gives the faculties and the step type; without it (a check with no
     configuration), an enrolment's faculty is its formation code.
     """
-    scanner = _Scanner(text, source)
-    try:
-        shape, found = scanner.document()
-    except RecursionError:
-        raise InputError([Problem(source, None, None, None, "nests too deeply to be an enrolment feed")]) from None
     mapper = _Mapper(pegase or PegaseSettings(), pegase is None)
-    items = tuple(mapper.item(line, place, raw_text, value) for line, place, raw_text, value in found)
+    items: list[FeedItem] = []
+
+    def take(line: int, place: str, start: int, end: int, value: Any) -> None:
+        # Mapped at once, so that the parsed item (a few kilobytes of dicts) is freed at once.
+        items.append(mapper.item(line, place, text[start:end], value))
+        if len(items) > MAX_ITEMS:
+            reason = f"holds more than {MAX_ITEMS:,} enrolments: check that this is the enrolment feed, or split it"
+            raise InputError([Problem(source, None, None, None, reason)])
+
+    try:
+        shape = _Scanner(text, source, take).document()
+    except RecursionError:
+        # The json module's decoder is recursive, and bounded by the interpreter's recursion limit.
+        raise InputError([Problem(source, None, None, None, "nests too deeply to be an enrolment feed")]) from None
     if not items:
         raise InputError([Problem(source, None, None, None, "holds no enrolment (its resultats are empty)")])
-    return Feed(source, shape, items)
+    return Feed(source, shape, tuple(items))
+
+
+_Take = Callable[[int, str, int, int, Any], None]  # (line, place, start, end, value) of each item
+_NOT_A_FEED = 'is not an enrolment feed: one page {"resultats": [...]}, an array of pages or items, or JSON Lines'
 
 
 class _Scanner:
-    """Walks a feed file with the json module's own decoder, keeping where each item starts."""
+    """Walks a feed file with the json module's own decoder (C code), handing over each item with
+    where it starts; a page's other keys are skipped, and each value is parsed once."""
 
-    def __init__(self, text: str, source: str) -> None:
+    def __init__(self, text: str, source: str, take: _Take) -> None:
         self.text = text
         self.source = source
+        self.take = take
         self.decoder = json.JSONDecoder()
         self._line_at = (0, 1)  # (offset, its line): items come in order, so lines are counted once
 
@@ -122,12 +134,13 @@ class _Scanner:
         self._line_at = (offset, line)
         return line
 
+    def refuse(self, offset: int, reason: str) -> InputError:
+        return InputError([Problem(self.source, self.line(offset), None, None, reason)])
+
     def fail(self, offset: int, reason: str) -> InputError:
         line = self.line(offset)
         column = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
-        return InputError(
-            [Problem(self.source, line, None, None, f"is not valid JSON at line {line}, column {column}: {reason}")]
-        )
+        return self.refuse(offset, f"is not valid JSON at line {line}, column {column}: {reason}")
 
     def skip(self, offset: int) -> int:
         match = _SPACE.match(self.text, offset)
@@ -139,40 +152,29 @@ class _Scanner:
             value, end = self.decoder.raw_decode(self.text, offset)
         except json.JSONDecodeError as exc:
             raise self.fail(exc.pos, exc.msg) from None
-        _refuse_depth(value, self, offset)
         return value, end
 
-    def document(self) -> tuple[str, list[tuple[int, str, str, Any]]]:
-        """The file's shape and its items: (line, place, raw text, value)."""
-        start = self.skip(0)
-        first, end = self.value(start)
-        rest = self.skip(end)
+    def end_of_document(self, offset: int) -> None:
+        rest = self.skip(offset)
         if rest < len(self.text):
-            if not isinstance(first, dict):
-                raise self.fail(rest, "extra data after the first value")
-            return "JSON Lines", self.lines()
-        if isinstance(first, dict) and "resultats" in first:
-            return "one page", self.page(start, "")
-        if isinstance(first, dict):
-            return "JSON Lines", [(self.line(start), "", self.text[start:end], first)]
-        if not isinstance(first, list):
-            raise InputError([Problem(self.source, self.line(start), None, None, _NOT_A_FEED)])
-        pages = [isinstance(e, dict) and "resultats" in e for e in first]
-        if any(pages) and not all(pages):
-            reason = 'mixes pages ({"resultats": [...]}) and items in one array: give one or the other'
-            raise InputError([Problem(self.source, self.line(start), None, None, reason)])
-        if any(pages):
-            found: list[tuple[int, str, str, Any]] = []
-            for index, (at, _, _) in enumerate(self.array(start)[0]):
-                found += self.page(at, f"[{index}].")
-            return f"{len(pages)} pages" if len(pages) > 1 else "one page", found
-        return "an array of items", [
-            (self.line(at), f"[{index}]", self.text[at:stop], value)
-            for index, (at, stop, value) in enumerate(self.array(start)[0])
-        ]
+            raise self.fail(rest, "extra data after the feed")
 
-    def lines(self) -> list[tuple[int, str, str, Any]]:
-        found = []
+    def document(self) -> str:
+        """Hands over every item; returns the file's shape, as the summary says it."""
+        text, start = self.text, self.skip(0)
+        if text.startswith("{", start):
+            end = self.page(start, "")
+            if end is not None:
+                self.end_of_document(end)
+                return "one page"
+            return self.lines()  # an item: alone, or the first line of JSON Lines
+        if not text.startswith("[", start):
+            self.value(start)  # the JSON's own error, if it is not JSON
+            raise self.refuse(start, _NOT_A_FEED)
+        pages = self.array(start)
+        return "an array of items" if pages == 0 else "one page" if pages == 1 else f"{pages} pages"
+
+    def lines(self) -> str:
         offset = 0
         for number, line in enumerate(self.text.split("\n"), start=1):
             stripped = line.strip(" \t\r")
@@ -181,39 +183,43 @@ class _Scanner:
                 value, end = self.value(at)
                 if self.skip(end) < offset + len(line):
                     raise self.fail(self.skip(end), "one item per line is expected (JSON Lines)")
-                found.append((number, "", self.text[at:end], value))
-                if len(found) > MAX_ITEMS:
-                    raise _too_many(self.source)
+                self.take(number, "", at, end, value)
             offset += len(line) + 1
-        return found
+        return "JSON Lines"
 
-    def array(self, offset: int) -> tuple[list[tuple[int, int, Any]], int]:
-        """Each element of the array at ``offset`` as (start, end, value), and where the array ends."""
+    def array(self, offset: int) -> int:
+        """The array at ``offset``, of pages or of items; returns how many pages (0: items)."""
         text = self.text
-        assert text[offset] == "["
-        elements: list[tuple[int, int, Any]] = []
         offset = self.skip(offset + 1)
-        if text.startswith("]", offset):
-            return elements, offset + 1
-        while True:
-            value, end = self.value(offset)
-            elements.append((offset, end, value))
-            if len(elements) > MAX_ITEMS:
-                raise _too_many(self.source)
+        pages = items = 0
+        index = 0
+        while not text.startswith("]", offset):
+            at = offset
+            end = self.page(at, f"[{index}].") if text.startswith("{", at) and not items else None
+            if end is None:
+                value, end = self.value(at)
+                self.take(self.line(at), f"[{index}]", at, end, value)
+                items += 1
+            else:
+                pages += 1
+            if pages and items:
+                raise self.refuse(
+                    at, 'mixes pages ({"resultats": [...]}) and items in one array: give one or the other'
+                )
             offset = self.skip(end)
+            index += 1
             if text.startswith(",", offset):
                 offset = self.skip(offset + 1)
-            elif text.startswith("]", offset):
-                return elements, offset + 1
-            else:
+            elif not text.startswith("]", offset):
                 raise self.fail(offset, "expecting ',' or ']'")
+        self.end_of_document(offset + 1)
+        return pages
 
-    def page(self, offset: int, place: str) -> list[tuple[int, str, str, Any]]:
-        """The items of the page object at ``offset``, its other keys skipped."""
+    def page(self, offset: int, place: str) -> int | None:
+        """Where the object at ``offset`` ends, its ``resultats`` items handed over; None, and nothing
+        handed over, when it has no ``resultats`` (it is an item)."""
         text = self.text
-        assert text[offset] == "{"
-        found: list[tuple[int, str, str, Any]] = []
-        seen = False
+        paged = False
         offset = self.skip(offset + 1)
         while not text.startswith("}", offset):
             if not text.startswith('"', offset):
@@ -224,59 +230,39 @@ class _Scanner:
                 raise self.fail(exc.pos, exc.msg) from None
             offset = self.skip(offset)
             if not text.startswith(":", offset):
-                raise self.fail(offset, "expecting ':'")
+                raise self.fail(offset, "expecting ':' delimiter")
             offset = self.skip(offset + 1)
-            if key == "resultats":
-                if seen:
-                    raise InputError(
-                        [Problem(self.source, self.line(offset), None, None, "has two resultats keys in one page")]
-                    )
-                seen = True
-                if not text.startswith("[", offset):
-                    reason = f"{place}resultats is not an array of enrolments"
-                    raise InputError([Problem(self.source, self.line(offset), None, None, reason)])
-                elements, offset = self.array(offset)
-                for index, (at, end, value) in enumerate(elements):
-                    found.append((self.line(at), f"{place}resultats[{index}]", text[at:end], value))
-                offset = self.skip(offset)
+            if key == "resultats" and text.startswith("[", offset):
+                if paged:
+                    raise self.refuse(offset, "has two resultats keys in one page")
+                paged = True
+                offset = self.items(offset, f"{place}resultats")
+            elif key == "resultats":
+                raise self.refuse(offset, f"{place}resultats is not an array of enrolments")
             else:
-                _, offset = self.value(offset)
-                offset = self.skip(offset)
+                offset = self.value(offset)[1]
+            offset = self.skip(offset)
             if text.startswith(",", offset):
                 offset = self.skip(offset + 1)
             elif not text.startswith("}", offset):
-                raise self.fail(offset, "expecting ',' or '}'")
-        return found
+                raise self.fail(offset, "expecting ',' delimiter")
+        return offset + 1 if paged else None
 
-
-_NOT_A_FEED = 'is not an enrolment feed: one page {"resultats": [...]}, an array of pages or items, or JSON Lines'
-
-
-def _too_many(source: str) -> InputError:
-    reason = f"holds more than {MAX_ITEMS:,} enrolments: check that this is the enrolment feed, or split it"
-    return InputError([Problem(source, None, None, None, reason)])
-
-
-def _depth(value: Any) -> int:
-    """How deep ``value`` nests (a scalar is 0), without recursion."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        current, level = stack.pop()
-        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()
-        for child in children:
-            if isinstance(child, dict | list):
-                if level + 1 > MAX_DEPTH:
-                    return level + 1
-                stack.append((child, level + 1))
-        deepest = max(deepest, level)
-    return deepest
-
-
-def _refuse_depth(value: Any, scanner: _Scanner, offset: int) -> None:
-    if isinstance(value, dict | list) and _depth(value) > MAX_DEPTH:
-        reason = f"nests more than {MAX_DEPTH} levels deep: no enrolment does"
-        raise InputError([Problem(scanner.source, scanner.line(offset), None, None, reason)])
+    def items(self, offset: int, place: str) -> int:
+        """Hands over each item of the array at ``offset``; returns where the array ends."""
+        text = self.text
+        offset = self.skip(offset + 1)
+        index = 0
+        while not text.startswith("]", offset):
+            value, end = self.value(offset)
+            self.take(self.line(offset), f"{place}[{index}]", offset, end, value)
+            index += 1
+            offset = self.skip(end)
+            if text.startswith(",", offset):
+                offset = self.skip(offset + 1)
+            elif not text.startswith("]", offset):
+                raise self.fail(offset, "expecting ',' delimiter")
+        return offset + 1
 
 
 class _Mapper:

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
     [
         ("bench_generate.py", ["--students", "30"], "a sheet costs"),
         ("bench_check.py", ["--rows", "60"], "check: 60 rows"),
+        ("bench_check.py", ["--rows", "60", "--pegase"], "check: 60 rows"),
     ],
 )
 def test_benchmark_runs(script: str, args: list[str], expected: str) -> None:

@@ -18,7 +18,7 @@ from scolpass import RunOptions, Settings, generate
 from scolpass.cli import main
 from scolpass.enrolment import Enrolment, read_enrolment
 from scolpass.errors import ConfigError, InputError
-from scolpass.pegase import MAX_DEPTH, looks_like_feed
+from scolpass.pegase import looks_like_feed, read_feed
 from scolpass.settings import Faculty, PegaseSettings, settings_from_dict
 
 from .conftest import PASSWORD_PATTERN, SAMPLES, csv_text, sample, sheet_texts
@@ -136,6 +136,12 @@ def test_each_field_becomes_the_students_value(write_feed: Callable[..., Path]) 
     ((step),) = student.steps
     assert (step.code, step.label, step.faculty) == ("EE1", "L1 Economie", "ECONOMIE")
     assert read(feed).academic_years == {2026: 7}  # the line of the first item
+
+
+def test_values_are_nfc_whatever_escapes_spell_them(tmp_path: Path) -> None:
+    path = tmp_path / "feed.json"
+    path.write_text(feed_text([item(prenom="Zoe")]).replace('"Zoe"', '"Zoe\\u0301"'), encoding="utf-8")
+    assert read(path).students[0].first_name == "Zoé"
 
 
 def test_fields_scolpass_does_not_use_are_ignored_whatever_they_are(write_feed: Callable[..., Path]) -> None:
@@ -348,12 +354,13 @@ def test_a_hostile_name_is_refused_with_its_place(write_feed: Callable[..., Path
 
 def test_a_feed_too_deep_or_of_another_shape_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "feed.json"
-    path.write_text('{"resultats": [' + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + "]}", encoding="utf-8")
-    ((_, _, reason),) = problems_of(path)
-    assert reason == f"nests more than {MAX_DEPTH} levels deep: no enrolment does"
     path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     ((_, _, reason),) = problems_of(path)
-    assert "deep" in reason
+    assert reason == "nests too deeply to be an enrolment feed"
+    path.write_text('{"resultats": [' + "[" * 100_000 + "]" * 100_000 + "]}", encoding="utf-8")
+    assert problems_of(path) == [(None, None, "nests too deeply to be an enrolment feed")]
+    with pytest.raises(InputError, match="is not an enrolment feed"):
+        read_feed('"resultats"', "feed.json", PEGASE)  # what read_enrolment takes for CSV
     path.write_text('[{"resultats": []}, {"codeApprenant": "1"}]', encoding="utf-8")
     ((_, _, reason),) = problems_of(path)
     assert reason.startswith("mixes pages")

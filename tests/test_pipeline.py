@@ -40,7 +40,14 @@ def test_sample_run_writes_everything(settings: Settings, tmp_path: Path, seeded
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     assert result.out_dir.stat().st_mode & 0o777 == 0o700  # sheets carry passwords
     assert manifest["academic_year"] == "2026/2027"
-    assert manifest["counts"] == {"new": 11, "returning": 0, "reissued": 0, "duplicate": 0, "cancelled": 0, "skipped": 0}
+    assert manifest["counts"] == {
+        "new": 11,
+        "returning": 0,
+        "reissued": 0,
+        "duplicate": 0,
+        "cancelled": 0,
+        "skipped": 0,
+    }
     for entry in manifest["files"]:
         assert hashlib.sha256((result.out_dir / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
 
