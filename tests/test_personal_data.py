@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sqlite3
 import stat
@@ -73,19 +74,26 @@ def test_every_file_a_run_writes_is_private(settings: Settings, tmp_path: Path) 
         ["00012345"], supann, RunOptions(out_dir=tmp_path / "out" / "reissue", registry=registry, year=2027, now=now)
     )
     assert main(["preview", "--config", str(SAMPLES / "scolpass.toml"), "--out", str(tmp_path / "preview.pdf")]) == 0
+    # A Pégase feed with a malformed learner: its items set aside in rejected.json.
+    feed = json.loads((SAMPLES / "pegase-feed.json").read_text(encoding="utf-8"))
+    feed["resultats"][0]["dateDeNaissance"] = "2007-02-30"
+    inputs.add(tmp_path / "feed.json")
+    (tmp_path / "feed.json").write_text(json.dumps(feed), encoding="utf-8")
+    generate(tmp_path / "feed.json", supann, RunOptions(out_dir=tmp_path / "out" / "feed", registry=tmp_path / "state" /
+             "feed.sqlite3", now=now, skip_invalid=True))  # fmt: skip
 
     found = modes(tmp_path, inputs | {tmp_path / "state", tmp_path / "out"})
     written = {name for name in found if not name.startswith("out/") or name.count("/") > 1}
     # Everything a run could write is there: rejected rows, returning students' records, reprints, reissues.
     expected = {
-        "out/2026/rejected.csv", "out/2027/returning.ldif", "out/2027/reprints.pdf", "out/reissue/credentials.ldif",
+        "out/2026/rejected.csv", "out/feed/rejected.json", "out/2027/returning.ldif", "out/2027/reprints.pdf", "out/reissue/credentials.ldif",
         "out/2026/manifest.json", "out/2026/credentials.csv", "out/2026/sheets-economie.pdf", "state/r.sqlite3",
         "preview.pdf",
     }  # fmt: skip
     assert expected <= written
     assert {name: mode for name, mode in found.items() if name in written and mode != 0o600} == {}
     assert {name: mode for name, mode in found.items() if name not in written} == {
-        "out/2026": 0o700, "out/2027": 0o700, "out/reissue": 0o700,
+        "out/2026": 0o700, "out/2027": 0o700, "out/reissue": 0o700, "out/feed": 0o700,
     }  # fmt: skip
 
 
