@@ -474,10 +474,10 @@ class Registry:
         :class:`StateError`, and the transaction saves nothing.
         """
         stamp = when.isoformat(timespec="seconds")
-        rows: list[tuple[str, str, str, int, str, int | None]] = []
+        rows: dict[str, tuple[str, str, str, int, str, int | None]] = {}  # by new number
         with self._guard("write"):
             for number, account in links:
-                owner = self._account_of(number) or next((r[1] for r in rows if r[0] == number), None)
+                owner = self._account_of(number) or (rows[number][1] if number in rows else None)
                 if owner is not None:
                     raise StateError(
                         f"{self.path}: student number {number} cannot be linked to student {account}: "
@@ -489,11 +489,11 @@ class Registry:
                     raise StateError(
                         f"{self.path}: student number {number} cannot be linked to student {account}: {state}"
                     )
-                rows.append((number, account, number_key(number), year, stamp, run_id))
+                rows[number] = (number, account, number_key(number), year, stamp, run_id)
             self._db.executemany(
                 "INSERT INTO numbers (student_number, account, number_key, year, linked_at, run_id)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
+                rows.values(),
             )
 
     def count(self) -> int:
