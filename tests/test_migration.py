@@ -18,7 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from scolpass import RunOptions, RunResult, Settings, StateError, generate, helpdesk, read_registry, reissue
+from scolpass import (
+    RunOptions,
+    RunResult,
+    Settings,
+    StateError,
+    generate,
+    helpdesk,
+    read_registry,
+    reissue,
+    reissue_now,
+)
 from scolpass import pipeline as pipeline_module
 from scolpass.cli import main
 from scolpass.duplicates import SAME_INE, SAME_PERSON, note
@@ -115,8 +125,12 @@ def test_the_migration_year_keeps_every_login_and_password(settings: Settings, t
     assert f"{logins['00012347']}@etu.umontpellier.fr" in page
     assert pegase("00012347") in page  # the sheet prints this year's number
     assert re.search(PASSWORD_PATTERN, page, re.MULTILINE)
+    # At the counter, by the new number too.
+    handed = reissue_now(pegase("00012347"), settings, RunOptions(registry=registry, now=YEAR_2, actor="agent.x"))
+    assert (handed.account.student_number, handed.email) == ("00012347", f"{logins['00012347']}@etu.umontpellier.fr")
     with read_registry(None, registry) as reg:
-        assert [r.run_id for r in helpdesk.history(reg, "00012347").reissues] == [lost.run_id]  # one history
+        for number in ("00012347", pegase("00012347")):  # one history, whichever number is asked
+            assert [r.run_id for r in helpdesk.history(reg, number).reissues] == [lost.run_id, handed.run_id]
 
     # The cumulative export again: returning by their new numbers, nothing linked twice.
     again = second_year(settings, tmp_path, year_two(tmp_path), out="y2-again", link_by_ine=True)
