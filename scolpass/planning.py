@@ -91,26 +91,22 @@ def _hold_duplicates(
     candidates = _candidates(in_registry, reg) if listed is not None else {}
     claimed: set[str] = set()  # accounts linked by this plan
     for student in ordered:
-        values = keys(student)
-        found = in_registry[student.student_number]
+        number, values = student.student_number, keys(student)
         in_file = [(seen[r.key, values[r.key]], r) for r in RESEMBLANCES if (r.key, values.get(r.key)) in seen]
-        if found or in_file:
-            if student.student_number in allow_duplicates:
-                pass  # the registrar's word for this one student: a new account, even in the migration year
-            elif listed is not None and (account := candidates.get(student.student_number)) is not None:
-                why = _link(found, in_file, account, listed, claimed, year)
-                if why is None:
-                    linked.append((student, account))
-                    claimed.add(account.student_number)
-                    _remember(seen, values, student.student_number)
-                    continue
-                held.append(Held(student, f"{note(*[*found, *in_file][0])}; not linked by INE: {why}"))
-                continue
-            else:
-                held.append(Held(student, note(*[*found, *in_file][0])))
-                continue
-        new.append(student)
-        _remember(seen, values, student.student_number)
+        alike = [*in_registry[number], *in_file]
+        # --allow-duplicate is the registrar's word for this one student: a new account, even in the migration year.
+        if not alike or number in allow_duplicates:
+            new.append(student)
+            _remember(seen, values, number)
+            continue
+        account = candidates.get(number)
+        why = _link(in_registry[number], in_file, account, listed or (), claimed, year) if account else None
+        if account is None or why is not None:
+            held.append(Held(student, note(*alike[0]) + (f"; not linked by INE: {why}" if why else "")))
+            continue
+        linked.append((student, account))
+        claimed.add(account.student_number)
+        _remember(seen, values, number)
     return new, held, linked
 
 
