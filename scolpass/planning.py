@@ -100,7 +100,7 @@ def _hold_duplicates(
             _remember(seen, values, number)
             continue
         account = candidates.get(number)
-        why = _link(in_registry[number], in_file, account, listed or (), claimed, year) if account else None
+        why = _link(in_registry[number], in_file, account, listed or (), claimed, year) if account is not None else None
         if account is None or why is not None:
             held.append(Held(student, note(*alike[0]) + (f"; not linked by INE: {why}" if why else "")))
             continue
