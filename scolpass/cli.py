@@ -275,6 +275,13 @@ def _report_run(result: RunResult, dry_run: bool = False) -> None:
             click.echo(
                 f"duplicate: {outcome.student_number} not issued, {outcome.note} (--allow-duplicate to issue)", err=True
             )
+    linked = [o for o in result.outcomes if o.status == "returning" and o.note]
+    if linked:
+        click.echo(
+            f"scolpass: {len(linked)} new student number{'s' if len(linked) != 1 else ''} linked by INE to "
+            "the account of a student already issued (returning; manifest notes)",
+            err=True,
+        )
     if result.registry_created:
         click.echo(f"scolpass: created a new registry at {result.registry_path.resolve()}", err=True)
     # New and returning always; reissued and duplicate when there are some.
@@ -287,6 +294,8 @@ def _report_run(result: RunResult, dry_run: bool = False) -> None:
         for outcome in result.outcomes:
             if outcome.status == "new":
                 click.echo(f"  {outcome.student_number}  {outcome.identifier}")
+            elif outcome.status == "returning" and outcome.note:
+                click.echo(f"  {outcome.student_number}  {outcome.identifier}  ({outcome.note})")
         return
     click.echo(f"Output folder: {result.out_dir}")
     for name in result.files:
@@ -323,6 +332,12 @@ Example:
     metavar="STUDENT_NUMBER",
     help="Issue this probable duplicate anyway (repeatable).",
 )
+@click.option(
+    "--link-by-ine/--no-link-by-ine",
+    default=None,
+    help="The migration year: a new student number with the INE of one student already issued is that student "
+    "(returning: same login, no new password), not a probable duplicate (default: [registry] link_by_ine).",
+)
 @click.option("--dry-run", is_flag=True, help="Compute and report everything; write nothing.")
 @_output_options
 @_quiet
@@ -337,6 +352,7 @@ def generate(
     skip_invalid: bool,
     reprint_returning: bool,
     allow_duplicates: tuple[str, ...],
+    link_by_ine: bool | None,
     dry_run: bool,
     output: _Output,
     quiet: bool,
@@ -346,7 +362,9 @@ def generate(
     Students already in the registry keep their login and get no new password
     (status "returning"). A new student number that looks like an issued
     student (same INE, or same names and birth date, or the same number but
-    for leading zeros) is not issued: it is reported as a probable duplicate.
+    for leading zeros) is not issued: it is reported as a probable duplicate;
+    with --link-by-ine, one with the INE of one issued student is linked to
+    that student's account instead (the move from Apogée to Pégase).
     Nothing is written if the file has a problem: every problem is listed
     with its line and column. With --skip-invalid, the valid students are
     issued and the others set aside, and the exit code is 3 when any were.
@@ -356,7 +374,7 @@ def generate(
     options = RunOptions(
         year=year, out_dir=out, registry=registry_file, encoding=encoding, separator=separator,
         skip_invalid=skip_invalid, reprint_returning=reprint_returning, allow_duplicates=allow_duplicates,
-        dry_run=dry_run, plaintext_credentials=output.plaintext_credentials,
+        link_by_ine=link_by_ine, dry_run=dry_run, plaintext_credentials=output.plaintext_credentials,
         one_pdf_per_student=output.one_pdf_per_student, progress=bar,
         protection=None if dry_run else output.protection(),
     )  # fmt: skip
@@ -578,11 +596,18 @@ Example:
 @_config
 @_registry_option
 def show_command(student_number: str, config: Path | None, registry_file: Path | None) -> None:
-    """What the registry knows of one student: login, state, reissues."""
+    """What the registry knows of one student: numbers, login, state, reissues.
+
+    STUDENT_NUMBER may be any of the student's numbers (one linked by INE too).
+    """
     with _open_existing_registry(config, registry_file) as reg:
         found = helpdesk.history(reg, student_number)
     account = found.account
     click.echo(f"student number: {account.student_number}")
+    for link in account.links:
+        run = f", run {link.run_id}" if link.run_id is not None else ""
+        year = AcademicYear(link.year).label
+        click.echo(f"also numbered:  {link.student_number} (linked {link.linked_at}, for {year}{run})")
     click.echo(f"identifier:     {account.identifier}")
     if account.short_identifier:
         click.echo(f"short login:    {account.short_identifier}")
@@ -619,7 +644,8 @@ def search_command(query: str, faculties: tuple[str, ...], config: Path | None, 
         s = account.student
         name = f"{s.first_name} {s.last_name}" if s else "-"
         faculty = s.faculty if s else "-"
-        click.echo(f"{account.student_number}  {account.identifier:<30} {account.state:<8} {name}  ({faculty})")
+        also = "".join(f"  also {link.student_number}" for link in account.links)
+        click.echo(f"{account.student_number}  {account.identifier:<30} {account.state:<8} {name}  ({faculty}){also}")
 
 
 @registry.command(

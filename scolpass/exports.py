@@ -222,12 +222,21 @@ class Returning:
 
     account: Account
     previous: Student | None
+    # Every student number of the account, its own first (IssuedAccount.student_numbers); more than one once
+    # a new number was linked to it (the migration year).
+    numbers: tuple[str, ...] = ()
 
 
 def returning_changes(returning: Returning, directory: Directory) -> list[tuple[int, str, list[str]]]:
-    """The change record of a returning student: this year's enrolment; a changed usual name.
+    """The change record of a returning student: this year's enrolment; a changed usual name; a new number.
 
-    Never the password, never the login.
+    A student whose number changed since the last record (a new number linked to
+    the account) gets ``employeeNumber`` replaced by this year's, as a new entry
+    would carry it. With the supann profile, an account with several numbers gets
+    ``supannEtuId`` replaced by all of them, the old ones kept, so that systems that
+    still know a student by the former number find them; replacing with the whole
+    set, rather than adding the new value, keeps the record right when it is loaded
+    twice. Never the password, never the login.
     """
     s, before = returning.account.student, returning.previous
     mods: list[tuple[int, str, list[str]]] = []
@@ -235,8 +244,13 @@ def returning_changes(returning: Returning, directory: Directory) -> list[tuple[
         name = f"{s.first_name} {s.last_name}"
         mods += [(2, "sn", [s.last_name]), (2, "givenName", [s.first_name]), (2, "cn", [name]),
                  (2, "displayName", [name])]  # fmt: skip
+    if before is not None and before.student_number != s.student_number:
+        mods.append((2, "employeeNumber", [s.student_number]))
+    numbers = list(dict.fromkeys(returning.numbers))
     if directory.profile == "supann":
         mods += [(2, attribute, values) for attribute, values in enrolment_attributes(s, directory, new=False).items()]
+        if len(numbers) > 1:
+            mods.append((2, "supannEtuId", numbers))
     return mods
 
 
@@ -316,6 +330,7 @@ def write_rejected_items(enrolment: Enrolment, path: Path) -> int:
 
 ACCOUNT_FIELDS = (
     "student_number", "identifier", "short_login", "state", "first_year", "issued_at", "birth_name", "first_name",
+    "linked_numbers",
 )  # fmt: skip
 
 
@@ -323,7 +338,8 @@ def write_accounts(accounts: Iterable[IssuedAccount], handle: TextIO) -> int:
     """The registry's accounts as CSV on ``handle`` (header first), for the help desk; returns how many.
 
     No password: the registry has none. Formula-safe like every CSV scolpass
-    writes: the names are the students' as the export gave them.
+    writes: the names are the students' as the export gave them. ``linked_numbers``
+    holds the further numbers linked to the account (by INE), oldest first, space-separated.
     """
     writer = csv.writer(handle)
     writer.writerow(ACCOUNT_FIELDS)
@@ -331,8 +347,9 @@ def write_accounts(accounts: Iterable[IssuedAccount], handle: TextIO) -> int:
     for a in accounts:
         # An account adopted by `registry import` (or migrated) has no printed data before its next run.
         names = (a.student.birth_name, a.student.first_name) if a.student else ("", "")
+        linked = " ".join(a.student_numbers[1:])
         row = (a.student_number, a.identifier, a.short_identifier or "", a.state, str(a.first_year), a.issued_at,
-               *names)  # fmt: skip
+               *names, linked)  # fmt: skip
         writer.writerow([formula_safe(cell) for cell in row])
         count += 1
     return count

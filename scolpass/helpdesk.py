@@ -63,7 +63,8 @@ def serves(student: Student | None, faculties: Collection[str] | None) -> bool:
 def search(
     reg: Registry, query: str, faculties: Collection[str] | None = None, limit: int = SEARCH_LIMIT
 ) -> list[IssuedAccount]:
-    """Students by student number (leading zeros or not), login, short login or address, or name.
+    """Students by student number (their own or one linked to them; leading zeros or not), login, short
+    login or address, or name.
 
     A name matches whatever the accents, the case and the order of its words:
     "helene marie", "Marie-Hélène" and "MARIE HELENE" find the same student; each
@@ -114,12 +115,13 @@ class History:
 
 
 def history(reg: Registry, student_number: str, faculties: Collection[str] | None = None) -> History:
-    """What the registry knows of one student; a student outside ``faculties`` is not shown."""
+    """What the registry knows of one student, by any of their numbers; a student outside ``faculties``
+    is not shown."""
     account = reg.account(student_number)
     if account is None or not serves(account.student, faculties):
         raise StateError(f"{reg.path}: no account for student {student_number}")
     issued_by = reg.run(account.run_id) if account.run_id is not None else None
-    return History(account, issued_by, tuple(reg.reissues(student_number)))
+    return History(account, issued_by, tuple(reg.reissues(account.student_number)))
 
 
 def export(reg: Registry, handle: TextIO) -> int:
@@ -175,7 +177,8 @@ def reissue_now(
         pdf = renderer.pdf_bytes(sheets, sheet_title(year))
         record = password_changes(credentials, settings.ldap.people_dn)
         user = os_user()
-        run_id = reg.record_handed_reissue(student_number, year.start, now, user, options.actor or user)
+        # Recorded under the account's own number, whichever of its numbers the counter typed.
+        run_id = reg.record_handed_reissue(found.student_number, year.start, now, user, options.actor or user)
     password = sheets[0].password
     assert password is not None
     return HandedReissue(found, sheets[0].email, run_id, pdf, record, password)

@@ -55,8 +55,9 @@ def generate(enrolment: str | Path | Enrolment, settings: Settings, options: Run
 
     Students already in the registry are returning (a sheet without password with
     ``reprint_returning``); a new number that looks like an issued student is held
-    back as a probable duplicate. See :class:`RunOptions`; ``dry_run`` computes and
-    reports everything and writes nothing.
+    back as a probable duplicate, unless ``link_by_ine`` links it to that student's
+    account by their INE (the migration year). See :class:`RunOptions`; ``dry_run``
+    computes and reports everything and writes nothing.
     """
     options = options or RunOptions()
     now = options.now or datetime.now().astimezone()
@@ -120,8 +121,12 @@ class _Generate:
         return self.ctx.enrolment
 
     def plan(self, reg: Registry) -> Plan:
+        ctx = self.ctx
         with self.timings.stage("identifiers and registry"):
-            return plan_generate(self.enrolment, self.ctx.settings.identifiers, reg, self.ctx.options.allow_duplicates)
+            return plan_generate(
+                self.enrolment, ctx.settings.identifiers, reg, ctx.options.allow_duplicates,
+                ctx.options.links_by_ine(ctx.settings), ctx.year.start,
+            )  # fmt: skip
 
     def dry_run(self, target: Path) -> RunResult:
         """What a run would do, on a copy of the registry; nothing written."""
@@ -134,6 +139,8 @@ class _Generate:
 
     def record(self, reg: Registry, run_id: int, plan: Plan) -> None:
         reg.record(plan.new, self.ctx.year.start, self.ctx.now, run_id)
+        # Before the update: a linked student's new number must find their account to update it.
+        reg.link(plan.links, self.ctx.year.start, self.ctx.now, run_id)
         reg.update_students((student for student, _ in plan.returning), self.ctx.year.start)
 
     def write(self, run_id: int, plan: Plan, staging: Path) -> Written:
@@ -172,9 +179,14 @@ class _Generate:
 
 
 def _write_returning(plan: Plan, settings: Settings, year: AcademicYear, staging: Path) -> list[str]:
-    """``returning.ldif``: this year's enrolment (supann) and changed names of returning students, when any."""
+    """``returning.ldif``: this year's enrolment (supann), changed names and student numbers of returning
+    students, when any."""
     directory = directory_of(settings, year)
-    changes = [Returning(Account(s, a.identifier, a.short_identifier), a.student) for s, a in plan.returning]
+    changes = [
+        # Every number of the account, this run's link included.
+        Returning(Account(s, a.identifier, a.short_identifier), a.student, (*a.student_numbers, s.student_number))
+        for s, a in plan.returning
+    ]
     changes = [c for c in changes if returning_changes(c, directory)]
     if not changes:
         return []
@@ -197,7 +209,8 @@ class _Reissue:
         return plan_reissue(self.student_numbers, reg)
 
     def record(self, reg: Registry, run_id: int, plan: Plan) -> None:
-        reg.record_reissues((student.student_number for student, _ in plan.returning), run_id, self.ctx.now)
+        # Under the account's own number, whichever of its numbers was asked for.
+        reg.record_reissues((account.student_number for _, account in plan.returning), run_id, self.ctx.now)
 
     def write(self, run_id: int, plan: Plan, staging: Path) -> Written:
         ctx, settings, options = self.ctx, self.ctx.settings, self.ctx.options
@@ -292,12 +305,14 @@ def _outcomes(
             Outcome(number, account.identifier, email_of(account.identifier, domain), "new", pdf, page,
                     account.short_identifier)
         )  # fmt: skip
+    linked = plan.linked_to()
     for page, (student, issued) in enumerate(plan.returning, start=1):
         printed = reprint_returning and placement is not None
         at = 2 * page - 1 if settings.batches.duplex else page
+        link = f"linked by INE to {linked[student.student_number]}" if student.student_number in linked else None
         outcomes.append(
             Outcome(student.student_number, issued.identifier, email_of(issued.identifier, domain), "returning",
-                    REPRINTS_PDF if printed else None, at if printed else None, issued.short_identifier)
+                    REPRINTS_PDF if printed else None, at if printed else None, issued.short_identifier, link)
         )  # fmt: skip
     for held in plan.held:
         outcomes.append(Outcome(held.student.student_number, None, None, "duplicate", None, None, None, held.note))

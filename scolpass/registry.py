@@ -9,6 +9,7 @@ holds a password, not even hashed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sqlite3
@@ -26,7 +27,7 @@ from .files import create_private, refuse_unsafe
 from .student import Account, Student
 
 DEFAULT_REGISTRY = "scolpass.sqlite3"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # How long a short transaction waits for another run's (seconds): a batch run only holds the
 # registry's write lock while it records or confirms, never while it renders.
 WAIT_SECONDS = 30.0
@@ -84,7 +85,29 @@ CREATE TABLE IF NOT EXISTS reissues (
     run_id INTEGER NOT NULL,
     reissued_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS numbers (
+    student_number TEXT PRIMARY KEY,
+    account TEXT NOT NULL REFERENCES accounts (student_number),
+    number_key TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    linked_at TEXT NOT NULL,
+    run_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS numbers_account ON numbers (account);
+CREATE INDEX IF NOT EXISTS numbers_number_key ON numbers (number_key);
 """
+# One namespace of student numbers across accounts and numbers: a further number is never an
+# account's own, and an account is never made under a number linked to another (the primary key of
+# numbers already keeps a number to one account). Each is one statement (a trigger's body holds
+# semicolons), run after the tables exist.
+_TRIGGERS = (
+    """CREATE TRIGGER IF NOT EXISTS numbers_not_an_account BEFORE INSERT ON numbers
+    WHEN EXISTS (SELECT 1 FROM accounts WHERE student_number = NEW.student_number)
+    BEGIN SELECT RAISE(ABORT, 'this student number is an account of its own'); END""",
+    """CREATE TRIGGER IF NOT EXISTS accounts_not_a_linked_number BEFORE INSERT ON accounts
+    WHEN EXISTS (SELECT 1 FROM numbers WHERE student_number = NEW.student_number)
+    BEGIN SELECT RAISE(ABORT, 'this student number is linked to another account'); END""",
+)
 
 # Forward migrations, by the version they start from. Version 1 had no run
 # records: its accounts were all issued by complete runs.
@@ -113,6 +136,10 @@ UPDATE accounts SET last_year = first_year;
 ALTER TABLE runs ADD COLUMN actor TEXT;
 UPDATE runs SET actor = os_user;
 """,
+    # The further student numbers of an account (the migration year: Pégase's learner code beside
+    # Apogée's number). Nothing to carry over: the table, its indexes and triggers are made by the
+    # schema below, and an older scolpass must not open a registry whose numbers it would not look up.
+    5: "",
 }
 # Versions 1 and 2 did not record who came back in which year: every account is
 # taken as enrolled until the last year the registry knows of (its last complete
@@ -133,11 +160,28 @@ _COLUMNS = {
 _COLUMNS[3] = _COLUMNS[2] | {"last_year"}
 _COLUMNS[4] = _COLUMNS[3]
 _COLUMNS[5] = _COLUMNS[4]
+_COLUMNS[6] = _COLUMNS[5]
+
+
+@dataclass(frozen=True)
+class LinkedNumber:
+    """A further student number of an account: the same student under a new number (Pégase's learner code)."""
+
+    student_number: str
+    year: int  # the academic year of the run that linked it
+    linked_at: str
+    run_id: int | None
 
 
 @dataclass(frozen=True)
 class IssuedAccount:
-    """What the registry remembers of one student."""
+    """What the registry remembers of one student.
+
+    ``student_number`` is the number the account was issued (or adopted) under,
+    its key for good; ``links`` are the numbers linked to it since. Any of them
+    finds the account; ``student`` holds the latest run's data, whose number is
+    the one the export gave that year.
+    """
 
     student_number: str
     identifier: str
@@ -148,6 +192,12 @@ class IssuedAccount:
     issued_at: str = ""
     last_year: int | None = None  # the last academic year a run listed the student in
     run_id: int | None = None  # the run that issued it; None if adopted or issued before runs were recorded
+    links: tuple[LinkedNumber, ...] = ()  # oldest first
+
+    @property
+    def student_numbers(self) -> tuple[str, ...]:
+        """Every number that finds the account: its own, then the linked ones, oldest first."""
+        return (self.student_number, *(link.student_number for link in self.links))
 
     @property
     def account(self) -> Account | None:
@@ -200,6 +250,10 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
 _ACCOUNT_COLUMNS = (
     "student_number, identifier, first_year, short_identifier, state, student, issued_at, last_year, run_id"
 )
+
+
+# The same, of the table aliased ``a`` (queries that join numbers, which has a student_number too).
+_ACCOUNT_COLUMNS_A = ", ".join(f"a.{column.strip()}" for column in _ACCOUNT_COLUMNS.split(","))
 
 
 def _account(row: tuple[Any, ...]) -> IssuedAccount:
@@ -265,28 +319,34 @@ class Registry:
 
     # -- accounts ------------------------------------------------------------
     def issued(self, student_numbers: Iterable[str]) -> dict[str, IssuedAccount]:
-        """The accounts already issued (or pending, or adopted) to these students."""
+        """The accounts already issued (or pending, or adopted) to these students, by the number asked:
+        an account's own number or one linked to it."""
         numbers = list(student_numbers)
         found: dict[str, IssuedAccount] = {}
         with self._guard("read"):
             for start in range(0, len(numbers), 500):
                 chunk = numbers[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                # Only "?" marks are formatted in; the values are bound.
-                query = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE student_number IN ({marks})"  # noqa: S608
-                for row in self._db.execute(query, chunk):
-                    found[row[0]] = _account(row)
-        return found
+                # Only "?" marks and column names are formatted in; the values are bound.
+                query = (
+                    f"SELECT a.student_number, {_ACCOUNT_COLUMNS_A} FROM accounts a WHERE a.student_number IN ({marks})"  # noqa: S608
+                    f" UNION ALL SELECT n.student_number, {_ACCOUNT_COLUMNS_A} FROM numbers n"
+                    f" JOIN accounts a ON a.student_number = n.account WHERE n.student_number IN ({marks})"
+                )
+                for asked, *row in self._db.execute(query, chunk + chunk):
+                    found[asked] = _account(tuple(row))
+            return self._with_links(found)
 
     def account(self, student_number: str) -> IssuedAccount | None:
-        """One student's account, if any."""
+        """One student's account, by its own number or one linked to it, if any."""
         return self.issued([student_number]).get(student_number)
 
     def accounts(self) -> Iterator[IssuedAccount]:
-        """Every account, by student number."""
+        """Every account, by (its own) student number."""
         with self._guard("read"):
             rows = self._db.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY student_number").fetchall()  # noqa: S608
-        return (_account(row) for row in rows)
+            links = self._links(None)
+        return (dataclasses.replace(a, links=links.get(a.student_number, ())) for a in map(_account, rows))
 
     def find_login(self, login: str) -> IssuedAccount | None:
         """The account whose login or short login is ``login``, if any."""
@@ -295,31 +355,76 @@ class Registry:
                 f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE identifier = ? OR short_identifier = ?",  # noqa: S608
                 (login, login),
             ).fetchone()
-        return _account(row) if row else None
+            return self._with_links({login: _account(row)})[login] if row else None
 
     def same_number_key(self, student_number: str) -> list[IssuedAccount]:
-        """Accounts whose student number is ``student_number`` but for leading zeros."""
+        """Accounts with a student number (their own or a linked one) that is ``student_number`` but for
+        leading zeros."""
         with self._guard("read"):
             rows = self._db.execute(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE number_key = ? ORDER BY student_number",  # noqa: S608
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE number_key = ?1"  # noqa: S608
+                " OR student_number IN (SELECT account FROM numbers WHERE number_key = ?1) ORDER BY student_number",
                 (number_key(student_number),),
             ).fetchall()
-        return [_account(row) for row in rows]
+            return list(self._with_links({a.student_number: a for a in map(_account, rows)}).values())
 
     def probable_duplicates(self, student: Student) -> list[tuple[str, Resemblance]]:
-        """Students of the registry that are probably ``student`` under another number, with how."""
+        """Students of the registry that are probably ``student`` under another number, with how.
+
+        Each is named by its account's own number. A number linked to an account is
+        that account's, never a duplicate of it; its leading zeros are compared too.
+        """
         found: list[tuple[str, Resemblance]] = []
         values = keys(student)
         with self._guard("read"):
+            own = self._account_of(student.student_number) or student.student_number
             for resemblance in RESEMBLANCES:
                 value = values.get(resemblance.key)
                 if value is None:
                     continue
                 # The column is one of duplicates.Key's literals, never user input.
-                query = f"SELECT student_number FROM accounts WHERE student_number != ? AND {resemblance.key} = ?"  # noqa: S608
-                for (other,) in self._db.execute(query, (student.student_number, value)):
-                    found.append((other, resemblance))
+                query = f"SELECT student_number FROM accounts WHERE {resemblance.key} = ?1"  # noqa: S608
+                if resemblance.key == "number_key":
+                    query += " UNION ALL SELECT account FROM numbers WHERE number_key = ?1"
+                others = dict.fromkeys(other for (other,) in self._db.execute(query, (value,)))
+                found += [(other, resemblance) for other in others if other != own]
         return found
+
+    def _account_of(self, student_number: str) -> str | None:
+        """The own number of the account ``student_number`` finds (itself, or the account it links to)."""
+        (own,) = self._db.execute(
+            "SELECT coalesce((SELECT account FROM numbers WHERE student_number = ?1),"
+            " (SELECT student_number FROM accounts WHERE student_number = ?1))",
+            (student_number,),
+        ).fetchone()
+        return str(own) if own is not None else None
+
+    def _links(self, accounts: Iterable[str] | None) -> dict[str, tuple[LinkedNumber, ...]]:
+        """The numbers linked to these accounts (to every account with None), by account, oldest first."""
+        query = "SELECT account, student_number, year, linked_at, run_id FROM numbers"
+        if accounts is None:
+            rows = self._db.execute(query + " ORDER BY linked_at, rowid").fetchall()
+        else:
+            wanted = sorted(set(accounts))
+            rows = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += self._db.execute(
+                    f"{query} WHERE account IN ({marks}) ORDER BY linked_at, rowid", chunk
+                ).fetchall()
+        found: dict[str, list[LinkedNumber]] = {}
+        for account, *link in rows:
+            found.setdefault(account, []).append(LinkedNumber(*link))
+        return {account: tuple(links) for account, links in found.items()}
+
+    def _with_links(self, found: dict[str, IssuedAccount]) -> dict[str, IssuedAccount]:
+        """``found`` with each account's linked numbers."""
+        links = self._links(a.student_number for a in found.values())
+        return {
+            asked: dataclasses.replace(a, links=links[a.student_number]) if a.student_number in links else a
+            for asked, a in found.items()
+        }
 
     def taken_identifiers(self, short: bool = False) -> set[str]:
         """Every identifier (or short identifier) ever issued, and every reserved login."""
@@ -346,12 +451,49 @@ class Registry:
 
     def update_students(self, students: Iterable[Student], year: int) -> None:
         """Keep returning students' printed data and duplicate keys current (names, steps, INE change;
-        adopted and migrated accounts get them here first), and note that they are enrolled in ``year``."""
+        adopted and migrated accounts get them here first), and note that they are enrolled in ``year``.
+
+        A student listed under a linked number updates the account it links to: the
+        printed record then carries that number. The account's ``number_key`` stays
+        its own number's (each linked number has its own).
+        """
         with self._guard("write"):
             self._db.executemany(
-                "UPDATE accounts SET ine = ?, identity_key = ?, number_key = ?, student = ?,"
-                " last_year = max(coalesce(last_year, 0), ?) WHERE student_number = ?",
-                [(*_keys(s), s.to_record(), year, s.student_number) for s in students],
+                "UPDATE accounts SET ine = ?2, identity_key = ?3, student = ?4,"
+                " last_year = max(coalesce(last_year, 0), ?5)"
+                " WHERE student_number = coalesce((SELECT account FROM numbers WHERE student_number = ?1), ?1)",
+                [(s.student_number, *_keys(s)[:2], s.to_record(), year) for s in students],
+            )
+
+    def link(self, links: Iterable[tuple[str, str]], year: int, when: datetime, run_id: int | None = None) -> None:
+        """Record further student numbers of accounts, as ``(new number, account's own number)`` pairs,
+        inside :meth:`transaction` (with the run that links them, which takes them back if abandoned).
+
+        A number that already finds an account (its own, or linked to one) is never
+        linked again, and only an issued or adopted account takes one: either is a
+        :class:`StateError`, and the transaction saves nothing.
+        """
+        stamp = when.isoformat(timespec="seconds")
+        rows: dict[str, tuple[str, str, str, int, str, int | None]] = {}  # by new number
+        with self._guard("write"):
+            for number, account in links:
+                owner = self._account_of(number) or (rows[number][1] if number in rows else None)
+                if owner is not None:
+                    raise StateError(
+                        f"{self.path}: student number {number} cannot be linked to student {account}: "
+                        f"it is already student {owner}'s"
+                    )
+                row = self._db.execute("SELECT state FROM accounts WHERE student_number = ?", (account,)).fetchone()
+                if row is None or row[0] not in ("issued", "adopted"):
+                    state = f"account {row[0]}" if row else "no account"
+                    raise StateError(
+                        f"{self.path}: student number {number} cannot be linked to student {account}: {state}"
+                    )
+                rows[number] = (number, account, number_key(number), year, stamp, run_id)
+            self._db.executemany(
+                "INSERT INTO numbers (student_number, account, number_key, year, linked_at, run_id)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows.values(),
             )
 
     def count(self) -> int:
@@ -383,6 +525,18 @@ class Registry:
         stamp = when.isoformat(timespec="seconds")
         with self._guard("write"), self.transaction():
             for number, login in sorted(links.items()):
+                linked = self._db.execute(
+                    "SELECT a.student_number, a.identifier FROM numbers n"
+                    " JOIN accounts a ON a.student_number = n.account WHERE n.student_number = ?",
+                    (number,),
+                ).fetchone()
+                if linked is not None:
+                    # A further number of an account: the export agrees when it names that account's login.
+                    if linked[1] != login:
+                        conflicts.append(
+                            f"{number} -> {login}: the registry links {number} to {linked[0]} -> {linked[1]}"
+                        )
+                    continue
                 row = self._db.execute(
                     "SELECT student_number, identifier FROM accounts WHERE student_number = ? OR identifier = ?",
                     (number, login),
@@ -441,6 +595,8 @@ class Registry:
             )
             numbers = [(row[0],) for row in rows]
             self._db.executemany("DELETE FROM reissues WHERE student_number = ?", numbers)
+            # Their further numbers go with them: a purged student who comes back is new to scolpass.
+            self._db.executemany("DELETE FROM numbers WHERE account = ?", numbers)
             self._db.executemany("DELETE FROM accounts WHERE student_number = ?", numbers)
         try:
             self._db.execute("VACUUM")
@@ -483,11 +639,16 @@ class Registry:
         """One student's new password, handed out at once (no folder): a complete run, in one short transaction.
 
         Refused, with nothing recorded, unless the student's account is issued (not
-        pending in another run, not adopted without sheet data). Returns the run's id.
+        pending in another run, not adopted without sheet data). ``student_number`` may
+        be a number linked to the account. Returns the run's id.
         """
         stamp = when.isoformat(timespec="seconds")
         with self._guard("write"), self.transaction():
-            row = self._db.execute("SELECT state FROM accounts WHERE student_number = ?", (student_number,)).fetchone()
+            row = self._db.execute(
+                "SELECT state FROM accounts"
+                " WHERE student_number = coalesce((SELECT account FROM numbers WHERE student_number = ?1), ?1)",
+                (student_number,),
+            ).fetchone()
             if row is None or row[0] != "issued":
                 state = row[0] if row else "not issued"
                 raise StateError(f"{self.path}: student {student_number} cannot be reissued now: account {state}")
@@ -525,13 +686,45 @@ class Registry:
             self._db.execute("UPDATE runs SET staging = '' WHERE id = ? AND state = 'abandoned'", (run_id,))
 
     def abandon(self, run_id: int, when: datetime) -> None:
-        """The run never completed: its pending accounts and reissues are forgotten, identifiers freed."""
+        """The run never completed: its pending accounts, links and reissues are forgotten, identifiers freed."""
         with self._guard("write"), self.transaction():
+            self._unlink(run_id)
             self._db.execute("DELETE FROM accounts WHERE run_id = ? AND state = 'pending'", (run_id,))
             self._db.execute("DELETE FROM reissues WHERE run_id = ?", (run_id,))
             self._db.execute(
                 "UPDATE runs SET state = 'abandoned', finished_at = ? WHERE id = ?",
                 (when.isoformat(timespec="seconds"), run_id),
+            )
+
+    def _unlink(self, run_id: int) -> None:
+        """Forget the numbers run ``run_id`` linked (inside a transaction).
+
+        The run also updated those accounts' printed records to this year's data under
+        the new number: such a record goes back to a number that still finds the
+        account (the latest other link, else its own), so that what a reprint prints
+        and what the help desk searches agree.
+        """
+        undone = {
+            number: account
+            for number, account in self._db.execute(
+                "SELECT student_number, account FROM numbers WHERE run_id = ?", (run_id,)
+            ).fetchall()
+        }
+        self._db.execute("DELETE FROM numbers WHERE run_id = ?", (run_id,))
+        for account in sorted(set(undone.values())):
+            (record,) = self._db.execute("SELECT student FROM accounts WHERE student_number = ?", (account,)).fetchone()
+            if not record:
+                continue
+            student = Student.from_record(record)
+            if student.student_number not in undone:
+                continue
+            latest = self._db.execute(
+                "SELECT student_number FROM numbers WHERE account = ? ORDER BY linked_at DESC, rowid DESC LIMIT 1",
+                (account,),
+            ).fetchone()
+            restored = dataclasses.replace(student, student_number=latest[0] if latest else account)
+            self._db.execute(
+                "UPDATE accounts SET student = ? WHERE student_number = ?", (restored.to_record(), account)
             )
 
     def runs(self, *states: RunState) -> list[RunRecord]:
@@ -550,20 +743,27 @@ class Registry:
         return _run(row) if row else None
 
     def record_reissues(self, student_numbers: Iterable[str], run_id: int, when: datetime) -> None:
-        """Remember that these students got a new password in this run (inside :meth:`transaction`)."""
+        """Remember that these students got a new password in this run (inside :meth:`transaction`).
+
+        Recorded under the account's own number, whichever of its numbers is given,
+        so that every number finds the whole history.
+        """
         stamp = when.isoformat(timespec="seconds")
         with self._guard("write"):
             self._db.executemany(
-                "INSERT INTO reissues (student_number, run_id, reissued_at) VALUES (?, ?, ?)",
+                "INSERT INTO reissues (student_number, run_id, reissued_at)"
+                " VALUES (coalesce((SELECT account FROM numbers WHERE student_number = ?1), ?1), ?2, ?3)",
                 [(number, run_id, stamp) for number in student_numbers],
             )
 
     def reissues(self, student_number: str) -> list[ReissueRecord]:
-        """When a student's password was reissued, by which run, for whom (complete runs only)."""
+        """When a student's password was reissued, by which run, for whom (complete runs only); any of the
+        account's numbers."""
         with self._guard("read"):
             rows = self._db.execute(
                 "SELECT reissued_at, run_id, coalesce(actor, os_user) FROM reissues JOIN runs ON runs.id = run_id"
-                " WHERE student_number = ? AND runs.state = 'complete' ORDER BY reissues.id",
+                " WHERE student_number = coalesce((SELECT account FROM numbers WHERE student_number = ?1), ?1)"
+                " AND runs.state = 'complete' ORDER BY reissues.id",
                 (student_number,),
             ).fetchall()
         return [ReissueRecord(*row) for row in rows]
@@ -642,6 +842,8 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if version == 0 and not tables:
         db.executescript(_SCHEMA)
+        for trigger in _TRIGGERS:
+            db.execute(trigger)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return
     if version > SCHEMA_VERSION:
@@ -658,6 +860,9 @@ def _private_pragmas(db: sqlite3.Connection) -> None:
     # tables and sorts stay in memory instead of unnamed files in /tmp.
     db.execute("PRAGMA secure_delete = ON")
     db.execute("PRAGMA temp_store = MEMORY")
+    # A further number must name an account that exists, and an account is not deleted from under its
+    # numbers (a purge deletes them first).
+    db.execute("PRAGMA foreign_keys = ON")
 
 
 def _migrate(db: sqlite3.Connection, version: int) -> None:
@@ -674,8 +879,8 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
                 continue
             for statement in filter(str.strip, _MIGRATIONS[step].split(";")):
                 db.execute(statement)
-        for statement in filter(str.strip, _SCHEMA.split(";")):
-            db.execute(statement)  # new tables and indexes (IF NOT EXISTS)
+        for statement in (*filter(str.strip, _SCHEMA.split(";")), *_TRIGGERS):
+            db.execute(statement)  # new tables, indexes and triggers (IF NOT EXISTS)
         if version < 3:
             db.execute(_LAST_YEAR_FROM_RUNS)
         if version < 4:

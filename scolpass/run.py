@@ -62,7 +62,8 @@ class Outcome:
     pdf: str | None
     page: int | None
     short_login: str | None = None  # with [identifiers] short_pattern
-    note: str | None = None  # why a probable duplicate was not issued; what a cancellation leaves
+    # Why a probable duplicate was not issued; to whom a new number was linked; what a cancellation leaves.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,18 @@ class RunOptions:
     # Who is issued (generate).
     reprint_returning: bool = False  # returning students get a sheet without password
     allow_duplicates: Collection[str] = ()  # probable duplicates issued anyway
+    # A new number with an issued student's INE is that student (the migration year); None: [registry] link_by_ine.
+    link_by_ine: bool | None = None
     dry_run: bool = False  # compute and report everything, write nothing
     # What is written.
     plaintext_credentials: bool = False  # the passwords in credentials.csv too (the caller warns)
     one_pdf_per_student: bool = False
     protection: PdfProtection | None = None  # every sheet PDF encrypted (--encrypt-pdf)
     progress: Progress | None = field(default=None, compare=False)  # sheets done, out of all
+
+    def links_by_ine(self, settings: Settings) -> bool:
+        """Whether this run links new numbers by INE: ``link_by_ine``, else ``[registry] link_by_ine``."""
+        return settings.registry.link_by_ine if self.link_by_ine is None else self.link_by_ine
 
     def academic_year(self, now: datetime) -> AcademicYear:
         """``year``, else the academic year of ``now`` (a run with no file to give it)."""

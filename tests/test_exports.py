@@ -165,6 +165,27 @@ def test_returning_changes_touch_names_and_enrolment_only() -> None:
     assert "uid" not in yearly
 
 
+def test_a_linked_student_gets_the_new_number_beside_the_old() -> None:
+    (first, _) = credentials()
+    apogee = first.student
+    pegase = dataclasses.replace(apogee, student_number="000123456")
+    linked = Returning(Account(pegase, first.identifier), apogee, ("00012347", "000123456", "000123456"))
+    plain, supann = Directory(PEOPLE), Directory(PEOPLE, "supann", "0341087X", year=2027)
+    # The single-valued employeeNumber follows the current number; the names did not change.
+    assert returning_changes(linked, plain) == [(2, "employeeNumber", ["000123456"])]
+    changes = returning_changes(linked, supann)
+    assert changes[0] == (2, "employeeNumber", ["000123456"])
+    # supannEtuId is replaced by every number (idempotent), the old one first: both find the student.
+    assert changes[-1] == (2, "supannEtuId", ["00012347", "000123456"])
+    # A later year under the new number: its record already says so; supannEtuId keeps both.
+    later = returning_changes(Returning(Account(pegase, first.identifier), pegase, ("00012347", "000123456")), supann)
+    assert "employeeNumber" not in {name for _, name, _ in later}
+    assert later[-1] == (2, "supannEtuId", ["00012347", "000123456"])
+    # An account with one number never touches either.
+    alone = returning_changes(Returning(Account(apogee, first.identifier), apogee, ("00012347", "00012347")), supann)
+    assert {"employeeNumber", "supannEtuId"}.isdisjoint(name for _, name, _ in alone)
+
+
 def test_inscription_components_from_the_export() -> None:
     from scolpass.exports import inscriptions
 
@@ -361,9 +382,13 @@ def hostile_returning(draw: st.DrawFn) -> list[Returning]:
     returning = []
     for login in logins:
         now = draw(hostile_students())
-        kind = draw(st.sampled_from(["first record", "same names", "new names"]))
-        before = {"first record": None, "same names": now, "new names": draw(hostile_students())}[kind]
-        returning.append(Returning(Account(now, login), before))
+        kind = draw(st.sampled_from(["first record", "same names", "new names", "linked"]))
+        before = {"first record": None, "same names": now, "new names": draw(hostile_students()), "linked": now}[kind]
+        numbers: tuple[str, ...] = ()
+        if kind == "linked":  # a new number linked to the account: the record held the old one
+            before = dataclasses.replace(now, student_number=draw(short_text))
+            numbers = (before.student_number, now.student_number)
+        returning.append(Returning(Account(now, login), before, numbers))
     return returning
 
 
@@ -512,9 +537,13 @@ def test_openldap_loads_and_stores_exactly_what_was_intended(
     _assert_stored(_directory_entries(slapd, mine), intended)
 
     # Next year's names and steps, by ldapmodify: the stored entry is this year's, with those values replaced.
-    returning = [
-        Returning(Account(s, logins[s.student_number]), before) for s, before in zip(next_year, this_year, strict=True)
-    ]
+    # Some come back under a new number linked to their account (the migration year).
+    returning = []
+    for s, before in zip(next_year, this_year, strict=True):
+        linked = data.draw(st.booleans())
+        now = dataclasses.replace(s, student_number=f"P{s.student_number}") if linked else s
+        numbers = (before.student_number, now.student_number) if linked else ()
+        returning.append(Returning(Account(now, logins[s.student_number]), before, numbers))
     write_returning(returning, directory, tmp_path / "returning.ldif")
     changed = slapd.modify(tmp_path / "returning.ldif")
     assert changed.returncode == 0, changed.stderr
@@ -736,13 +765,13 @@ def test_registry_export_is_formula_safe(
     assert main(["registry", "export", "--registry", str(tmp_path / "r.sqlite3")]) == 0
     reopened = list(csv.reader(io.StringIO(capsys.readouterr().out, newline="")))
     assert reopened[0] == ["student_number", "identifier", "short_login", "state", "first_year", "issued_at",
-                           "birth_name", "first_name"]  # fmt: skip
+                           "birth_name", "first_name", "linked_numbers"]  # fmt: skip
     by_number = {documented_inverse(cells[0]): cells for cells in reopened[1:]}
     assert len(by_number) == len(values) + 1
     for i, v in enumerate(values):
-        intended = [f"{i:08d}", f"login{i}", "", "issued", "2026", "2026-09-01T00:00:00", v, v[::-1]]
+        intended = [f"{i:08d}", f"login{i}", "", "issued", "2026", "2026-09-01T00:00:00", v, v[::-1], ""]
         assert_formula_safe(by_number[f"{i:08d}"], intended)
-    hostile = ["-12", "@SUM(A1)", "=1+1", "issued", "2026", "2026-09-01T00:00:00", "+X", "y"]
+    hostile = ["-12", "@SUM(A1)", "=1+1", "issued", "2026", "2026-09-01T00:00:00", "+X", "y", ""]
     assert_formula_safe(by_number["-12"], hostile)
 
 

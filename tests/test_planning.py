@@ -6,12 +6,12 @@ import dataclasses
 from datetime import datetime
 from pathlib import Path
 
-from scolpass import Enrolment, Registry, Settings, Student, open_registry
-from scolpass.duplicates import RESEMBLANCES, SAME_INE, SAME_NUMBER, note
+from scolpass import Account, Enrolment, Registry, Settings, Student, open_registry
+from scolpass.duplicates import RESEMBLANCES, SAME_INE, SAME_NUMBER, SAME_PERSON, note
 from scolpass.enrolment import read_enrolment
-from scolpass.planning import plan_generate, plan_reissue
+from scolpass.planning import Plan, plan_generate, plan_reissue
 
-from .conftest import SAMPLES, new_account
+from .conftest import SAMPLES, a_student, new_account
 
 WHEN = datetime(2026, 9, 1)
 
@@ -82,3 +82,114 @@ def test_a_reissue_plans_the_issued_students_once_each(settings: Settings, tmp_p
             )
         plan = plan_reissue(["2", "1", "2"], reg)
     assert [s.student_number for s, _ in plan.returning] == ["1", "2"]  # in the printed order, once
+
+
+# -- The migration year: linking a new number by its INE -------------------------------------------------------
+
+
+def _year_two(tmp_path: Path, *issued: Student) -> tuple[Enrolment, Registry]:
+    """The sample's enrolment (to replace students in), and a registry holding ``issued``."""
+    reg = open_registry(tmp_path / "r.sqlite3")
+    with reg.transaction():
+        reg.record([Account(s, f"login{i}") for i, s in enumerate(issued)], 2026, WHEN)
+    return read_enrolment(SAMPLES / "enrolment.csv"), reg
+
+
+def _plan(enrolment: Enrolment, reg: Registry, settings: Settings, *students: Student, **kw: object) -> Plan:
+    return plan_generate(dataclasses.replace(enrolment, students=students), settings.identifiers, reg, **kw)  # type: ignore[arg-type]
+
+
+def test_a_new_number_with_the_ine_of_one_issued_student_is_linked_to_them(settings: Settings, tmp_path: Path) -> None:
+    jean = a_student("00012345", ine="0123456789A")
+    enrolment, reg = _year_two(tmp_path, jean)
+    pegase = dataclasses.replace(jean, student_number="000123456")
+    married = dataclasses.replace(pegase, usual_name="DURAND")  # names may change; the INE decides
+    with reg:
+        plan = _plan(enrolment, reg, settings, married, link_by_ine=True, year=2027)
+        without = _plan(enrolment, reg, settings, married)
+    ((student, account),) = plan.returning
+    assert (student.student_number, account.student_number, account.identifier) == ("000123456", "00012345", "login0")
+    assert plan.links == (("000123456", "00012345"),)
+    assert (plan.new, plan.held) == ((), ())
+    # Without the option: a probable duplicate, as ever.
+    assert [(h.student.student_number, h.note) for h in without.held] == [("000123456", note("00012345", SAME_INE))]
+    assert (without.new, without.returning, without.links) == ((), (), ())
+
+
+def test_only_the_same_ine_links(settings: Settings, tmp_path: Path) -> None:
+    jean = a_student("00012345", ine="0123456789A")
+    enrolment, reg = _year_two(tmp_path, jean)
+    other_ine = dataclasses.replace(jean, student_number="000123456", ine="9999999999Z")
+    no_ine = dataclasses.replace(jean, student_number="000123457", ine="")
+    stranger = a_student("000123458", first_name="Paul", birth_name="DURAND")  # no INE, nobody alike
+    with reg:
+        plan = _plan(enrolment, reg, settings, other_ine, no_ine, stranger, link_by_ine=True, year=2027)
+    # The same names and birth date with another INE, or none, stay probable duplicates.
+    assert [(h.student.student_number, h.note) for h in plan.held] == [
+        ("000123456", note("00012345", SAME_PERSON)), ("000123457", note("00012345", SAME_PERSON))
+    ]  # fmt: skip
+    assert [a.student.student_number for a in plan.new] == ["000123458"]
+    assert plan.links == ()
+
+
+def test_a_doubtful_link_is_held_and_says_why(settings: Settings, tmp_path: Path) -> None:
+    jean = a_student("00012345", ine="0123456789A")
+    twin = a_student("00012346", first_name="Paul", ine="0123456789A")  # one INE on two accounts (allowed once)
+    marie = a_student("00012347", first_name="Marie", ine="0323456789C")
+    anne = a_student("00012348", first_name="Anne", ine="0423456789D")
+    enrolment, reg = _year_two(tmp_path, jean, twin, marie, anne)
+    with reg:
+        with reg.transaction():
+            reg.link([("000999999", "00012348")], 2027, WHEN)  # Anne was linked this year already
+        # Marie's new number in the file beside her old one (whose row lacks the INE): two current students.
+        marie_now = dataclasses.replace(marie, ine="")
+        plan = _plan(
+            enrolment, reg, settings,
+            dataclasses.replace(jean, student_number="000123456", first_name="Jeanne"),
+            marie_now, dataclasses.replace(marie, student_number="000123470"),
+            dataclasses.replace(anne, student_number="000123480"),
+            dataclasses.replace(marie, student_number="012347", first_name="Maria"),  # Excel's zeros, and an INE
+            link_by_ine=True, year=2027,
+        )  # fmt: skip
+    assert plan.links == ()
+    assert [s.student_number for s, _ in plan.returning] == ["00012347"]
+    assert {h.student.student_number: h.note for h in plan.held} == {
+        "000123456": note("00012345", SAME_INE),  # two accounts with the INE: no single one to link to
+        "000123470": f"{note('00012347', SAME_INE)}; not linked by INE: student 00012347 is in this file too",
+        "000123480": f"{note('00012348', SAME_INE)}; not linked by INE: student 00012348 was linked to 000999999 "
+        "this year already",
+        "012347": f"{note('00012347', SAME_NUMBER)}; not linked by INE: student 00012347 is in this file too",
+    }
+
+
+def test_a_link_needs_nothing_else_alike(settings: Settings, tmp_path: Path) -> None:
+    jean = a_student("00012345", ine="0123456789A")
+    paul = a_student("00012346", first_name="Paul", birth_name="DURAND", ine="0223456789B")
+    enrolment, reg = _year_two(tmp_path, jean, paul)
+    # Jean's INE, but Paul's names and birth date: which one is it?
+    mixed = dataclasses.replace(paul, student_number="000123456", ine="0123456789A")
+    zeros = dataclasses.replace(jean, student_number="012345")  # Jean's number but for leading zeros
+    with reg:
+        plan = _plan(enrolment, reg, settings, mixed, link_by_ine=True, year=2027)
+        excel = _plan(enrolment, reg, settings, zeros, link_by_ine=True, year=2027)
+        allowed = _plan(enrolment, reg, settings, zeros, link_by_ine=True, year=2027, allow_duplicates={"012345"})
+    assert [h.note for h in plan.held] == [
+        f"{note('00012345', SAME_INE)}; not linked by INE: it also resembles student 00012346"
+    ]
+    assert [h.note for h in excel.held] == [
+        f"{note('00012345', SAME_NUMBER)}; not linked by INE: the number is 00012345's but for leading zeros: "
+        "check the export"
+    ]
+    # --allow-duplicate is the registrar's word for one student: a new account, even in the migration year.
+    assert [(a.student.student_number, a.identifier) for a in allowed.new] == [("012345", "jean.martin")]
+    assert allowed.links == ()
+
+
+def test_a_reissue_by_either_number_plans_the_student_once(settings: Settings, tmp_path: Path) -> None:
+    jean = a_student("00012345", ine="0123456789A")
+    _, reg = _year_two(tmp_path, jean)
+    with reg:
+        with reg.transaction():
+            reg.link([("000123456", "00012345")], 2027, WHEN)
+        plan = plan_reissue(["000123456", "00012345"], reg)
+    assert [(s.student_number, a.student_number) for s, a in plan.returning] == [("00012345", "00012345")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import grp
 import os
 import sqlite3
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from scolpass import Account, StateError, open_registry
+from scolpass import Account, Registry, StateError, open_registry
+from scolpass.duplicates import SAME_INE, SAME_NUMBER, SAME_PERSON
+from scolpass.registry import SCHEMA_VERSION, LinkedNumber
 
-from .conftest import SAMPLES, csv_text, new_account, row
+from .conftest import SAMPLES, csv_text, new_account, row, user_version
 
 SAMPLE = SAMPLES / "enrolment.csv"
 CONFIG = SAMPLES / "scolpass.toml"
@@ -231,3 +234,179 @@ def test_a_registry_another_group_may_write_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StateError, match=r"the registry is writable by the group .*chmod g-w"):
         open_registry(path)
     open_registry(path, group=path.stat().st_gid).close()  # the group named as the registrars' one
+
+
+# -- Further student numbers (the migration year) ------------------------------------------------------------
+
+OLD, NEW = "00012345", "000123456"  # Apogée's number, then Pégase's learner code for the same student
+
+
+def _linked(path: Path) -> tuple[Registry, Account]:
+    """A registry where ``NEW`` is linked to the account issued under ``OLD``, by a complete run."""
+    reg = open_registry(path)
+    jean = new_account(OLD, "jean.martin", "jmartin", ine="0123456789A")
+    with reg.transaction():
+        reg.record([jean], 2026, WHEN)
+    with reg.transaction():
+        run_id = reg.begin_run("generate", 2027, WHEN, "registrar", path.parent / "out")
+        reg.link([(NEW, OLD)], 2027, WHEN, run_id)
+        reg.update_students([dataclasses.replace(jean.student, student_number=NEW)], 2027)
+    reg.confirm(run_id, {"returning": 1}, WHEN)
+    return reg, jean
+
+
+def test_a_linked_number_finds_its_account_everywhere_a_number_is_looked_up(tmp_path: Path) -> None:
+    reg, jean = _linked(tmp_path / "r.sqlite3")
+    with reg:
+        found = reg.issued([OLD, NEW, "99"])
+        assert set(found) == {OLD, NEW}  # by the number asked
+        assert found[OLD] == found[NEW]
+        account = reg.account(NEW)
+        assert account is not None
+        assert (account.student_number, account.identifier, account.last_year) == (OLD, "jean.martin", 2027)
+        assert account.student_numbers == (OLD, NEW)  # the account keeps its own number; the link beside it
+        assert account.links == (LinkedNumber(NEW, 2027, WHEN.isoformat(timespec="seconds"), 1),)
+        assert account.student is not None
+        assert account.student.student_number == NEW  # the printed record: this year's data
+        assert [a.student_numbers for a in reg.accounts()] == [(OLD, NEW)]
+        assert reg.find_login("jmartin") == account
+        assert [a.student_number for a in reg.same_number_key("123456")] == [OLD]  # NEW as Excel shows it
+        assert [a.student_number for a in reg.same_number_key("12345")] == [OLD]
+        assert reg.count() == 1
+        # A linked number is its account's, never a duplicate of it; the number without its zeros is one.
+        assert reg.probable_duplicates(dataclasses.replace(jean.student, student_number=NEW)) == []
+        assert reg.probable_duplicates(dataclasses.replace(jean.student, student_number="123456")) == [
+            (OLD, SAME_NUMBER), (OLD, SAME_INE), (OLD, SAME_PERSON)
+        ]  # fmt: skip
+
+
+def test_a_number_that_finds_an_account_is_never_linked_again(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    reg, _ = _linked(path)
+    with reg:
+        with reg.transaction():
+            reg.record([account("00099999", "paul.durand")], 2026, WHEN)
+        refused = [
+            ((NEW, "00099999"), f"{NEW} cannot be linked to student 00099999: it is already student {OLD}'s"),
+            (("00099999", OLD), f"00099999 cannot be linked to student {OLD}: it is already student 00099999's"),
+            (("000999999", "nobody"), "000999999 cannot be linked to student nobody: no account"),
+        ]
+        for pair, message in refused:
+            with pytest.raises(StateError, match=message), reg.transaction():
+                reg.link([pair], 2027, WHEN)
+        with pytest.raises(StateError, match="it is already student 00099999's"), reg.transaction():
+            reg.link([("000111111", "00099999"), ("000111111", "00099999")], 2027, WHEN)
+        with pytest.raises(StateError, match="this student number is linked to another account"), reg.transaction():
+            reg.record([account(NEW, "someone.else")], 2027, WHEN)  # an account under a linked number
+    # The constraints hold whatever writes to the file, not only scolpass's checks.
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA foreign_keys = ON")
+    for values, error in [
+        ((NEW, "00099999"), "UNIQUE constraint failed: numbers.student_number"),
+        (("00099999", OLD), "this student number is an account of its own"),
+        (("000222222", "nobody"), "FOREIGN KEY constraint failed"),
+    ]:
+        with pytest.raises(sqlite3.IntegrityError, match=error):
+            db.execute(
+                "INSERT INTO numbers (student_number, account, number_key, year, linked_at) VALUES (?, ?, '', 0, '')",
+                values,
+            )
+    assert db.execute("SELECT student_number, account FROM numbers").fetchall() == [(NEW, OLD)]
+    db.close()
+
+
+def test_an_abandoned_run_takes_its_links_back(tmp_path: Path) -> None:
+    reg = open_registry(tmp_path / "r.sqlite3")
+    jean = new_account(OLD, "jean.martin", ine="0123456789A")
+    with reg.transaction():
+        reg.record([jean], 2026, WHEN)
+    with reg.transaction():
+        run_id = reg.begin_run("generate", 2027, WHEN, "registrar", tmp_path / "out")
+        reg.link([(NEW, OLD)], 2027, WHEN, run_id)
+        reg.update_students([dataclasses.replace(jean.student, student_number=NEW)], 2027)
+    reg.abandon(run_id, WHEN)  # killed before its folder was complete: no sheet or file left it
+    assert reg.issued([NEW]) == {}
+    account = reg.account(OLD)
+    assert account is not None
+    assert account.links == ()
+    # The printed record names a number that still finds the student.
+    assert account.student is not None
+    assert account.student.student_number == OLD
+    reg.close()
+
+
+def test_an_import_agrees_with_a_linked_number_of_the_same_login(tmp_path: Path) -> None:
+    reg, _ = _linked(tmp_path / "r.sqlite3")
+    with reg:
+        assert reg.adopt({NEW: "jean.martin"}, 2027, WHEN) == (0, [])
+        assert reg.adopt({NEW: "paul.durand"}, 2027, WHEN) == (
+            0, [f"{NEW} -> paul.durand: the registry links {NEW} to {OLD} -> jean.martin"]
+        )  # fmt: skip
+        assert reg.count() == 1
+
+
+def test_purge_takes_an_accounts_numbers_with_it(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    reg, _ = _linked(path)
+    with reg:
+        assert reg.purge(2028, datetime(2029, 9, 1)) == [(OLD, "jean.martin", 2027)]
+        assert reg.issued([OLD, NEW]) == {}
+        assert {"jean.martin", "jmartin"} <= reg.taken_identifiers()  # the logins stay reserved
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM numbers").fetchone() == (0,)
+    db.close()
+
+
+V5_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE accounts (
+    student_number TEXT PRIMARY KEY, identifier TEXT NOT NULL UNIQUE, short_identifier TEXT UNIQUE,
+    first_year INTEGER NOT NULL, issued_at TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'issued', run_id INTEGER,
+    ine TEXT, identity_key TEXT, number_key TEXT, student TEXT, last_year INTEGER
+);
+CREATE INDEX accounts_ine ON accounts (ine);
+CREATE INDEX accounts_identity ON accounts (identity_key);
+CREATE INDEX accounts_number_key ON accounts (number_key);
+CREATE TABLE reserved (identifier TEXT PRIMARY KEY, source TEXT NOT NULL, reserved_at TEXT NOT NULL);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY, command TEXT NOT NULL, state TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
+    os_user TEXT NOT NULL, academic_year INTEGER NOT NULL, input_name TEXT, input_sha256 TEXT, output TEXT NOT NULL,
+    staging TEXT NOT NULL, counts TEXT, actor TEXT
+);
+CREATE TABLE reissues (
+    id INTEGER PRIMARY KEY, student_number TEXT NOT NULL, run_id INTEGER NOT NULL, reissued_at TEXT NOT NULL
+);
+INSERT INTO accounts (student_number, identifier, first_year, issued_at, ine, identity_key, number_key, last_year)
+    VALUES ('00012345', 'jean.martin', 2026, '2026-09-01T10:00:00', '0123456789A', 'martin|jean|2006-05-01',
+            '12345', 2026);
+INSERT INTO runs (command, state, started_at, os_user, academic_year, output, staging, actor)
+    VALUES ('generate', 'complete', '2026-09-01T10:00:00', 'registrar', 2026, '/out', '', 'registrar');
+PRAGMA user_version = 5;
+"""
+
+
+def test_a_schema_5_registry_gains_the_numbers_table(tmp_path: Path) -> None:
+    path = tmp_path / "v5.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(V5_SCHEMA)
+    db.close()
+    before = path.read_bytes()
+    with open_registry(path, in_memory=True) as copy:  # a dry run migrates its copy only
+        assert copy.account(OLD) is not None
+    assert path.read_bytes() == before
+    with open_registry(path) as reg:
+        assert [(a.student_number, a.identifier, a.links) for a in reg.accounts()] == [(OLD, "jean.martin", ())]
+        with reg.transaction():
+            reg.link([(NEW, OLD)], 2027, WHEN)
+        found = reg.account(NEW)
+        assert found is not None
+        assert found.student_number == OLD
+    assert user_version(path) == SCHEMA_VERSION == 6
+    db = sqlite3.connect(path)
+    objects = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    assert {"numbers", "numbers_account", "numbers_number_key", "numbers_not_an_account",
+            "accounts_not_a_linked_number"} <= objects  # fmt: skip
+    assert db.execute("SELECT student_number, account, number_key, year FROM numbers").fetchall() == [
+        (NEW, OLD, "123456", 2027)
+    ]
+    db.close()
