@@ -94,7 +94,14 @@ def test_the_migration_year_keeps_every_login_and_password(settings: Settings, t
     # No new password anywhere: no sheet, no credential file; the directory gets the new numbers only.
     assert sorted(p.name for p in second.out_dir.iterdir()) == ["manifest.json", "returning.ldif"]
     manifest = json.loads((second.out_dir / "manifest.json").read_text())
-    assert manifest["counts"] == {"new": 0, "returning": 11, "reissued": 0, "duplicate": 0, "cancelled": 0, "skipped": 0}
+    assert manifest["counts"] == {
+        "new": 0,
+        "returning": 11,
+        "reissued": 0,
+        "duplicate": 0,
+        "cancelled": 0,
+        "skipped": 0,
+    }
     assert {s["student_number"]: (s["status"], s["note"], s["pdf"]) for s in manifest["students"]} == {
         pegase(n): ("returning", f"linked by INE to {n}", None) for n in OLD_NUMBERS
     }
@@ -347,3 +354,51 @@ def test_the_directory_finds_a_linked_student_by_both_numbers(slapd: Slapd, sett
     assert changed.returncode == 0, changed.stderr
     martin = attributes(slapd.search(people, f"(supannEtuId={pegase('00012345')})"))
     assert martin["supannEtuId"] == ["00012345", pegase("00012345")]
+
+
+def pegase_year_two(folder: Path) -> Path:
+    """The sample Pégase feed as year 2: every learner under a new code, the same INEs, and one new learner."""
+    feed = json.loads((SAMPLES / "pegase-feed.json").read_text(encoding="utf-8"))
+    for item in feed["resultats"]:
+        item["codeApprenant"] = pegase(item["codeApprenant"])
+        item["anneeUniversitaire"] = 2027
+    newcomer = dict(feed["resultats"][0], codeApprenant="000200001", INE="2023456789Z", prenom="Inès",
+                    nomFamille="BENALI", nomUsage="BENALI", dateDeNaissance="2008-03-09")  # fmt: skip
+    feed["resultats"].append(newcomer)
+    path = folder / "pegase-2027.json"
+    path.write_text(json.dumps(feed, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_apogee_then_pegase_keeps_every_login_and_every_password_opens_its_account(
+    slapd: Slapd, settings: Settings, tmp_path: Path
+) -> None:
+    """Year 1 from Apogée's export, year 2 from Pégase's feed under new learner codes."""
+    settings = supann(settings)
+    people = settings.ldap.people_dn
+    first = first_year(settings, tmp_path)
+    assert slapd.add(first.out_dir / "credentials.ldif").returncode == 0
+    texts = sheet_texts(first.out_dir)
+    passwords = {o.identifier: re.findall(PASSWORD_PATTERN, texts[o.student_number], re.MULTILINE)[0]
+                 for o in first.outcomes}  # fmt: skip
+    logins = {o.student_number: o.identifier for o in first.outcomes}
+
+    second = second_year(settings, tmp_path, pegase_year_two(tmp_path), link_by_ine=True)
+    statuses = {o.student_number: (o.status, o.identifier) for o in second.outcomes}
+    # The sample's cancelled learner (never issued) stays cancelled, under its new code.
+    assert statuses == {
+        **{pegase(n): ("returning", logins[n]) for n in OLD_NUMBERS},
+        pegase("00012356"): ("cancelled", None),
+        "000200001": ("new", "ines.benali"),
+    }
+    assert slapd.add(second.out_dir / "credentials.ldif").returncode == 0
+    changed = slapd.modify(second.out_dir / "returning.ldif")
+    assert changed.returncode == 0, changed.stderr
+    for identifier, password in passwords.items():
+        assert slapd.bind(f"uid={identifier},{people}", password), identifier
+    (newcomer_text,) = sheet_texts(second.out_dir).values()
+    (password,) = re.findall(PASSWORD_PATTERN, newcomer_text, re.MULTILINE)
+    assert slapd.bind(f"uid=ines.benali,{people}", password)
+    greek = attributes(slapd.search(people, f"(supannEtuId={pegase('00012351')})"))
+    assert greek["supannEtuId"] == ["00012351", pegase("00012351")]
