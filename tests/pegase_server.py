@@ -20,12 +20,14 @@ import contextlib
 import json
 import math
 import secrets
+import ssl
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 FEED = "/api/ins/ext/v2/gestion/flux-inscriptions/pagine"
@@ -65,7 +67,9 @@ def jwt_like() -> str:
 class FakePegase:
     """The server's state; :meth:`start` serves it from a thread, :meth:`stop` ends it."""
 
-    def __init__(self, username: str = "svc-scolpass", password: str = "Pég@se pass 42") -> None:
+    def __init__(
+        self, username: str = "svc-scolpass", password: str = "Pég@se pass 42", tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.username = username
         self.password = password
         self.items: list[tuple[str, dict[str, Any]]] = []  # (period code, item as the feed gives it)
@@ -81,11 +85,17 @@ class FakePegase:
         self.after_page: Callable[[FakePegase, int], None] | None = None  # e.g. add an item after page 0
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.scheme = "http"
+        if tls is not None:  # (certificate, key): https, as Pégase itself
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     @property
     def url(self) -> str:

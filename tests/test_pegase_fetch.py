@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import stat
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -31,7 +32,7 @@ from scolpass import pegase_fetch as fetch_module
 from scolpass.cli import main
 from scolpass.pegase_fetch import SINCE_MARGIN, feed_since
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, require
 from .pegase_server import FEED, FakePegase, Seen
 
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z: the feed's enrolments were last changed around then (in the past)
@@ -348,6 +349,32 @@ def test_a_server_that_hangs_is_given_up_on_after_the_timeout_and_tried_again(
     sleeps = Sleeps()
     assert fetch(config, feeds, sleeps).items == 1
     assert sleeps == [2.0]
+
+
+def test_https_is_verified_and_an_untrusted_certificate_is_not_tried_again(
+    tmp_path: Path, feeds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    openssl = require("openssl", "openssl")
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(certificate),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = FakePegase(username=USER, tls=(certificate, key)).start()
+    try:
+        server.add(enrolment("00000001"))
+        config = write_config(tmp_path, server)
+        sleeps = Sleeps()
+        message = failure(config, feeds, server, sleeps)
+        assert message.startswith(f"{server.auth_url}: the server's certificate cannot be trusted (")
+        assert message.endswith("scolpass sends its password only to a server it can authenticate")
+        assert sleeps == []
+        assert server.seen == []  # the password never left
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate))  # now a certificate this machine trusts
+        assert fetch(config, feeds).items == 1
+    finally:
+        server.stop()
 
 
 # -- Hostile or broken answers ------------------------------------------------------------------------------
