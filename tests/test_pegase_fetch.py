@@ -647,7 +647,7 @@ def test_the_password_may_come_from_the_environment_only(
 
 
 def test_a_relative_password_file_is_beside_the_configuration(pegase: FakePegase, tmp_path: Path, feeds: Path) -> None:
-    config = write_config(tmp_path, pegase)
+    write_config(tmp_path, pegase)  # writes secret/pegase-password beside scolpass.toml
     config = write_config(tmp_path, pegase, password_file="secret/pegase-password")
     assert fetch(config, feeds).items == 0
 
