@@ -17,10 +17,11 @@ from .admin import Purge, Reservation, existing_registry, import_existing, purge
 from .checks import Checked, check
 from .checks import report as check_report
 from .enrolment import Enrolment, read_enrolment, students_from_dataframe
-from .errors import ConfigError, InputError, Problem, ScolpassError, StateError
+from .errors import ConfigError, InputError, Problem, ScolpassError, ServiceError, StateError
 from .helpdesk import HandedReissue, History, reissue_now
 from .identifiers import assign_identifiers, name_part
 from .passwords import generate_password, generate_passwords, hash_password
+from .pegase_fetch import FetchResult, fetch_feed
 from .pipeline import generate, reissue
 from .preview import preview
 from .protect import MIN_LENGTH as MIN_PDF_PASSWORD_LENGTH
@@ -41,6 +42,7 @@ __all__ = [
     "Checked",
     "ConfigError",
     "Enrolment",
+    "FetchResult",
     "HandedReissue",
     "History",
     "InputError",
@@ -56,6 +58,7 @@ __all__ = [
     "RunRecord",
     "RunResult",
     "ScolpassError",
+    "ServiceError",
     "Settings",
     "StateError",
     "Status",
@@ -68,6 +71,7 @@ __all__ = [
     "check_report",
     "config_template",
     "existing_registry",
+    "fetch_feed",
     "generate",
     "generate_password",
     "generate_passwords",

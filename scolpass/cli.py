@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from . import (
     __version__,
     check_report,
     config_template,
+    fetch_feed,
     helpdesk,
     import_existing,
     load_settings,
@@ -200,10 +202,11 @@ def _output_options(command: Callable[..., int | None]) -> Callable[..., int | N
 
 
 class _ProgressBar:
-    """Sheets done out of all, their rate and the time left, on stderr; only on a terminal."""
+    """Sheets (or ``label``) done out of all, their rate and the time left, on stderr; only on a terminal."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, label: str = "Sheets") -> None:
         self.enabled = not quiet and sys.stderr.isatty()
+        self.label = label
         self.bar: Any = None
         self.done = 0
         self.start = time.monotonic()
@@ -213,7 +216,7 @@ class _ProgressBar:
             return
         if self.bar is None:
             self.bar = click.progressbar(
-                length=total, label="Sheets", file=sys.stderr, show_pos=True, show_eta=True,
+                length=total, label=self.label, file=sys.stderr, show_pos=True, show_eta=True,
                 item_show_func=lambda _: f"{self.done / max(time.monotonic() - self.start, 1e-6):.0f}/s",
             )  # fmt: skip
             self.bar.__enter__()
@@ -223,6 +226,25 @@ class _ProgressBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
+
+
+class _StagedProgressBar:
+    """One :class:`_ProgressBar` per stage of a job that has several (the changes, then the learners)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.stage = ""
+        self.bar: _ProgressBar | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.bar is None or stage != self.stage:
+            self.close()
+            self.stage, self.bar = stage, _ProgressBar(self.quiet, stage)
+        self.bar(done, total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 _quiet = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -738,6 +760,76 @@ def runs_command(config: Path | None, registry_file: Path | None) -> None:
         who = run.os_user if run.actor == run.os_user else f"{run.os_user} for {run.actor}"
         click.echo(f"{run.id:>4}  {run.started_at}  {run.command:<8} {run.state:<9} {who:<10} "
                    f"{run.academic_year}  {source}  {counts or '-'}  {run.output or '(handed out)'}")  # fmt: skip
+
+
+@cli.group(
+    epilog="""\b
+Example:
+  scolpass pegase fetch --out feed.json --config scolpass.toml
+"""
+)
+def pegase() -> None:
+    """Take the enrolments from Pégase, for a university whose enrolments are there."""
+
+
+@pegase.command(
+    "fetch",
+    epilog="""\b
+Example:
+  scolpass pegase fetch --out feed.json            # the whole [pegase] period
+  scolpass pegase fetch --out changes.json --since last
+  scolpass pegase fetch --out changes.json --since 2026-09-01T08:00:00+02:00
+""",
+)
+@_config
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The feed file to write (JSON, mode 600); written whole or, on any error, not at all.",
+)
+@click.option("--period", metavar="CODE", help="The Pégase period to fetch, e.g. PER-2026 (default: [pegase] period).")
+@click.option(
+    "--since",
+    metavar="TIME",
+    help="Only the learners changed since TIME, each with all their enrolments: Unix seconds, an ISO date-time, "
+    "or 'last' (the last change a generate consumed, minus an hour).",
+)
+@_registry_option
+@_quiet
+def fetch_command(
+    config: Path | None, out: Path, period: str | None, since: str | None, registry_file: Path | None, quiet: bool
+) -> None:
+    """Fetch the enrolment feed from Pégase into a file for generate.
+
+    Signs in to Pégase's CAS as [pegase] username, with the password from
+    [pegase] password_file (mode 600) or the environment variable
+    SCOLPASS_PEGASE_PASSWORD, and reads the feed page by page. Only the fields
+    scolpass reads are kept: no contacts, addresses or photos. By default the
+    whole period, the cumulative export generate expects.
+    """
+    if registry_file is not None and (since or "").strip().lower() != "last":
+        raise click.UsageError("--registry is read by --since last only")
+    settings = load_settings(config)
+    bar = _StagedProgressBar(quiet)
+    try:
+        done = fetch_feed(settings, out, period=period, since=since, registry=registry_file, progress=bar)
+    finally:
+        bar.close()
+    what = "the whole period" if done.since is None else f"changed since {_moment(done.since)}"
+    click.echo(
+        f"{done.path}: {_count(done.items, 'enrolment')} of {_count(done.learners, 'learner')}, {done.period} "
+        f"{what}; {_count(done.pages, 'page')} in {_count(done.requests, 'request')}"
+    )
+
+
+def _moment(seconds: int) -> str:
+    """Unix seconds as a local date-time, as a registrar reads it."""
+    return datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

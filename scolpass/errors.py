@@ -23,6 +23,10 @@ class StateError(ScolpassError):
     """The registry or the output folder forbids the run."""
 
 
+class ServiceError(ScolpassError):
+    """A server scolpass talks to (Pégase) is down, refuses, or answers what it should not."""
+
+
 def shown(value: str, limit: int = 200, keep: int = 60) -> str:
     """``value`` as a problem shows it: whole up to ``limit`` characters, else cut to ``keep`` (a pasted
     megabyte must not fill the terminal)."""

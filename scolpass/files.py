@@ -36,11 +36,13 @@ def folder_mode(file_mode: int) -> int:
 
 
 @contextmanager
-def written_whole(path: Path, mode: int = PRIVATE) -> Iterator[BinaryIO]:
+def written_whole(path: Path, mode: int = PRIVATE, durable: bool = False) -> Iterator[BinaryIO]:
     """A file written whole or not at all (a temporary file, then a rename), with ``mode`` from creation.
 
     ``fchmod`` sets the mode exactly: ``os.open``'s mode is cut by the umask,
-    which could remove a group bit a university asked for.
+    which could remove a group bit a university asked for. ``durable`` puts the
+    file and its rename on disk before returning (a file that stands alone, not
+    one of a run's folder, which is synced whole).
     """
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.unlink(missing_ok=True)  # a crashed earlier attempt: O_EXCL below must create a new file
@@ -49,10 +51,24 @@ def written_whole(path: Path, mode: int = PRIVATE) -> Iterator[BinaryIO]:
         os.fchmod(fd, mode)
         with open(fd, "wb") as handle:
             yield handle
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    if durable:
+        sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """Put ``folder``'s list of names on disk (a rename or a new file in it survives a power cut)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextmanager

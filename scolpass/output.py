@@ -34,7 +34,7 @@ from pathlib import Path
 
 from .academic_year import AcademicYear
 from .errors import StateError
-from .files import PRIVATE_FOLDER, make_folder, refuse_unsafe
+from .files import PRIVATE_FOLDER, make_folder, refuse_unsafe, sync_folder
 from .registry import Registry, RunState
 
 MANIFEST = "manifest.json"
@@ -123,8 +123,8 @@ def make_durable(staging: Path) -> None:
     for child in staging.iterdir():
         with child.open("rb") as handle:
             os.fsync(handle.fileno())
-    _fsync_dir(staging)
-    _fsync_dir(staging.parent)  # the folder's own name, so that a power cut cannot lose it once marked written
+    sync_folder(staging)
+    sync_folder(staging.parent)  # the folder's own name, so that a power cut cannot lose it once marked written
 
 
 def put_in_place(staging: Path, target: Path) -> None:
@@ -140,17 +140,9 @@ def make_placed_durable(target: Path) -> None:
     """Put the rename on disk. Apart from :func:`put_in_place`: once renamed, the run is published
     whatever happens next, and a failure here must not undo it."""
     try:
-        _fsync_dir(target.parent)
+        sync_folder(target.parent)
     except OSError as exc:
         raise StateError(f"{target}: published, but its folder could not be synced: {exc.strerror}") from None
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def recover(registry: Registry, now: datetime, touch_files: bool = True, group: int | None = None) -> list[str]:

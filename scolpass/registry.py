@@ -691,6 +691,7 @@ class Registry:
             self._unlink(run_id)
             self._db.execute("DELETE FROM accounts WHERE run_id = ? AND state = 'pending'", (run_id,))
             self._db.execute("DELETE FROM reissues WHERE run_id = ?", (run_id,))
+            self._db.execute("DELETE FROM meta WHERE key = ?", (_FEED_MARK + str(run_id),))  # it consumed nothing
             self._db.execute(
                 "UPDATE runs SET state = 'abandoned', finished_at = ? WHERE id = ?",
                 (when.isoformat(timespec="seconds"), run_id),
@@ -767,6 +768,34 @@ class Registry:
                 (student_number,),
             ).fetchall()
         return [ReissueRecord(*row) for row in rows]
+
+    # -- the Pégase feed -------------------------------------------------------
+    def set_feed_mark(self, run_id: int, modified: int) -> None:
+        """The largest ``derniereModification`` of the Pégase feed that run ``run_id`` consumes (inside the
+        transaction that records the run): :meth:`feed_mark` counts it once the run is complete."""
+        with self._guard("write"):
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_FEED_MARK + str(run_id), str(modified))
+            )
+
+    def feed_mark(self) -> int | None:
+        """The largest ``derniereModification`` a complete ``generate`` consumed, where ``pegase fetch --since
+        last`` starts from; None when no such run read a feed.
+
+        Kept per run rather than as one running maximum: a run that is abandoned (a full disk, a crash before
+        its sheets were written) issued nobody, and its feed must be fetched again.
+        """
+        with self._guard("read"):
+            (value,) = self._db.execute(
+                "SELECT max(CAST(meta.value AS INTEGER)) FROM meta JOIN runs ON meta.key = ? || runs.id"
+                " WHERE runs.state = 'complete' AND runs.command = 'generate'",
+                (_FEED_MARK,),
+            ).fetchone()
+        return int(value) if value is not None else None
+
+
+# The meta key of a run's feed mark, followed by the run's id.
+_FEED_MARK = "feed_modified:"
 
 
 def _keys(student: Student) -> tuple[str | None, str, str]:

@@ -70,3 +70,34 @@ def test_a_temporary_file_left_by_a_crash_is_replaced(tmp_path: Path) -> None:
     write_bytes(tmp_path / "c.ldif", b"new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.ldif"]
     assert mode(tmp_path / "c.ldif") == 0o600
+
+
+def test_a_durable_file_is_on_disk_with_its_name_before_it_is_returned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with written_whole(tmp_path / "feed.json", durable=True) as handle:
+        handle.write(b"{}")
+    # The data (still under its temporary name), then the folder that holds the rename.
+    assert synced == [str(tmp_path / ".feed.json.tmp"), str(tmp_path)]
+    assert (tmp_path / "feed.json").read_bytes() == b"{}"
+    assert mode(tmp_path / "feed.json") == 0o600
+    synced.clear()
+
+    def half_written() -> None:
+        with written_whole(tmp_path / "feed.json", durable=True) as handle:
+            handle.write(b"half")
+            raise RuntimeError("the server went away")
+
+    with pytest.raises(RuntimeError):
+        half_written()
+    assert synced == []
+    assert [p.name for p in tmp_path.iterdir()] == ["feed.json"]
+    assert (tmp_path / "feed.json").read_bytes() == b"{}"

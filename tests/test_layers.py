@@ -19,10 +19,10 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     for layer in (
         "__main__ cli",  # interfaces: formatting only
         "__init__",  # the public API
-        "helpdesk preview",  # services over the runs
+        "helpdesk preview pegase_fetch",  # services over the runs and the registry
         "pipeline",  # generate and reissue
         "run admin planning checks",  # the run frame, registry administration, the plan, the checks
-        "output lock exports batches existing",  # what runs write and read beside the registry
+        "output lock exports batches existing pegase_http",  # what runs write and read beside the registry
         "registry sheet protect passwords",  # the store, the sheet, the secrets
         "settings hashers duplicates identifiers enrolment pegase csvfile columns wording fonts qr validators academic_year",
         "errors student files spreadsheet resources workers xcrypt version systemlog",  # depend on nothing of scolpass

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -410,3 +411,27 @@ def test_a_schema_5_registry_gains_the_numbers_table(tmp_path: Path) -> None:
         (NEW, OLD, "123456", 2027)
     ]
     db.close()
+
+
+def test_the_feed_mark_counts_complete_generate_runs_only(tmp_path: Path) -> None:
+    with open_registry(tmp_path / "r.sqlite3") as reg:
+
+        def run(modified: int, command: Literal["generate", "reissue"] = "generate") -> int:
+            with reg.transaction():
+                run_id = reg.begin_run(command, 2026, WHEN, "registrar", tmp_path / f"out-{modified}")
+                reg.set_feed_mark(run_id, modified)
+            return run_id
+
+        assert reg.feed_mark() is None
+        first = run(1_780_000_000)
+        assert reg.feed_mark() is None  # still writing: it may yet be abandoned
+        reg.confirm(first, {}, WHEN)
+        assert reg.feed_mark() == 1_780_000_000
+        reg.abandon(run(1_790_000_000), WHEN)  # issued nobody: its feed must be fetched again
+        reg.confirm(run(1_770_000_000), {}, WHEN)  # an older feed read later: the mark never goes back
+        reg.confirm(run(1_795_000_000, "reissue"), {}, WHEN)
+        assert reg.feed_mark() == 1_780_000_000
+        reg.confirm(run(1_785_000_000), {}, WHEN)
+        assert reg.feed_mark() == 1_785_000_000
+    with open_registry(tmp_path / "r.sqlite3", in_memory=True) as copy:
+        assert copy.feed_mark() == 1_785_000_000
