@@ -812,15 +812,18 @@ def fetch_command(
         raise click.UsageError("--registry is read by --since last only")
     settings = load_settings(config)
     bar = _StagedProgressBar(quiet)
-    try:
-        done = fetch_feed(settings, out, period=period, since=since, registry=registry_file, progress=bar)
-    finally:
-        bar.close()
-    what = "the whole period" if done.since is None else f"changed since {_moment(done.since)}"
-    click.echo(
-        f"{done.path}: {_count(done.items, 'enrolment')} of {_count(done.learners, 'learner')}, {done.period} "
-        f"{what}; {_count(done.pages, 'page')} in {_count(done.requests, 'request')}"
-    )
+    with _logged("pegase fetch", settings) as logged:
+        try:
+            done = fetch_feed(settings, out, period=period, since=since, registry=registry_file, progress=bar)
+        finally:
+            bar.close()
+        what = "the whole period" if done.since is None else f"changed since {_moment(done.since)}"
+        click.echo(
+            f"{done.path}: {_count(done.items, 'enrolment')} of {_count(done.learners, 'learner')}, {done.period} "
+            f"{what}; {_count(done.pages, 'page')} in {_count(done.requests, 'request')}"
+        )
+        logged.update(period=done.period, since=done.since, items=done.items, learners=done.learners,
+                      pages=done.pages, requests=done.requests, file=done.path.resolve(), exit=0)  # fmt: skip
 
 
 def _moment(seconds: int) -> str:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests use (slapd, ldap-utils, poppler-utils, openssl)
+# Installs the Debian packages the tests use (slapd, ldap-utils, poppler-utils, openssl, systemd)
 # when they are missing and we run as root, as CI does. Elsewhere it only says
 # what is missing: those tests then skip, naming the package (or fail if CI=true).
 set -euo pipefail
@@ -10,6 +10,7 @@ command -v slapd >/dev/null || need+=(slapd)
 command -v ldapadd >/dev/null || need+=(ldap-utils)
 command -v pdftoppm >/dev/null || need+=(poppler-utils)
 command -v openssl >/dev/null || need+=(openssl)  # a certificate for the https test of pegase fetch
+command -v systemd-analyze >/dev/null || need+=(systemd)  # verifies the nightly job's units
 ((${#need[@]})) || exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
