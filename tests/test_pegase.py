@@ -502,3 +502,20 @@ def test_the_feeds_academic_year_is_one_for_the_file_and_checked_against_year(
     mixed = write_feed([item(), item("000000002", prenom="Anne", INE="0223456789B", anneeUniversitaire=2025)])
     with pytest.raises(InputError, match=r"names several academic years: 2025 \(line 50\), 2026 \(line 7\)"):
         check(mixed, settings)
+
+
+def test_a_bad_feed_stops_generate_with_every_problem_and_nothing_written(
+    write_feed: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = write_feed(
+        [item(), item("000000002", prenom=None, INE="0223456789B"), item("000000003", chemin=None, INE="0323456789C")]
+    )
+    args = ["generate", str(feed), "--config", str(SAMPLES / "scolpass.toml"), "--registry",
+            str(tmp_path / "r.sqlite3"), "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: 2 problems in the input; nothing was written:\n")
+    assert "feed.json:50: column 'resultats[1].prenom': is missing; a value is required (learner 000000002)" in err
+    assert "column 'resultats[2].chemin': has no path" in err
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "r.sqlite3").exists()
