@@ -214,7 +214,7 @@ def test_no_password_outside_the_sheets_through_good_failed_and_reissue_runs(
     common = ["--config", CONFIG, "--registry", "r.sqlite3"]
 
     # A good run (with a rejected row), then a reissue.
-    assert main(["generate", str(enrolment), *common, "--out", "good", "--skip-invalid"]) == 0
+    assert main(["generate", str(enrolment), *common, "--out", "good", "--skip-invalid"]) == 3  # done, a row set aside
     assert (tmp_path / "good" / "rejected.csv").exists()
     assert main(["reissue", "00012345", "00012350", *common, "--out", "reissued"]) == 0
     # The recorded passwords are the printed ones: the scan looks for the real thing.
