@@ -74,6 +74,9 @@ class Cancelled:
 
     student_number: str
     line: int
+    # The INE the cancelled enrolment gives, as written (unchecked: the row is set aside unread), so
+    # that in the migration year a learner under a new code finds the account of their old number.
+    ine: str = ""
 
 
 @dataclass(frozen=True)
@@ -464,7 +467,7 @@ def _gather(
     source = builder.source
     by_number: dict[str, list[_Row]] = {}
     loose: list[_Row] = []  # rows that cannot be attributed to a student
-    cancelled: dict[str, int] = {}  # student number -> first line of a cancelled enrolment
+    cancelled: dict[str, tuple[int, str]] = {}  # student number -> first line of a cancelled enrolment, its INE
     cancelled_rows = 0
     for row in rows:
         if not row.values:  # refused for its shape (a CSV row's width, a feed item that is no object)
@@ -473,7 +476,7 @@ def _gather(
         number = row.values["student_number"]
         # A cancelled enrolment is set aside unread, whatever else it holds: it is never issued.
         if row.values.get("enrolment_state") in CANCELLED_STATES and _STUDENT_NUMBER.match(number):
-            cancelled.setdefault(number, row.line)
+            cancelled.setdefault(number, (row.line, builder.value(row, "ine")))
             cancelled_rows += 1
             continue
         builder.check_row(row)
@@ -484,7 +487,8 @@ def _gather(
 
     # A row set aside for its shape still names its student when it can: that student is
     # set aside whole, never issued with only some of their steps.
-    tainted = {n for r in loose if (n := _number_of(r)) is not None} & set(by_number)
+    named = {n for r in loose if (n := _number_of(r)) is not None}
+    tainted = named & set(by_number)
     _shared_ines(builder, by_number)
 
     students: list[Student] = []
@@ -517,7 +521,11 @@ def _gather(
         problems=tuple(problems),
         rejected=_rejections(loose, by_number, kept),
         skipped=len(loose) + len(by_number) - len(kept),
-        cancelled=tuple(Cancelled(n, line) for n, line in sorted(cancelled.items()) if n not in by_number),
+        cancelled=tuple(
+            Cancelled(n, line, ine)
+            for n, (line, ine) in sorted(cancelled.items())
+            if n not in by_number and n not in named  # a current enrolment of theirs is set aside: not cancelled
+        ),
         cancelled_rows=cancelled_rows,
         **described,
     )
