@@ -19,8 +19,9 @@ class Column:
     required: bool
     max_length: int
     meaning: str
-    # Pégase's headers: the feed's field name, and the upper snake case of its extraction screens
-    # where it differs once case is ignored (PRENOM is prenom).
+    # Pégase's headers, as its feed and its extraction screens spell them. Matched as written, and
+    # only when neither scolpass's nor Apogée's header is there: "Prénom" or "Civilité" beside
+    # LIB_PR1_IND in an Apogée export is a column of the university's own, not this value.
     pegase: tuple[str, ...] = ()
 
     @property
@@ -37,11 +38,11 @@ COLUMNS = (
     Column("birth_name", "LIB_NOM_PAT_IND", True, 100, "birth name (Nom patr.)", ("nomFamille", "NOM_FAMILLE")),
     Column("usual_name", "LIB_NOM_USU_IND", False, 100, "usual name, printed beside the birth name",
            ("nomUsage", "NOM_USAGE")),
-    Column("first_name", "LIB_PR1_IND", True, 100, "first name", ("prenom",)),
+    Column("first_name", "LIB_PR1_IND", True, 100, "first name", ("prenom", "PRENOM")),
     Column("birth_date", "DATE_NAI_IND", True, 10, "birth date, DD/MM/YYYY or YYYY-MM-DD",
            ("dateDeNaissance", "DATE_NAISSANCE", "DATE_DE_NAISSANCE")),
     Column("birth_place", "LIB_VIL_NAI_ETU", False, 100, "birth place"),
-    Column("sex", "COD_SEX_ETU", False, 1, "M or F, printed as M. or Mme", ("civilite",)),
+    Column("sex", "COD_SEX_ETU", False, 1, "M or F, printed as M. or Mme", ("civilite", "CIVILITE")),
     Column("faculty_code", "COD_CMP", False, 20, "faculty code"),
     Column("faculty", "LIB_CMP", True, 150, "faculty (Composante d'inscription)"),
     Column("step_code", "COD_ETP", True, 20, "programme step code"),
@@ -94,11 +95,16 @@ def map_columns(
                 Problem(source, 1, header[index], None, f"is a duplicated header (also column {seen[key] + 1})")
             )
         seen.setdefault(key, index)
+    exact: dict[str, int] = {}
+    for index, name in enumerate(header):
+        exact.setdefault(name.strip(), index)
     found: dict[str, int] = {}
     for column in COLUMNS:
         names = [configured[column.name]] if column.name in configured else list(column.headers)
-        # dict.fromkeys: two names of one column may be one header (codeApprenant, CODEAPPRENANT).
-        matches = list(dict.fromkeys(seen[normalise_header(n)] for n in names if n and normalise_header(n) in seen))
+        primary = names if column.name in configured else [column.name, column.apogee]
+        matches = [seen[normalise_header(n)] for n in primary if n and normalise_header(n) in seen]
+        if not matches and column.name not in configured:
+            matches = [exact[n] for n in column.pegase if n in exact]
         if len(matches) > 1:
             titles = " and ".join(repr(header[i]) for i in matches)
             problems.append(Problem(source, 1, None, None, f"columns {titles} both give {column.name}; keep one"))

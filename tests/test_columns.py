@@ -63,9 +63,40 @@ def test_missing_required_column_names_the_closest_header() -> None:
     header = [h if h != "first_name" else "LIB_PR_IND" for h in HEADER]
     _, problems = map_columns("e.csv", header, {})
     (problem,) = problems
-    assert "'first_name', 'LIB_PR1_IND' or 'prenom' is missing (closest header found: 'LIB_PR_IND')" in problem.reason
+    assert (
+        "'first_name', 'LIB_PR1_IND', 'prenom' or 'PRENOM' is missing (closest header found: 'LIB_PR_IND')"
+        in problem.reason
+    )
 
 
 def test_configured_header_that_is_another_values_default() -> None:
     _, problems = map_columns("e.csv", APOGEE, {"usual_name": "LIB_NOM_PAT_IND"})
     assert [p.reason for p in problems] == ["would give both birth_name and usual_name; check [columns]"]
+
+
+def test_pegase_headers_are_read_as_written_and_yield_to_apogees() -> None:
+    # A Pégase extraction, in either spelling.
+    for header in (["CODE_APPRENANT", "NOM_FAMILLE", "PRENOM", "DATE_DE_NAISSANCE", "CIVILITE"],
+                   ["codeApprenant", "nomFamille", "prenom", "dateDeNaissance", "civilite"]):  # fmt: skip
+        found, _ = map_columns("e.csv", [*header, "faculty", "step_code"], {})
+        assert [found[c] for c in ("student_number", "birth_name", "first_name", "birth_date", "sex")] == [
+            0,
+            1,
+            2,
+            3,
+            4,
+        ]
+    # An Apogée export with labels of the university's own: they are not the values, and no clash.
+    apogee = ["COD_ETU", "LIB_NOM_PAT_IND", "LIB_PR1_IND", "DATE_NAI_IND", "COD_SEX_ETU", "LIB_CMP", "COD_ETP",
+              "Prénom", "Civilité"]  # fmt: skip
+    found, problems = map_columns("e.csv", apogee, {})
+    assert problems == []
+    assert (found["first_name"], found["sex"]) == (2, 4)
+    # Nor does a French label stand for Pégase's name when it is alone.
+    found, _ = map_columns("e.csv", [*apogee[:4], "Civilité", *apogee[5:7]], {})
+    assert "sex" not in found
+    # Both of Pégase's spellings of one value: keep one.
+    _, problems = map_columns("e.csv", ["codeApprenant", "CODE_APPRENANT", *apogee[1:7]], {})
+    assert [p.reason for p in problems] == [
+        "columns 'codeApprenant' and 'CODE_APPRENANT' both give student_number; keep one"
+    ]
