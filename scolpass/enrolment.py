@@ -45,9 +45,11 @@ RowCheck = Callable[[Mapping[str, str]], Iterable[tuple[str, str]]]
 StudentCheck = Callable[[Student], Iterable[tuple[str, str]]]
 
 _STUDENT_NUMBER = re.compile(r"^[A-Za-z0-9]+$")
-# The values of enrolment_state: Apogée's ETA_IAE (A, E) and Pégase's statutInscription.
+# The values of enrolment_state: Apogée's ETA_IAE (A, E) and Pégase's statutInscription, which its
+# CSV extractions carry too; a feed says only Pégase's.
+PEGASE_STATES = frozenset({"valide", "annulee"})
+ENROLMENT_STATES = PEGASE_STATES | {"A", "E"}
 CANCELLED_STATES = frozenset({"A", "annulee"})
-ENROLMENT_STATES = CANCELLED_STATES | {"E", "valide"}
 _INE = re.compile(r"^[A-Za-z0-9]{11}$")
 _YEAR = re.compile(r"^[0-9]{4}$")
 # pandas' read_csv(encoding="utf-8") keeps a file's byte order mark in its first header.
@@ -229,8 +231,12 @@ class _Row:
 class _Builder:
     """Gathers rows into students, collecting every problem on the way."""
 
-    def __init__(self, source: str, headers: dict[str, str], checks: Sequence[RowCheck], iso_dates: bool) -> None:
+    def __init__(
+        self, source: str, headers: dict[str, str], checks: Sequence[RowCheck], iso_dates: bool, states: frozenset[str]
+    ) -> None:
         self.source = source
+        self.states = states  # the values enrolment_state may take
+        self.cancelled_states = states & CANCELLED_STATES
         self.checks = checks
         self.today = date.today()
         self.warnings: list[Problem] = []
@@ -253,8 +259,11 @@ class _Builder:
         row.problems.append(Problem(self.source, row.line, header, None if found is None else shown(found), reason))
 
     def has_problem(self, row: _Row, column: str) -> bool:
+        """Whether ``row`` has a problem with the column, or within the feed's field it comes from
+        (``chemin[1]`` for a value read from ``chemin``)."""
         header = self.header(row, column)
-        return any(p.column == header for p in row.problems)
+        return any(p.column is not None and (p.column == header or p.column.startswith((header + "[", header + ".")))
+                   for p in row.problems)  # fmt: skip
 
     def check_row(self, row: _Row) -> None:
         v = row.values
@@ -284,10 +293,11 @@ class _Builder:
         if year and not (_YEAR.match(year) and 2000 <= int(year) <= 2100):
             self.problem(row, "academic_year", "is not a year like 2026 (the first year of the academic year)")
         state = v.get("enrolment_state")
-        if state is not None and state not in ENROLMENT_STATES and not self.has_problem(row, "enrolment_state"):
-            self.problem(
-                row, "enrolment_state", "is not a state of enrolment: A or E (Apogée), annulee or valide (Pégase)"
+        if state is not None and state not in self.states and not self.has_problem(row, "enrolment_state"):
+            known = (
+                "annulee or valide" if self.states == PEGASE_STATES else "A or E (Apogée), annulee or valide (Pégase)"
             )
+            self.problem(row, "enrolment_state", f"is not a state of enrolment: {known}")
         ine = v.get("ine", "") + v.get("ine_key", "")
         if ine and not _INE.match(ine):
             # Kept as given, never repaired: exports cut INEs in many ways.
@@ -401,7 +411,8 @@ def build_enrolment(
     columns, header_problems = map_columns(table.source, table.header, configured)
     if header_problems:
         raise InputError(header_problems)
-    builder = _Builder(table.source, {c: table.header[i] for c, i in columns.items()}, checks, iso_dates=False)
+    headers = {c: table.header[i] for c, i in columns.items()}
+    builder = _Builder(table.source, headers, checks, iso_dates=False, states=ENROLMENT_STATES)
     width = len(table.header)
     used = set(columns.values())
     unused = [index for index in range(width) if index not in used]
@@ -434,7 +445,7 @@ def build_feed_enrolment(
     skip_invalid: bool = False,
 ) -> Enrolment:
     """Check the items of a Pégase feed and gather them into students, as an export's rows."""
-    builder = _Builder(feed.source, {}, checks, iso_dates=True)
+    builder = _Builder(feed.source, {}, checks, iso_dates=True, states=PEGASE_STATES)
 
     def rows() -> Iterator[_Row]:
         for item in feed.items:
@@ -442,9 +453,11 @@ def build_feed_enrolment(
             values = {c: v if v.isascii() else unicodedata.normalize("NFC", v) for c, v in item.values.items()}
             row = _Row(item.line, (item.raw,), values, names=item.names, learner=item.learner, place=item.place,
                        path=item.path, main=item.main, named=item.learner)  # fmt: skip
+            suffix = f" (learner {shown(item.learner, 40)})" if item.learner else ""
             for place, value, reason in item.problems:
-                suffix = f" (learner {shown(item.learner, 40)})" if item.learner else ""
                 row.problems.append(Problem(feed.source, item.line, place, value, reason + suffix))
+            for place, value, reason in item.warnings:
+                builder.warnings.append(Problem(feed.source, item.line, place, value, reason + suffix))
             yield row
 
     modified = [item.modified for item in feed.items if item.modified is not None]
@@ -475,7 +488,7 @@ def _gather(
             continue
         number = row.values["student_number"]
         # A cancelled enrolment is set aside unread, whatever else it holds: it is never issued.
-        if row.values.get("enrolment_state") in CANCELLED_STATES and _STUDENT_NUMBER.match(number):
+        if row.values.get("enrolment_state") in builder.cancelled_states and _STUDENT_NUMBER.match(number):
             cancelled.setdefault(number, (row.line, builder.value(row, "ine")))
             cancelled_rows += 1
             continue
@@ -512,6 +525,10 @@ def _gather(
         raise InputError([Problem(source, None, None, None, "holds no enrolment row")])
     kept = {s.student_number for s in students}
     years, missing_year = _year_lines(r for s in students for r in by_number[s.student_number])
+    if described.get("format") == "pegase":
+        # A feed is one period's, and Pégase's specification makes anneeUniversitaire optional: an
+        # item without it is of the year the others name, not a fault of the whole file.
+        missing_year = None
     return Enrolment(
         students=tuple(students),
         academic_years=years,

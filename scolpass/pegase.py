@@ -54,8 +54,9 @@ class FeedItem:
     main: bool = True  # inscriptionPrincipale: the main enrolment is listed first
     path: str = ""  # the codes of the whole path: two paths may reach one step
     modified: int | None = None
-    # (field's place, value shown, reason): what cannot be read from the item.
+    # (field's place, value shown, reason): what cannot be read from the item, and what is odd but harmless.
     problems: list[tuple[str, str | None, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str | None, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,9 @@ class _Scanner:
             value, end = self.decoder.raw_decode(self.text, offset)
         except json.JSONDecodeError as exc:
             raise self.fail(exc.pos, exc.msg) from None
+        except ValueError:
+            # Python refuses to read an integer of more than 4,300 digits (CVE-2020-10735): no feed has one.
+            raise self.refuse(offset, "holds a number thousands of digits long: this is no enrolment feed") from None
         return value, end
 
     def end_of_document(self, offset: int) -> None:
@@ -299,12 +303,14 @@ class _Mapper:
         self._step(item, value, at)
         main = value.get("inscriptionPrincipale")
         item.main = main is not False  # a complementary enrolment says so; without the field, as listed
-        for name in ("derniereModification", "derniereModificationApprenant"):
-            stamp = value.get(name)
-            if isinstance(stamp, int) and not isinstance(stamp, bool):
-                item.modified = max(item.modified or stamp, stamp)
-            elif stamp is not None:
-                item.problems.append((at + name, _shown(stamp), "is not a time in Unix seconds"))
+        # The enrolment's own time of change, what `depuis` selects on: where `pegase fetch --since last`
+        # starts. Bookkeeping, not the learner's data: a malformed one is a warning, never a reason
+        # to set the learner aside.
+        stamp = value.get("derniereModification")
+        if isinstance(stamp, int) and not isinstance(stamp, bool):
+            item.modified = stamp
+        elif stamp is not None:
+            item.warnings.append((at + "derniereModification", _shown(stamp), "is not a time in Unix seconds: ignored"))
         return item
 
     def _year(self, item: FeedItem, value: Mapping[str, Any], at: str) -> None:
@@ -343,16 +349,15 @@ class _Mapper:
                 return
         chosen = max((i for i, e in enumerate(path) if e.get("type") == self.step_type), default=len(path) - 1)
         step = path[chosen]
-        label = step.get("libelleLong")
-        if label is None:
-            label = step.get("libelleCourt", "")
         where = f"{at}chemin[{chosen}]"
-        item.names["step_code"], item.names["step_label"] = f"{where}.code", f"{where}.libelleLong"
+        key = "libelleLong" if step.get("libelleLong") is not None else "libelleCourt"
+        label = step.get(key, "")
+        item.names["step_code"], item.names["step_label"] = f"{where}.code", f"{where}.{key}"
         item.values["step_code"] = step["code"]
         if isinstance(label, str):
             item.values["step_label"] = label
         else:
-            item.problems.append((f"{where}.libelleLong", _shown(label), "is not text (a JSON string)"))
+            item.problems.append((f"{where}.{key}", _shown(label), "is not text (a JSON string)"))
         item.path = "/".join(e["code"] for e in path)
         self._faculty(item, value, path, at)
 

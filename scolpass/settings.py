@@ -646,12 +646,8 @@ def _log_problem(log: LogSettings) -> str | None:
     problem = _texts_problem("log", (("syslog", log.syslog, MAX_PATH),))
     if problem:
         return problem
-    host, colon, port = log.syslog.rpartition(":")
-    if (
-        log.syslog
-        and not log.syslog.startswith("/")
-        and not (colon and host and port.isdigit() and 1 <= int(port) <= 65535)
-    ):
+    remote = re.fullmatch(r"([A-Za-z0-9.-]+):([0-9]{1,5})", log.syslog)  # no IPv6 literal: name the host
+    if log.syslog and not log.syslog.startswith("/") and not (remote and 1 <= int(remote.group(2)) <= 65535):
         return f'[log] syslog = {show(log.syslog)} must be a socket path like /dev/log, host:port, or ""'
     if log.facility not in FACILITIES:
         return f"[log] facility = {show(log.facility)} must be one of {', '.join(FACILITIES)}"

@@ -14,6 +14,7 @@ import logging.handlers
 import os
 import socket
 import sys
+import urllib.parse
 from collections.abc import Mapping
 
 from .errors import ScolpassError
@@ -29,8 +30,11 @@ class SystemLogError(ScolpassError):
 
 
 def summary(command: str, fields: Mapping[str, object]) -> str:
-    """``generate: run=12 new=3 ...``: the line, with spaces in values escaped so that words stay words."""
-    words = [f"{key}={str(value).replace(' ', '%20')}" for key, value in fields.items() if value is not None]
+    """``generate: run=12 new=3 ...``: the line, its values escaped so that words stay words."""
+    # Percent-encoded as in a URL: a space, a line break or a control character in a path would
+    # split the line or forge another; letters and the punctuation of paths stay readable.
+    words = [f"{key}={urllib.parse.quote(str(value), safe='/:.,_+@-')}" for key, value in fields.items()
+             if value is not None]  # fmt: skip
     return " ".join([f"{command}:", *words])
 
 

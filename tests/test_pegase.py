@@ -519,3 +519,32 @@ def test_a_bad_feed_stops_generate_with_every_problem_and_nothing_written(
     assert "column 'resultats[2].chemin': has no path" in err
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "r.sqlite3").exists()
+
+
+def test_odd_values_in_odd_places_are_problems_at_their_place_never_a_crash(
+    write_feed: Callable[..., Path], tmp_path: Path
+) -> None:
+    short_label = item(chemin=[{"code": "F-ECO-LIC"}, {"code": "EE1", "type": "ANNEE", "libelleCourt": 5}])
+    bad_element = item("000000002", prenom="Anne", INE="0223456789B", chemin=[{"code": "F-ECO-LIC"}, 5])
+    apogee_state = item("000000003", prenom="Li", INE="0323456789C", statutInscription="A")
+    assert problems_of(write_feed([short_label, bad_element, apogee_state])) == [
+        (7, "resultats[0].chemin[1].libelleCourt", "is not text (a JSON string) (learner 000000001)"),
+        (41, "resultats[1].chemin[1]", "is not a path element with a code (learner 000000002)"),
+        (71, "resultats[2].statutInscription", "is not a state of enrolment: annulee or valide (learner 000000003)"),
+    ]
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"resultats": [{"codeApprenant": "1", "regime": ' + "1" * 5000 + "}]}", encoding="utf-8")
+    assert problems_of(huge) == [(1, None, "holds a number thousands of digits long: this is no enrolment feed")]
+
+
+def test_bookkeeping_fields_never_set_a_learner_aside(write_feed: Callable[..., Path]) -> None:
+    odd_stamp = item(derniereModification=1.78e9, derniereModificationApprenant="yesterday")
+    without_year = item("000000002", prenom="Anne", INE="0223456789B", derniereModification=1_780_000_500)
+    del without_year["anneeUniversitaire"]
+    enrolment = read(write_feed([odd_stamp, without_year]))
+    assert [s.student_number for s in enrolment.students] == ["000000001", "000000002"]
+    assert enrolment.academic_years == {2026: 7}  # the item without a year is of the file's year
+    assert enrolment.feed_modified == 1_780_000_500
+    ((warning),) = enrolment.warnings
+    assert (warning.column, warning.value) == ("resultats[0].derniereModification", "1780000000.0")
+    assert warning.reason == "is not a time in Unix seconds: ignored (learner 000000001)"

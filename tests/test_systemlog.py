@@ -107,3 +107,15 @@ def test_no_system_log_at_the_default_address_is_no_error_and_a_configured_one_t
     assert main(args) == 0  # the run is done; its log line is what failed
     err = capsys.readouterr().err
     assert f"scolpass: warning: the system log at {tmp_path / 'no-such.sock'} cannot be reached" in err
+
+
+def test_a_value_cannot_split_or_forge_a_line() -> None:
+    line = summary("generate", {"folder": "/srv/a b\nscolpass: generate: run=99 new=0", "exit": 0})
+    assert line == "generate: folder=/srv/a%20b%0Ascolpass:%20generate:%20run%3D99%20new%3D0 exit=0"
+
+
+@pytest.mark.parametrize("address", ["host:²", "::1", "host:0", "host:65536", "host", "[::1]:514"])
+def test_an_odd_syslog_address_is_refused_by_the_configuration(address: str) -> None:
+    from .conftest import refusal
+
+    assert refusal("log", "syslog", address).startswith(f"u.toml: [log] syslog = {address!r} must be a socket path")
