@@ -105,7 +105,9 @@ def _hold_duplicates(
             _remember(seen, values, number)
             continue
         account = candidates.get(number)
-        why = _link(in_registry[number], in_file, account, listed or (), claimed, year) if account is not None else None
+        why = None
+        if account is not None:
+            why = _link(student, in_registry[number], in_file, account, listed or (), claimed, year)
         if account is None or why is not None:
             held.append(Held(student, note(*alike[0]) + (f"; not linked by INE: {why}" if why else "")))
             continue
@@ -129,6 +131,7 @@ def _candidates(in_registry: Mapping[str, list[tuple[str, Resemblance]]], reg: R
 
 
 def _link(
+    student: Student,
     found: Sequence[tuple[str, Resemblance]],
     in_file: Sequence[tuple[str, Resemblance]],
     account: IssuedAccount,
@@ -136,15 +139,21 @@ def _link(
     claimed: Collection[str],
     year: int | None,
 ) -> str | None:
-    """Why a new number with the INE of ``account`` (and of no other account) is not linked to it; None to link.
+    """Why ``student``, a new number with the INE of ``account`` (and of no other account), is not linked to
+    it; None to link.
 
-    Only the same INE links, and only when nothing else makes it doubtful: two current
-    students with one INE (the account listed in this file under another number), a
-    resemblance to any other student, a number that differs from one of the account's
-    but for leading zeros (Excel's doing, not a new learner code), an account already
-    linked to another number this year (in this plan or an earlier run).
+    Only the same INE links, and only when nothing else makes it doubtful: another birth
+    date (names may change between Apogée and Pégase, a birth date does not: the INE is
+    mistyped or reused, on someone else), two current students with one INE (the account
+    listed in this file under another number), a resemblance to any other student, a
+    number that differs from one of the account's but for leading zeros (Excel's doing,
+    not a new learner code), an account already linked to another number this year (in
+    this plan or an earlier run).
     """
     own = account.student_number
+    born = account.student.birth_date if account.student is not None else None
+    if born != student.birth_date:
+        return f"the birth date differs ({born.strftime('%d/%m/%Y') if born else 'none'} in the registry)"
     if own in listed:
         return f"student {own} is in this file too"
     if any(r is SAME_NUMBER for other, r in found if other == own):

@@ -203,6 +203,33 @@ def test_only_one_clear_ine_match_links(settings: Settings, tmp_path: Path) -> N
     )
 
 
+def test_the_same_ine_with_another_birth_date_is_held_and_the_account_left_as_it_was(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first_year(settings, tmp_path)
+    registry = tmp_path / "r.sqlite3"
+    with read_registry(None, registry) as reg:
+        before = reg.account("00012345")
+    # Jean's INE on a new learner who is someone else (a typo, a reused INE): other names, another birth date.
+    paule = "2027;PG777;0123456789;A;DURAND;;Paule;24/12/1999;LYON;F;ECO;ECONOMIE;EE1;101;L1 Economie"
+    second = second_year(settings, tmp_path, year_two(tmp_path, {"00012345": paule}), link_by_ine=True)
+
+    by_number = {o.student_number: o for o in second.outcomes}
+    assert (by_number["PG777"].status, by_number["PG777"].identifier, by_number["PG777"].note) == (
+        "duplicate", None,
+        f"{note('00012345', SAME_INE)}; not linked by INE: the birth date differs (17/04/2007 in the registry)",
+    )  # fmt: skip
+    assert second.count("returning") == 10  # everyone else is linked as before
+    changes = (second.out_dir / "returning.ldif").read_text()
+    assert "DURAND" not in changes
+    assert "uid=jean.martin," not in changes  # no change record for Jean's entry
+    assert [link[:2] for link in numbers_table(registry)] == sorted((pegase(n), n) for n in OLD_NUMBERS[1:])
+    with read_registry(None, registry) as reg:
+        assert reg.account("00012345") == before  # Jean's names, birth date, number and year, as they were
+        assert reg.account("PG777") is None
+        assert reg.count() == 11
+
+
 def test_a_dry_run_reports_the_same_links_and_writes_nothing(settings: Settings, tmp_path: Path) -> None:
     first_year(settings, tmp_path)
     registry = tmp_path / "r.sqlite3"

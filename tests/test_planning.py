@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from scolpass import Account, Enrolment, Registry, Settings, Student, open_registry
@@ -193,3 +193,26 @@ def test_a_reissue_by_either_number_plans_the_student_once(settings: Settings, t
             reg.link([("000123456", "00012345")], 2027, WHEN)
         plan = plan_reissue(["000123456", "00012345"], reg)
     assert [(s.student_number, a.student_number) for s, a in plan.returning] == [("00012345", "00012345")]
+
+
+def test_the_same_ine_with_another_birth_date_is_another_person_and_is_not_linked(
+    settings: Settings, tmp_path: Path
+) -> None:
+    jean = a_student("00012345", ine="0123456789A")  # born 01/05/2006
+    enrolment, reg = _year_two(tmp_path, jean)
+    # Jean's INE (a typo, a reused INE) on someone else: other names, another birth date.
+    paule = a_student("PG777", first_name="Paule", birth_name="DURAND", ine="0123456789A")
+    paule = dataclasses.replace(paule, birth_date=date(1999, 12, 24))
+    # Names may change between Apogée and Pégase; a birth date does not.
+    renamed = dataclasses.replace(jean, student_number="PG778", birth_name="DURAND", first_name="Jeanne")
+    with reg:
+        plan = _plan(enrolment, reg, settings, paule, link_by_ine=True, year=2027)
+        other = _plan(enrolment, reg, settings, renamed, link_by_ine=True, year=2027)
+    assert (plan.links, plan.returning, plan.new) == ((), (), ())
+    assert [(h.student.student_number, h.note) for h in plan.held] == [
+        (
+            "PG777",
+            f"{note('00012345', SAME_INE)}; not linked by INE: the birth date differs (01/05/2006 in the registry)",
+        )
+    ]
+    assert other.links == (("PG778", "00012345"),)
