@@ -36,7 +36,8 @@ class Plan:
     held: tuple[Held, ...] = ()
     links: tuple[tuple[str, str], ...] = ()  # (new student number, the account's own number), by new number
     # Students whose every enrolment is cancelled, with their account when one was issued before
-    # (listed for the IT team; nothing is done to it).
+    # (listed for the IT team; nothing is done to it): under their number, or in the migration year
+    # the one account with their INE.
     cancelled: tuple[tuple[Cancelled, IssuedAccount | None], ...] = ()
 
     def linked_to(self) -> dict[str, str]:
@@ -57,7 +58,9 @@ def plan_generate(
     With ``link_by_ine`` (the migration year), a new number whose INE is that of one
     issued student, and nothing else's, is that student: returning, linked to their
     account (see :func:`_link`). ``year`` is the run's academic year: an account
-    linked to another number in it already is not linked again.
+    linked to another number in it already is not linked again. A cancelled number
+    that finds no account finds, with ``link_by_ine``, the one account with its INE
+    (see :func:`_cancelled_by_ine`).
     """
     issued = reg.issued(s.student_number for s in enrolment.students)
     listed = {a.student_number for a in issued.values()}  # accounts this file lists, under any of their numbers
@@ -70,6 +73,8 @@ def plan_generate(
     new.sort(key=sort_key)
     links = tuple(sorted((s.student_number, a.student_number) for s, a in linked))
     before = reg.issued(c.student_number for c in enrolment.cancelled)
+    if link_by_ine:
+        before |= _cancelled_by_ine([c for c in enrolment.cancelled if c.student_number not in before], reg)
     cancelled = tuple((c, before.get(c.student_number)) for c in enrolment.cancelled)
     return Plan(tuple(_logins(new, rules, reg)), tuple(returning), tuple(held), links=links, cancelled=cancelled)
 
@@ -167,6 +172,20 @@ def _link(
     if own in claimed or this_year:
         return f"student {own} was linked to {this_year[0] if this_year else 'another number'} this year already"
     return None
+
+
+def _cancelled_by_ine(cancelled: Sequence[Cancelled], reg: Registry) -> dict[str, IssuedAccount]:
+    """By cancelled student number, the one account with that learner's INE, if only one has it.
+
+    The migration year: a learner who cancels under their new code has their account
+    under their old number. The INE alone decides (the cancelled enrolment is set aside
+    unread: no birth date to compare), which is enough to list the account for the IT
+    team, never to link or change anything: the note says so.
+    """
+    holders = reg.with_ine(c.ine for c in cancelled)
+    single = {c.student_number: found[0] for c in cancelled if len(found := holders.get(c.ine, [])) == 1}
+    accounts = reg.issued(set(single.values()))
+    return {number: accounts[own] for number, own in single.items() if own in accounts}
 
 
 def _logins(new: Sequence[Student], rules: IdentifierSettings, reg: Registry) -> list[Account]:

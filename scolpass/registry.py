@@ -389,6 +389,18 @@ class Registry:
                 found += [(other, resemblance) for other in others if other != own]
         return found
 
+    def with_ine(self, ines: Iterable[str]) -> dict[str, list[str]]:
+        """The own numbers of the accounts that have each of these INEs, by INE (an INE no account has is left
+        out)."""
+        found: dict[str, list[str]] = {}
+        with self._guard("read"):
+            for chunk in _chunks(sorted({ine for ine in ines if ine})):
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT ine, student_number FROM accounts WHERE ine IN ({marks}) ORDER BY student_number"  # noqa: S608
+                for ine, number in self._db.execute(query, chunk):
+                    found.setdefault(ine, []).append(number)
+        return found
+
     def _account_of(self, student_number: str) -> str | None:
         """The own number of the account ``student_number`` finds (itself, or the account it links to)."""
         (own,) = self._db.execute(

@@ -397,6 +397,48 @@ def pegase_year_two(folder: Path) -> Path:
     return path
 
 
+def test_a_cancelled_learner_under_a_new_code_is_listed_with_the_account_of_their_ine(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first = first_year(settings, tmp_path)
+    login = {o.student_number: o.identifier for o in first.outcomes}["00012347"]
+    registry = tmp_path / "r.sqlite3"
+    feed_path = pegase_year_two(tmp_path)
+    feed = json.loads(feed_path.read_text(encoding="utf-8"))
+    for item in feed["resultats"]:  # Marie-Hélène cancels, under her new learner code
+        if item["codeApprenant"] == pegase("00012347"):
+            item["statutInscription"] = "annulee"
+    feed_path.write_text(json.dumps(feed, ensure_ascii=False), encoding="utf-8")
+    with read_registry(None, registry) as reg:
+        before = reg.account("00012347")
+    untouched = registry.read_bytes()
+
+    # Without the option, as in any other year: her new code finds no account.
+    other_year = second_year(settings, tmp_path, feed_path, out="dry", dry_run=True)
+    assert {(o.student_number, o.identifier, o.note) for o in other_year.outcomes if o.status == "cancelled"} == {
+        (pegase("00012347"), None, "enrolment cancelled: not issued"),
+        (pegase("00012356"), None, "enrolment cancelled: not issued"),
+    }
+    assert registry.read_bytes() == untouched
+
+    second = second_year(settings, tmp_path, feed_path, link_by_ine=True)
+    cancelled = {(o.student_number, o.identifier, o.note) for o in second.outcomes if o.status == "cancelled"}
+    assert cancelled == {
+        (pegase("00012347"), login, "enrolment cancelled; account issued in 2026 under 00012347, found by the INE "
+         "alone, left as it is"),
+        (pegase("00012356"), None, "enrolment cancelled: not issued"),  # no account has that INE
+    }  # fmt: skip
+    manifest = json.loads((second.out_dir / "manifest.json").read_text())
+    assert manifest["counts"]["cancelled"] == 2
+    # Nothing linked or recorded for her: a cancelled enrolment never changes the registry.
+    assert pegase("00012347") not in [number for number, *_ in numbers_table(registry)]
+    assert len(numbers_table(registry)) == 10
+    with read_registry(None, registry) as reg:
+        assert reg.account("00012347") == before
+        assert reg.account(pegase("00012347")) is None
+    assert "uid=" + login + "," not in (second.out_dir / "returning.ldif").read_text()
+
+
 @pytest.mark.slow
 def test_apogee_then_pegase_keeps_every_login_and_every_password_opens_its_account(
     slapd: Slapd, settings: Settings, tmp_path: Path

@@ -376,6 +376,7 @@ def test_every_query_binds_at_most_999_variables_as_sqlite_before_3_32_allows(tm
         assert found["00000005"].student_numbers == ("00000005", "900000005")
         assert (found["900001495"].student_number, found["900001495"].identifier) == ("00001495", "login1495")
         assert sum(len(a.links) for a in reg.accounts()) == 300
+        assert reg.with_ine(f"{n:010d}A" for n in range(2000)) == {}  # a cancelled learner's INE, looked up
 
 
 V5_SCHEMA = """
