@@ -326,6 +326,11 @@ def _outcomes(
             continue
         # Listed for the IT team, who decide; scolpass never disables or deletes an account.
         note = f"enrolment cancelled; account issued in {before.first_year}, left as it is"
+        if cancelled.student_number not in before.student_numbers:  # the migration year: the account of its INE
+            note = (
+                f"enrolment cancelled; account issued in {before.first_year} under {before.student_number},"
+                " found by the INE alone, left as it is"
+            )
         outcomes.append(Outcome(cancelled.student_number, before.identifier, email_of(before.identifier, domain),
                                 "cancelled", None, None, before.short_identifier, note))  # fmt: skip
     return tuple(outcomes)

@@ -36,7 +36,8 @@ class Plan:
     held: tuple[Held, ...] = ()
     links: tuple[tuple[str, str], ...] = ()  # (new student number, the account's own number), by new number
     # Students whose every enrolment is cancelled, with their account when one was issued before
-    # (listed for the IT team; nothing is done to it).
+    # (listed for the IT team; nothing is done to it): under their number, or in the migration year
+    # the one account with their INE.
     cancelled: tuple[tuple[Cancelled, IssuedAccount | None], ...] = ()
 
     def linked_to(self) -> dict[str, str]:
@@ -57,7 +58,9 @@ def plan_generate(
     With ``link_by_ine`` (the migration year), a new number whose INE is that of one
     issued student, and nothing else's, is that student: returning, linked to their
     account (see :func:`_link`). ``year`` is the run's academic year: an account
-    linked to another number in it already is not linked again.
+    linked to another number in it already is not linked again. A cancelled number
+    that finds no account finds, with ``link_by_ine``, the one account with its INE
+    (see :func:`_cancelled_by_ine`).
     """
     issued = reg.issued(s.student_number for s in enrolment.students)
     listed = {a.student_number for a in issued.values()}  # accounts this file lists, under any of their numbers
@@ -70,6 +73,8 @@ def plan_generate(
     new.sort(key=sort_key)
     links = tuple(sorted((s.student_number, a.student_number) for s, a in linked))
     before = reg.issued(c.student_number for c in enrolment.cancelled)
+    if link_by_ine:
+        before |= _cancelled_by_ine([c for c in enrolment.cancelled if c.student_number not in before], reg)
     cancelled = tuple((c, before.get(c.student_number)) for c in enrolment.cancelled)
     return Plan(tuple(_logins(new, rules, reg)), tuple(returning), tuple(held), links=links, cancelled=cancelled)
 
@@ -105,7 +110,9 @@ def _hold_duplicates(
             _remember(seen, values, number)
             continue
         account = candidates.get(number)
-        why = _link(in_registry[number], in_file, account, listed or (), claimed, year) if account is not None else None
+        why = None
+        if account is not None:
+            why = _link(student, in_registry[number], in_file, account, listed or (), claimed, year)
         if account is None or why is not None:
             held.append(Held(student, note(*alike[0]) + (f"; not linked by INE: {why}" if why else "")))
             continue
@@ -129,6 +136,7 @@ def _candidates(in_registry: Mapping[str, list[tuple[str, Resemblance]]], reg: R
 
 
 def _link(
+    student: Student,
     found: Sequence[tuple[str, Resemblance]],
     in_file: Sequence[tuple[str, Resemblance]],
     account: IssuedAccount,
@@ -136,15 +144,21 @@ def _link(
     claimed: Collection[str],
     year: int | None,
 ) -> str | None:
-    """Why a new number with the INE of ``account`` (and of no other account) is not linked to it; None to link.
+    """Why ``student``, a new number with the INE of ``account`` (and of no other account), is not linked to
+    it; None to link.
 
-    Only the same INE links, and only when nothing else makes it doubtful: two current
-    students with one INE (the account listed in this file under another number), a
-    resemblance to any other student, a number that differs from one of the account's
-    but for leading zeros (Excel's doing, not a new learner code), an account already
-    linked to another number this year (in this plan or an earlier run).
+    Only the same INE links, and only when nothing else makes it doubtful: another birth
+    date (names may change between Apogée and Pégase, a birth date does not: the INE is
+    mistyped or reused, on someone else), two current students with one INE (the account
+    listed in this file under another number), a resemblance to any other student, a
+    number that differs from one of the account's but for leading zeros (Excel's doing,
+    not a new learner code), an account already linked to another number this year (in
+    this plan or an earlier run).
     """
     own = account.student_number
+    born = account.student.birth_date if account.student is not None else None
+    if born != student.birth_date:
+        return f"the birth date differs ({born.strftime('%d/%m/%Y') if born else 'none'} in the registry)"
     if own in listed:
         return f"student {own} is in this file too"
     if any(r is SAME_NUMBER for other, r in found if other == own):
@@ -158,6 +172,20 @@ def _link(
     if own in claimed or this_year:
         return f"student {own} was linked to {this_year[0] if this_year else 'another number'} this year already"
     return None
+
+
+def _cancelled_by_ine(cancelled: Sequence[Cancelled], reg: Registry) -> dict[str, IssuedAccount]:
+    """By cancelled student number, the one account with that learner's INE, if only one has it.
+
+    The migration year: a learner who cancels under their new code has their account
+    under their old number. The INE alone decides (the cancelled enrolment is set aside
+    unread: no birth date to compare), which is enough to list the account for the IT
+    team, never to link or change anything: the note says so.
+    """
+    holders = reg.with_ine(c.ine for c in cancelled)
+    single = {c.student_number: found[0] for c in cancelled if len(found := holders.get(c.ine, [])) == 1}
+    accounts = reg.issued(set(single.values()))
+    return {number: accounts[own] for number, own in single.items() if own in accounts}
 
 
 def _logins(new: Sequence[Student], rules: IdentifierSettings, reg: Registry) -> list[Account]:

@@ -324,8 +324,7 @@ class Registry:
         numbers = list(student_numbers)
         found: dict[str, IssuedAccount] = {}
         with self._guard("read"):
-            for start in range(0, len(numbers), 500):
-                chunk = numbers[start : start + 500]
+            for chunk in _chunks(numbers, uses=2):
                 marks = ",".join("?" * len(chunk))
                 # Only "?" marks and column names are formatted in; the values are bound.
                 query = (
@@ -390,6 +389,18 @@ class Registry:
                 found += [(other, resemblance) for other in others if other != own]
         return found
 
+    def with_ine(self, ines: Iterable[str]) -> dict[str, list[str]]:
+        """The own numbers of the accounts that have each of these INEs, by INE (an INE no account has is left
+        out)."""
+        found: dict[str, list[str]] = {}
+        with self._guard("read"):
+            for chunk in _chunks(sorted({ine for ine in ines if ine})):
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT ine, student_number FROM accounts WHERE ine IN ({marks}) ORDER BY student_number"  # noqa: S608
+                for ine, number in self._db.execute(query, chunk):
+                    found.setdefault(ine, []).append(number)
+        return found
+
     def _account_of(self, student_number: str) -> str | None:
         """The own number of the account ``student_number`` finds (itself, or the account it links to)."""
         (own,) = self._db.execute(
@@ -405,10 +416,8 @@ class Registry:
         if accounts is None:
             rows = self._db.execute(query + " ORDER BY linked_at, rowid").fetchall()
         else:
-            wanted = sorted(set(accounts))
             rows = []
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for chunk in _chunks(sorted(set(accounts))):
                 marks = ",".join("?" * len(chunk))
                 rows += self._db.execute(
                     f"{query} WHERE account IN ({marks}) ORDER BY linked_at, rowid", chunk
@@ -796,6 +805,17 @@ class Registry:
 
 # The meta key of a run's feed mark, followed by the run's id.
 _FEED_MARK = "feed_modified:"
+
+# The most values one statement may bind: SQLite before 3.32 (RHEL 8 has 3.26) allows 999 "?", and
+# a statement with more fails ("too many SQL variables"), however few rows it would find.
+MAX_VARIABLES = 999
+
+
+def _chunks(values: list[str], uses: int = 1) -> Iterator[list[str]]:
+    """``values`` in slices that a statement binding each value ``uses`` times can take at once."""
+    size = MAX_VARIABLES // uses
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _keys(student: Student) -> tuple[str | None, str, str]:

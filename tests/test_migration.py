@@ -203,6 +203,33 @@ def test_only_one_clear_ine_match_links(settings: Settings, tmp_path: Path) -> N
     )
 
 
+def test_the_same_ine_with_another_birth_date_is_held_and_the_account_left_as_it_was(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first_year(settings, tmp_path)
+    registry = tmp_path / "r.sqlite3"
+    with read_registry(None, registry) as reg:
+        before = reg.account("00012345")
+    # Jean's INE on a new learner who is someone else (a typo, a reused INE): other names, another birth date.
+    paule = "2027;PG777;0123456789;A;DURAND;;Paule;24/12/1999;LYON;F;ECO;ECONOMIE;EE1;101;L1 Economie"
+    second = second_year(settings, tmp_path, year_two(tmp_path, {"00012345": paule}), link_by_ine=True)
+
+    by_number = {o.student_number: o for o in second.outcomes}
+    assert (by_number["PG777"].status, by_number["PG777"].identifier, by_number["PG777"].note) == (
+        "duplicate", None,
+        f"{note('00012345', SAME_INE)}; not linked by INE: the birth date differs (17/04/2007 in the registry)",
+    )  # fmt: skip
+    assert second.count("returning") == 10  # everyone else is linked as before
+    changes = (second.out_dir / "returning.ldif").read_text()
+    assert "DURAND" not in changes
+    assert "uid=jean.martin," not in changes  # no change record for Jean's entry
+    assert [link[:2] for link in numbers_table(registry)] == sorted((pegase(n), n) for n in OLD_NUMBERS[1:])
+    with read_registry(None, registry) as reg:
+        assert reg.account("00012345") == before  # Jean's names, birth date, number and year, as they were
+        assert reg.account("PG777") is None
+        assert reg.count() == 11
+
+
 def test_a_dry_run_reports_the_same_links_and_writes_nothing(settings: Settings, tmp_path: Path) -> None:
     first_year(settings, tmp_path)
     registry = tmp_path / "r.sqlite3"
@@ -368,6 +395,48 @@ def pegase_year_two(folder: Path) -> Path:
     path = folder / "pegase-2027.json"
     path.write_text(json.dumps(feed, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def test_a_cancelled_learner_under_a_new_code_is_listed_with_the_account_of_their_ine(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first = first_year(settings, tmp_path)
+    login = {o.student_number: o.identifier for o in first.outcomes}["00012347"]
+    registry = tmp_path / "r.sqlite3"
+    feed_path = pegase_year_two(tmp_path)
+    feed = json.loads(feed_path.read_text(encoding="utf-8"))
+    for item in feed["resultats"]:  # Marie-Hélène cancels, under her new learner code
+        if item["codeApprenant"] == pegase("00012347"):
+            item["statutInscription"] = "annulee"
+    feed_path.write_text(json.dumps(feed, ensure_ascii=False), encoding="utf-8")
+    with read_registry(None, registry) as reg:
+        before = reg.account("00012347")
+    untouched = registry.read_bytes()
+
+    # Without the option, as in any other year: her new code finds no account.
+    other_year = second_year(settings, tmp_path, feed_path, out="dry", dry_run=True)
+    assert {(o.student_number, o.identifier, o.note) for o in other_year.outcomes if o.status == "cancelled"} == {
+        (pegase("00012347"), None, "enrolment cancelled: not issued"),
+        (pegase("00012356"), None, "enrolment cancelled: not issued"),
+    }
+    assert registry.read_bytes() == untouched
+
+    second = second_year(settings, tmp_path, feed_path, link_by_ine=True)
+    cancelled = {(o.student_number, o.identifier, o.note) for o in second.outcomes if o.status == "cancelled"}
+    assert cancelled == {
+        (pegase("00012347"), login, "enrolment cancelled; account issued in 2026 under 00012347, found by the INE "
+         "alone, left as it is"),
+        (pegase("00012356"), None, "enrolment cancelled: not issued"),  # no account has that INE
+    }  # fmt: skip
+    manifest = json.loads((second.out_dir / "manifest.json").read_text())
+    assert manifest["counts"]["cancelled"] == 2
+    # Nothing linked or recorded for her: a cancelled enrolment never changes the registry.
+    assert pegase("00012347") not in [number for number, *_ in numbers_table(registry)]
+    assert len(numbers_table(registry)) == 10
+    with read_registry(None, registry) as reg:
+        assert reg.account("00012347") == before
+        assert reg.account(pegase("00012347")) is None
+    assert "uid=" + login + "," not in (second.out_dir / "returning.ldif").read_text()
 
 
 @pytest.mark.slow

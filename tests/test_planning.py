@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from scolpass import Account, Enrolment, Registry, Settings, Student, open_registry
 from scolpass.duplicates import RESEMBLANCES, SAME_INE, SAME_NUMBER, SAME_PERSON, note
-from scolpass.enrolment import read_enrolment
+from scolpass.enrolment import Cancelled, read_enrolment
 from scolpass.planning import Plan, plan_generate, plan_reissue
 
 from .conftest import SAMPLES, a_student, new_account
@@ -193,3 +193,54 @@ def test_a_reissue_by_either_number_plans_the_student_once(settings: Settings, t
             reg.link([("000123456", "00012345")], 2027, WHEN)
         plan = plan_reissue(["000123456", "00012345"], reg)
     assert [(s.student_number, a.student_number) for s, a in plan.returning] == [("00012345", "00012345")]
+
+
+def test_the_same_ine_with_another_birth_date_is_another_person_and_is_not_linked(
+    settings: Settings, tmp_path: Path
+) -> None:
+    jean = a_student("00012345", ine="0123456789A")  # born 01/05/2006
+    enrolment, reg = _year_two(tmp_path, jean)
+    # Jean's INE (a typo, a reused INE) on someone else: other names, another birth date.
+    paule = a_student("PG777", first_name="Paule", birth_name="DURAND", ine="0123456789A")
+    paule = dataclasses.replace(paule, birth_date=date(1999, 12, 24))
+    # Names may change between Apogée and Pégase; a birth date does not.
+    renamed = dataclasses.replace(jean, student_number="PG778", birth_name="DURAND", first_name="Jeanne")
+    with reg:
+        plan = _plan(enrolment, reg, settings, paule, link_by_ine=True, year=2027)
+        other = _plan(enrolment, reg, settings, renamed, link_by_ine=True, year=2027)
+    assert (plan.links, plan.returning, plan.new) == ((), (), ())
+    assert [(h.student.student_number, h.note) for h in plan.held] == [
+        (
+            "PG777",
+            f"{note('00012345', SAME_INE)}; not linked by INE: the birth date differs (01/05/2006 in the registry)",
+        )
+    ]
+    assert other.links == (("PG778", "00012345"),)
+
+
+def test_a_cancelled_number_finds_the_one_account_with_its_ine_in_the_migration_year_only(
+    settings: Settings, tmp_path: Path
+) -> None:
+    jean = a_student("00012345", ine="0123456789A")
+    paul = a_student("00012346", first_name="Paul", ine="0223456789B")
+    twin = a_student("00012347", first_name="Pierre", ine="0223456789B")  # Paul's INE on a second account
+    marie = a_student("00012348", first_name="Marie", ine="0323456789C")
+    enrolment, reg = _year_two(tmp_path, jean, paul, twin, marie)
+    cancelled = (
+        Cancelled("000123456", 2, "0123456789A"),  # Jean, under his learner code
+        Cancelled("000123457", 3, "0223456789B"),  # two accounts with that INE: neither
+        Cancelled("000123458", 4, ""),  # no INE
+        Cancelled("000123459", 5, "9999999999Z"),  # nobody's INE
+        Cancelled("00012348", 6, "0323456789C"),  # Marie under her own number, as in any year
+    )
+    enrolment = dataclasses.replace(enrolment, cancelled=cancelled)
+    with reg:
+        migration = _plan(enrolment, reg, settings, link_by_ine=True, year=2027)
+        other_year = _plan(enrolment, reg, settings, year=2027)
+    assert {c.student_number: a and a.student_number for c, a in migration.cancelled} == {
+        "000123456": "00012345", "000123457": None, "000123458": None, "000123459": None, "00012348": "00012348",
+    }  # fmt: skip
+    assert {c.student_number: a and a.student_number for c, a in other_year.cancelled} == {
+        "000123456": None, "000123457": None, "000123458": None, "000123459": None, "00012348": "00012348",
+    }  # fmt: skip
+    assert migration.links == ()  # nothing to record for a cancelled enrolment

@@ -358,6 +358,27 @@ def test_purge_takes_an_accounts_numbers_with_it(tmp_path: Path) -> None:
     db.close()
 
 
+def test_every_query_binds_at_most_999_variables_as_sqlite_before_3_32_allows(tmp_path: Path) -> None:
+    """RHEL 8's SQLite (3.26) allows 999 variables per statement: a run of 2,000 students stays within it."""
+    reg = open_registry(tmp_path / "r.sqlite3")
+    with reg:
+        reg._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        with reg.transaction():
+            reg.record([account(f"{n:08d}", f"login{n}") for n in range(1500)], 2026, WHEN)
+        with reg.transaction():
+            reg.link([(f"9{n:08d}", f"{n:08d}") for n in range(0, 1500, 5)], 2027, WHEN)  # 300 linked numbers
+        asked = [f"{n:08d}" for n in range(1200)] + [f"9{n:08d}" for n in range(0, 1500, 5)]
+        asked += [f"8{n:08d}" for n in range(2000 - len(asked))]  # no account
+        found = reg.issued(asked)
+        assert len(asked) == 2000
+        assert len(found) == 1500
+        assert found["900000005"].student_number == "00000005"
+        assert found["00000005"].student_numbers == ("00000005", "900000005")
+        assert (found["900001495"].student_number, found["900001495"].identifier) == ("00001495", "login1495")
+        assert sum(len(a.links) for a in reg.accounts()) == 300
+        assert reg.with_ine(f"{n:010d}A" for n in range(2000)) == {}  # a cancelled learner's INE, looked up
+
+
 V5_SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE accounts (
