@@ -4,14 +4,18 @@ Only this module sends requests. It follows no redirect (a redirect would carry 
 token elsewhere, perhaps in clear), reads an answer up to a size and a time limit,
 retries what may pass (429, 5xx, a cut connection) with a growing wait, and asks the
 CAS for a new token once on 401/403. The password and the token live in this object's
-memory only: no message, repr or exception carries them, and a cut of a server's
-answer shown in a message has them removed.
+memory only: no message, repr or exception carries them. A message never quotes the CAS's
+answer (it may echo the form, the password in it, however encoded): only its size and type;
+a cut of the feed's answer shown in a message has the password and the tokens removed, as
+they are written and as a form, a URL, HTML or JSON spells them.
 """
 
 from __future__ import annotations
 
 import email.utils
+import html
 import http.client
+import json
 import re
 import ssl
 import time
@@ -39,7 +43,9 @@ MAX_TOKEN_ANSWER = 64 * 1024
 # A JWT: three base64url parts (the signature may be empty).
 _JWT = re.compile(rb"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # Anything in an answer that looks like a token, removed from the cut a message shows.
-_TOKEN_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}|Bearer\s+\S+", re.IGNORECASE)
+_TOKEN_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}|Bearer(?:\s|\+|%20)+\S+", re.IGNORECASE)
+# A media type, the only part of a Content-Type a message shows (its parameters could hold anything).
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}")
 _REFUSED = (401, 403)
 # Query keys scolpass itself sends to the feed: shown in messages; any other value is masked.
 _SHOWN_QUERY = frozenset({"codePeriode", "depuis", "jusqua", "photo", "page", "taille", "codeApprenant"})
@@ -65,6 +71,7 @@ class Answer:
     body: bytes = field(repr=False)
     url: str
     location: str | None = None  # a redirect's target, as messages show it
+    content_type: str | None = None  # the media type of the body (text/html), when it says a valid one
 
 
 class _Unreachable(Exception):
@@ -131,8 +138,9 @@ class PegaseClient:
                 )
             self._token, renewed = None, True  # expired (it lasts about 8 hours): ask the CAS again
 
-    def unexpected(self, answer: Answer) -> ServiceError:
-        """The error for an answer that is none of the expected ones: its URL, status and a cut of its body."""
+    def unexpected(self, answer: Answer, quoted: bool = True) -> ServiceError:
+        """The error for an answer that is none of the expected ones: its URL, status and a cut of its body
+        (``quoted`` False: only the body's size and type)."""
         if 300 <= answer.status < 400:
             target = f" to {answer.location}" if answer.location else ""
             return ServiceError(
@@ -140,15 +148,13 @@ class PegaseClient:
                 "follow with its token: set [pegase] url to the address it leads to"
             )
         hint = ": check [pegase] url" if answer.status == 404 else ""
-        cut = self.cut(answer.body)
+        cut = self.cut(answer.body) if quoted else _unquoted(answer)
         return ServiceError(f"{answer.url}: Pégase answered HTTP {answer.status}{hint}" + (f" ({cut})" if cut else ""))
 
     def cut(self, body: bytes) -> str:
         """The beginning of ``body`` for a message: one line, without the password or anything like a token."""
         text = body[:4096].decode("utf-8", "replace")
-        for secret in (self._account.password, *self._tokens):
-            if secret:
-                text = text.replace(secret, "***")
+        text = _secrets_pattern((self._account.password, *self._tokens)).sub("***", text)
         text = _TOKEN_LIKE.sub("***", text)
         text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
         return shown(text, 160, 160)
@@ -165,14 +171,14 @@ class PegaseClient:
         account = self._account
         form = urllib.parse.urlencode({"username": account.username, "password": account.password, "token": "true"})
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/plain"}
-        answer = self._retrying("POST", account.auth_url, headers, form.encode(), MAX_TOKEN_ANSWER)
+        answer = self._retrying("POST", account.auth_url, headers, form.encode(), MAX_TOKEN_ANSWER, quoted=False)
         if answer.status in (400, *_REFUSED):
             raise ServiceError(
                 f"{answer.url}: Pégase refuses the account {account.username} (HTTP {answer.status}): check "
                 "[pegase] username and its password"
             )
         if answer.status not in (200, 201):
-            raise self.unexpected(answer)
+            raise self.unexpected(answer, quoted=False)  # the CAS's answer may echo the form
         token = answer.body.strip()
         if not _JWT.fullmatch(token):
             # Not shown: whatever it is (a ticket-granting ticket, a login page), it may be a credential.
@@ -191,8 +197,12 @@ class PegaseClient:
         data: bytes | None,
         limit: int,
         tolerate: Callable[[Answer], bool] | None = None,
+        quoted: bool = True,
     ) -> Answer:
-        """The answer to one request, tried again on 429, 5xx and lost connections, up to :data:`ATTEMPTS`."""
+        """The answer to one request, tried again on 429, 5xx and lost connections, up to :data:`ATTEMPTS`.
+
+        ``quoted`` False: the last answer's body is not quoted in the error, only its size and type.
+        """
         problem, cut = "", ""
         for attempt in range(1, ATTEMPTS + 1):
             wait = min(FIRST_WAIT * 2 ** (attempt - 1), MAX_BACKOFF)
@@ -203,7 +213,7 @@ class PegaseClient:
             else:
                 if not _retried(answer.status) or (tolerate is not None and tolerate(answer)):
                     return answer
-                problem, cut = f"HTTP {answer.status}", self.cut(answer.body)
+                problem, cut = f"HTTP {answer.status}", self.cut(answer.body) if quoted else _unquoted(answer)
                 wait = retry_after if retry_after is not None else wait
             if attempt < ATTEMPTS:
                 self._sleep(wait)
@@ -241,11 +251,36 @@ class PegaseClient:
         try:
             body = _read(response, limit, deadline, url)
             location = response.headers.get("Location")
+            media = _MEDIA_TYPE.match((response.headers.get("Content-Type") or "").strip())
             retry_after = _retry_after(response.headers.get("Retry-After"))
         finally:
             response.close()
         shown_location = shown_url(location) if location else None
-        return Answer(response.status or 0, body, shown_url(url), shown_location), retry_after
+        content_type = media.group().lower() if media else None
+        return Answer(response.status or 0, body, shown_url(url), shown_location, content_type), retry_after
+
+
+def _spellings(secret: str) -> set[str]:
+    """``secret`` as a server may echo it: as written, as a form or a URL encodes it, in HTML, in JSON."""
+    quoted = {urllib.parse.quote_plus(secret), urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret)}
+    return {
+        secret, *quoted, html.escape(secret), html.escape(secret, quote=False), json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }  # fmt: skip
+
+
+def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str]:
+    """Every spelling of ``secrets``, the longest first; case aside (``%2b`` is ``%2B``)."""
+    spelled = sorted({s for secret in secrets if secret for s in _spellings(secret)}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, spelled)) or r"(?!)", re.IGNORECASE)
+
+
+def _unquoted(answer: Answer) -> str:
+    """What a message says of an answer it must not quote: its size and media type."""
+    if not answer.body:
+        return ""
+    kind = f", {answer.content_type}" if answer.content_type else ""
+    return f"{len(answer.body):,} bytes{kind}, not shown"
 
 
 def _retried(status: int) -> bool:

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import logging
 import os
+import re
 import stat
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -321,6 +324,71 @@ def test_a_server_that_stays_down_is_a_clear_error_without_secrets(
         "(Internal error for *** (password ***))"
     )
     assert sleeps == [2.0, 4.0, 8.0, 16.0, 32.0]
+
+
+# A password with what a form, a URL and HTML each spell their own way: every spelling could show it.
+HARD_PASSWORD = "S3cr&t+p%ss <wörd>"
+
+
+def spellings(secret: str) -> dict[str, str]:
+    """``secret`` as a server may echo it: as sent in a form, escaped in a URL, in HTML or in JSON."""
+    return {
+        "literal": secret,
+        "form": urllib.parse.quote_plus(secret),
+        "form-lower-hex": re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), urllib.parse.quote_plus(secret)),
+        "url": urllib.parse.quote(secret, safe=""),
+        "url-path": urllib.parse.quote(secret),
+        "html": html.escape(secret),
+        "html-text": html.escape(secret, quote=False),
+        "json": json.dumps(secret)[1:-1],
+    }
+
+
+@pytest.mark.parametrize("status", [500, 418])
+def test_a_cas_answer_is_never_quoted_in_a_message(
+    pegase: FakePegase, tmp_path: Path, feeds: Path, status: int
+) -> None:
+    pegase.password = HARD_PASSWORD
+    config = write_config(tmp_path, pegase)
+    bodies: list[bytes] = []
+
+    def echo(seen: Seen) -> bytes:  # a careless CAS echoes the form it was sent, and the password it read
+        password = urllib.parse.parse_qs(seen.body.decode())["password"][0]
+        bodies.append(b"<html>No ticket for " + seen.body + b" (" + html.escape(password).encode() + b")</html>")
+        return bodies[-1]
+
+    for _ in range(6):
+        pegase.fault("tickets", status, echo, Content_Type="text/html; charset=UTF-8")
+    message = failure(config, feeds, pegase)
+    about = f"({len(bodies[-1]):,} bytes, text/html, not shown)"
+    if status == 500:
+        assert message == (
+            f"{pegase.auth_url}: HTTP 500 at the last of 6 attempts: Pégase is down or overloaded, try again later "
+            + about
+        )
+    else:
+        assert message == f"{pegase.auth_url}: Pégase answered HTTP 418 {about}"
+    for spelled in spellings(HARD_PASSWORD).values():
+        assert spelled not in message
+    assert "S3cr" not in message
+    assert "No ticket" not in message
+
+
+@pytest.mark.parametrize("spelling", spellings(HARD_PASSWORD).keys())
+@pytest.mark.parametrize("secret", ["password", "token"])
+def test_a_feed_answer_is_quoted_without_the_password_or_the_token_however_spelled(
+    pegase: FakePegase, tmp_path: Path, feeds: Path, secret: str, spelling: str
+) -> None:
+    pegase.password = HARD_PASSWORD
+    config = write_config(tmp_path, pegase)
+
+    def echo(seen: Seen) -> bytes:
+        token = seen.headers["authorization"].removeprefix("Bearer ")
+        value = HARD_PASSWORD if secret == "password" else "Bearer " + token
+        return f"error: {spellings(value)[spelling]} end".encode()
+
+    pegase.fault("feed", 400, echo)
+    assert failure(config, feeds, pegase) == f"{page_url(pegase)}: Pégase answered HTTP 400 (error: *** end)"
 
 
 def test_a_server_that_does_not_answer_is_a_clear_error(tmp_path: Path, feeds: Path) -> None:
