@@ -231,7 +231,11 @@ def feed_since(
                     f"since {shown(since, 60)!r} is neither Unix seconds, an ISO date-time such as "
                     "2026-09-01T08:00:00+02:00, nor 'last'"
                 ) from None
-            value = int((moment if moment.tzinfo else moment.astimezone()).timestamp())
+            try:
+                value = int((moment if moment.tzinfo else moment.astimezone()).timestamp())
+            except (ValueError, OverflowError, OSError):
+                # Year 1 or 9999 in local time: beyond what the clock counts, so far before 1970 or after now.
+                value = -1 if moment.year < 1970 else until + 1
     else:
         value = since
     if value < 0 or value > until:

@@ -12,6 +12,7 @@ import re
 import stat
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime
@@ -657,6 +658,28 @@ def test_a_since_that_is_no_time_is_refused(since: int | str, expected: str) -> 
     with pytest.raises(ConfigError) as caught:
         feed_since(since, None, None, until=T0 + 1000)
     assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize(
+    ("since", "expected"),
+    [("0001-01-01", "before 1970"), ("9999-12-31T23:59:59", "in the future"),
+     ("9999-12-31T23:59:59-12:00", "in the future")],
+)  # fmt: skip
+def test_a_since_beyond_what_the_clock_counts_is_one_clear_error(
+    pegase: FakePegase, config: Path, feeds: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    since: str, expected: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("TZ", "Europe/Paris")  # local time east of UTC: year 1 becomes year 0
+    time.tzset()
+    try:
+        args = ["pegase", "fetch", "--config", str(config), "--out", str(feeds / "feed.json"), "--since", since]
+        assert main(args) == 1
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert capsys.readouterr().err == f"Error: since {since!r} is {expected}\n"
+    assert pegase.seen == []
+    assert os.listdir(feeds) == []
 
 
 # -- Before any request: configuration, password, output ------------------------------------------------
