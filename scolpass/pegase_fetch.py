@@ -7,7 +7,8 @@ page is checked against the total the first one announces, so that a feed that c
 under the fetch gives an error, not a file that silently misses students.
 
 Only the fields scolpass reads are kept (no contact, address or photo), as the feed gave
-them: a malformed value is the reader's to report with its place. The file is written as
+them: a malformed value, or an item that is no object, is the reader's to report with its
+place (``generate --skip-invalid`` sets it aside), never a reason to refuse the whole feed. The file is written as
 the pages come (the memory holds one page), whole or not at all.
 """
 
@@ -289,7 +290,7 @@ class _Feed:
         learners: dict[str, None] = {}  # in the feed's order, each once
         for items, held, total in self._query(since):
             for item in items:
-                code = item.get("codeApprenant")
+                code = item.get("codeApprenant") if isinstance(item, dict) else None
                 if isinstance(code, str) and code:
                     learners.setdefault(code)
                 else:
@@ -298,7 +299,7 @@ class _Feed:
         for done, learner in enumerate(learners, start=1):
             for items, _, _ in self._query(0, learner):
                 for item in items:
-                    if item.get("codeApprenant") != learner:
+                    if isinstance(item, dict) and item.get("codeApprenant") != learner:
                         raise ServiceError(
                             f"{self._url(0, 0, learner)}: asked for the learner {learner}, Pégase answered an "
                             f"enrolment of {shown(str(item.get('codeApprenant')), 40)!r}: it does not select by "
@@ -314,7 +315,7 @@ class _Feed:
             query["codeApprenant"] = learner
         return f"{self.url}?{urllib.parse.urlencode(query)}"
 
-    def _query(self, since: int, learner: str | None = None) -> Iterator[tuple[list[dict[str, Any]], int, int]]:
+    def _query(self, since: int, learner: str | None = None) -> Iterator[tuple[list[Any], int, int]]:
         """One query's items, page by page, with how many are held and the total the first page announced.
 
         A learner Pégase does not know has no items.
@@ -349,8 +350,9 @@ class _Feed:
             page += 1
 
 
-def _page(answer: Answer) -> tuple[list[dict[str, Any]], int]:
-    """A page's items, with only the fields scolpass reads, and its ``totalElements``."""
+def _page(answer: Answer) -> tuple[list[Any], int]:
+    """A page's items, with only the fields scolpass reads, and its ``totalElements``; an item that is no
+    object as it came (the reader names it with its place)."""
 
     def refuse(what: str) -> ServiceError:
         return ServiceError(f"{answer.url}: {what}")
@@ -377,12 +379,7 @@ def _page(answer: Answer) -> tuple[list[dict[str, Any]], int]:
         results = []  # an empty page may leave the key out
     if not isinstance(results, list):
         raise refuse(f"the answer is not a page of the feed: resultats is a {type(results).__name__}, not a list")
-    kept = []
-    for index, item in enumerate(results):
-        if not isinstance(item, dict):
-            raise refuse(f"resultats[{index}] is a {type(item).__name__}, not an enrolment (an object)")
-        kept.append(_kept(item))
-    return kept, total
+    return [_kept(item) if isinstance(item, dict) else item for item in results], total
 
 
 def _no_constant(name: str) -> None:
@@ -425,11 +422,11 @@ class _Writer:
         self.modified: int | None = None
         handle.write(b'{"resultats": [\n')
 
-    def add_all(self, items: list[dict[str, Any]]) -> None:
+    def add_all(self, items: list[Any]) -> None:
         for item in items:
             self.add(item)
 
-    def add(self, item: dict[str, Any]) -> None:
+    def add(self, item: Any) -> None:
         try:
             text = json.dumps(item, ensure_ascii=False, allow_nan=False)
             data = text.encode("utf-8")
@@ -438,6 +435,8 @@ class _Writer:
             data = json.dumps(item, allow_nan=False).encode("ascii")
         self.handle.write((b",\n" if self.items else b"") + data)
         self.items += 1
+        if not isinstance(item, dict):
+            return
         code, modified = item.get("codeApprenant"), item.get("derniereModification")
         if isinstance(code, str):
             self.learners.add(code)

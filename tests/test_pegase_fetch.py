@@ -23,6 +23,7 @@ import pytest
 
 from scolpass import (
     ConfigError,
+    InputError,
     RunOptions,
     ScolpassError,
     ServiceError,
@@ -221,6 +222,40 @@ def test_values_are_kept_as_they_came_for_the_reader_to_report(pegase: FakePegas
     assert item["prenom"] == "A\ud800B"  # a lone surrogate, escaped in the file, comes back exactly
     assert item["nomFamille"] is None
     assert item["chemin"][-1] == "not an element"
+
+
+NOT_OBJECTS = ["x", 7, None, [1, 2], True]
+
+
+def test_an_item_that_is_no_object_is_kept_as_it_came_for_the_reader_to_report(
+    pegase: FakePegase, config: Path, feeds: Path
+) -> None:
+    good = enrolment("00000001")
+    odd = enrolment("00000002", INE={"x": [1]}, nomUsage=[1, "a"], civilite=1.5, derniereModification="hier",
+                    chemin="L1", statutInscription=None)  # fmt: skip
+    body = {"totalElements": 2 + len(NOT_OBJECTS), "resultats": [good, *NOT_OBJECTS, odd]}
+    pegase.fault("feed", 200, json.dumps(body).encode())
+    done = fetch(config, feeds)
+    held = reload(feeds / "feed.json")["resultats"]
+    assert held == [kept(good), *NOT_OBJECTS, {k: v for k, v in odd.items() if k in KEPT}]
+    assert (done.items, done.learners, done.modified) == (7, 2, T0)
+    # The reader names each with its place; with --skip-invalid they are set aside, the good one issued.
+    with pytest.raises(InputError) as caught:
+        read_enrolment(feeds / "feed.json")
+    places = {problem.column for problem in caught.value.problems}
+    assert {f"resultats[{n}]" for n in range(1, 6)} <= places
+    assert read_enrolment(feeds / "feed.json", skip_invalid=True).students[0].student_number == "00000001"
+
+
+def test_since_keeps_an_item_that_is_no_object_as_it_came(pegase: FakePegase, config: Path, feeds: Path) -> None:
+    pegase.add(enrolment("00000001", modified=T0 + 5))
+    changes = {"totalElements": 2, "resultats": [enrolment("00000001", modified=T0 + 5), "x"]}
+    learner = {"totalElements": 2, "resultats": [enrolment("00000001", modified=T0 + 5), [1]]}
+    pegase.fault("feed", 200, json.dumps(changes).encode())
+    pegase.fault("feed", 200, json.dumps(learner).encode())
+    done = fetch(config, feeds, since=T0)
+    assert reload(feeds / "feed.json")["resultats"] == ["x", kept(enrolment("00000001", modified=T0 + 5)), [1]]
+    assert (done.items, done.learners) == (3, 1)
 
 
 # -- Tokens and refusals -------------------------------------------------------------------------------
@@ -462,7 +497,6 @@ BAD_ANSWERS = {
     "no-total": (200, b'{"resultats": []}', "the answer is not a page of the feed: totalElements is None"),
     "total-text": (200, b'{"totalElements": "1", "resultats": []}', "the answer is not a page of the feed: totalElements is '1'"),
     "results-object": (200, b'{"totalElements": 1, "resultats": {}}', "the answer is not a page of the feed: resultats is a dict, not a list"),
-    "item-text": (200, b'{"totalElements": 1, "resultats": ["x"]}', "resultats[0] is a str, not an enrolment (an object)"),
     "nan": (200, b'{"totalElements": NaN, "resultats": []}', "the answer is not JSON (NaN is not a JSON number)"),
     "not-found": (404, b"<h1>No such API</h1>", "Pégase answered HTTP 404: check [pegase] url (<h1>No such API</h1>)"),
     "bad-request": (400, b'{"message": "taille > 500"}', 'Pégase answered HTTP 400 ({"message": "taille > 500"})'),
