@@ -2,9 +2,9 @@
 
 By default the whole period: the cumulative export ``generate`` expects. With ``since``,
 the learners whose enrolments changed since then, each with all their enrolments of the
-period (a learner judged on part of them could look cancelled, or lose a step). Every
-page is checked against the total the first one announces, so that a feed that changes
-under the fetch gives an error, not a file that silently misses students.
+period as they are when asked (a learner judged on part of them could look cancelled, or
+lose a step). Every page is checked against the total the first one announces, so that a
+feed that changes under the fetch gives an error, not a file that silently misses students.
 
 Only the fields scolpass reads are kept (no contact, address or photo), as the feed gave
 them: a malformed value, or an item that is no object, is the reader's to report with its
@@ -71,7 +71,8 @@ class FetchResult:
     modified: int | None  # the largest derniereModification in the file (Unix seconds)
     period: str
     since: int | None  # the changes since this time (Unix seconds); None: the whole period
-    until: int  # the feed as of this time (Unix seconds)
+    until: int  # the whole period or the changes as of this time (Unix seconds); a learner completed
+    # for ``since`` has their enrolments as of when asked, so ``modified`` may be later
 
 
 def fetch_feed(
@@ -268,8 +269,9 @@ def _not_found(answer: Answer) -> bool:
 
 
 class _Feed:
-    """The feed's queries for one period, as of ``until`` (fixed at the start: every page of a query is
-    cut at the same moment)."""
+    """The feed's queries for one period: the whole period and the changes as of ``until`` (fixed at the
+    start: every page is cut at the same moment); a learner's enrolments as they are now, all of them
+    (one changed after ``until`` too: left out, the learner would be judged on part of theirs)."""
 
     def __init__(self, client: PegaseClient, url: str, period: str, until: int, progress: FetchProgress) -> None:
         self.client = client
@@ -309,7 +311,8 @@ class _Feed:
             self.progress("Learners", done, len(learners))
 
     def _url(self, page: int, since: int, learner: str | None = None) -> str:
-        query: dict[str, str | int] = {"codePeriode": self.period, "depuis": since, "jusqua": self.until,
+        until = self.until if learner is None else 0  # 0: now
+        query: dict[str, str | int] = {"codePeriode": self.period, "depuis": since, "jusqua": until,
                                        "photo": "false", "page": page, "taille": PAGE_SIZE}  # fmt: skip
         if learner is not None:
             query["codeApprenant"] = learner

@@ -604,8 +604,30 @@ def test_since_completes_every_learner_it_names_with_all_their_enrolments(
     assert queries[0] == {"codePeriode": "PER-2026", "depuis": str(T0), "jusqua": until, "photo": "false",
                           "page": "0", "taille": "500"}  # fmt: skip
     assert [(q["codeApprenant"], q["depuis"], q["jusqua"], q["codePeriode"]) for q in queries[1:]] == [
-        (learner, "0", until, "PER-2026") for learner in ("00000001", "00000003", "00000004")
-    ]
+        (learner, "0", "0", "PER-2026") for learner in ("00000001", "00000003", "00000004")
+    ]  # each learner's enrolments as they are now (jusqua 0)
+
+
+def test_since_completes_a_learner_with_what_changed_while_it_fetched(
+    pegase: FakePegase, config: Path, feeds: Path
+) -> None:
+    changed = enrolment("00000001", "L2DRT", modified=T0 + 5000)
+    other = enrolment("00000001", "L1ECO", modified=T0 - 90_000)
+    for item in (changed, other):
+        pegase.add(item)
+    later = int(NOW.timestamp()) + 50  # after the moment the fetch began
+
+    def change_the_other_step(server: FakePegase, page: int) -> None:
+        if len(server.feed_requests()) == 1:  # after the changes, before the learner's enrolments
+            other.update(derniereModification=later, inscriptionPrincipale=False)
+
+    pegase.after_page = change_the_other_step
+    done = fetch(config, feeds, since=T0)
+    assert reload(feeds / "feed.json")["resultats"] == [kept(changed), kept(other)]
+    assert other["derniereModification"] == later
+    assert done.modified == later  # what the file holds
+    learner = pegase.feed_requests()[1].query
+    assert (learner["codeApprenant"], learner["depuis"], learner["jusqua"]) == ("00000001", "0", "0")
 
 
 def test_progress_counts_items_then_learners(pegase: FakePegase, config: Path, feeds: Path) -> None:
