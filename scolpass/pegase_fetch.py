@@ -68,7 +68,7 @@ class FetchResult:
     learners: int  # distinct codeApprenant among them
     pages: int  # pages of the feed read
     requests: int  # HTTP requests sent, the CAS's and the retries included
-    modified: int | None  # the largest derniereModification in the file (Unix seconds)
+    modified: int | None  # the largest derniereModification in the file (Unix seconds), that field only
     period: str
     since: int | None  # the changes since this time (Unix seconds); None: the whole period
     until: int  # the whole period or the changes as of this time (Unix seconds); a learner completed

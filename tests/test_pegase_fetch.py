@@ -209,6 +209,14 @@ def test_an_empty_period_gives_an_empty_feed(pegase: FakePegase, config: Path, f
     assert (done.items, done.pages, done.modified) == (0, 1, None)
 
 
+def test_modified_is_the_largest_derniere_modification_only(pegase: FakePegase, config: Path, feeds: Path) -> None:
+    # derniereModificationApprenant (the learner's record) is kept in the file, and plays no part: depuis
+    # selects by derniereModification, so the next --since last starts from that field alone.
+    pegase.add(enrolment("00000001", modified=T0, derniereModificationApprenant=T0 + 9999))
+    pegase.add(enrolment("00000002", modified=T0 - 5, derniereModificationApprenant="not a time"))
+    assert fetch(config, feeds).modified == T0
+
+
 def test_values_are_kept_as_they_came_for_the_reader_to_report(pegase: FakePegase, config: Path, feeds: Path) -> None:
     odd = enrolment("00000001", dateDeNaissance="17/04/2007", inscriptionPrincipale="oui", anneeUniversitaire="2026",
                     prenom="A\ud800B", nomFamille=None)  # fmt: skip
