@@ -1,7 +1,9 @@
 """Talking to Pégase over HTTP: the CAS token, bounded answers, retries.
 
 Only this module sends requests. It follows no redirect (a redirect would carry the
-token elsewhere, perhaps in clear), reads an answer up to a size and a time limit,
+token elsewhere, perhaps in clear), reads an answer up to a size and a time limit (its
+status line, headers and body within ``timeout`` seconds of the request, however slowly
+they come: a socket's own timeout starts again with every byte),
 retries what may pass (429, 5xx, a cut connection) with a growing wait, and asks the
 CAS for a new token once on 401/403. The password and the token live in this object's
 memory only: no message, repr or exception carries them. A message never quotes the CAS's
@@ -12,11 +14,14 @@ they are written and as a form, a URL, HTML or JSON spells them.
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import html
 import http.client
+import io
 import json
 import re
+import socket
 import ssl
 import time
 import urllib.error
@@ -25,7 +30,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO
+from email.message import Message
+from typing import IO, Any, Protocol
 
 from .errors import ServiceError, shown
 from .validators import LOOPBACK, service_url_problem
@@ -50,6 +56,8 @@ _REFUSED = (401, 403)
 # Query keys scolpass itself sends to the feed: shown in messages; any other value is masked.
 _SHOWN_QUERY = frozenset({"codePeriode", "depuis", "jusqua", "photo", "page", "taille", "codeApprenant"})
 _CHUNK = 1 << 20
+# When the answer being read must be whole (time.monotonic()), for the socket reads under it.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("pegase_deadline", default=None)
 
 Sleep = Callable[[float], None]
 
@@ -87,6 +95,78 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class _Overdue(TimeoutError):
+    """The answer is not whole by the request's deadline."""
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's bytes, each read given only the time left before the deadline (not the whole timeout again)."""
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._raw, self._sock, self._deadline = raw, sock, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def readinto(self, buffer: Any) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise _Overdue
+        self._sock.settimeout(left)
+        try:
+            return self._raw.readinto(buffer)
+        except TimeoutError:
+            raise _Overdue from None
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _BoundedResponse(http.client.HTTPResponse):
+    """An answer whose status line, headers and body are read by the deadline of the request (:data:`_DEADLINE`)."""
+
+    def __init__(self, sock: socket.socket, debuglevel: int = 0, method: str | None = None, url: str | None = None):
+        super().__init__(sock, debuglevel, method, url)
+        deadline = _DEADLINE.get()
+        if deadline is not None:
+            self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock, deadline))
+
+
+class _BoundedHTTP(http.client.HTTPConnection):
+    response_class = _BoundedResponse
+
+
+class _BoundedHTTPS(http.client.HTTPSConnection):
+    response_class = _BoundedResponse
+
+
+_BOUNDED: dict[object, type[http.client.HTTPConnection]] = {
+    http.client.HTTPConnection: _BoundedHTTP,
+    http.client.HTTPSConnection: _BoundedHTTPS,
+}
+
+
+class _BoundedOpen(urllib.request.AbstractHTTPHandler):
+    """Connections whose answers are read by the request's deadline."""
+
+    def do_open(self, http_class: Any, req: urllib.request.Request, **http_conn_args: Any) -> http.client.HTTPResponse:
+        return super().do_open(_BOUNDED.get(http_class, http_class), req, **http_conn_args)
+
+
+class _HTTPHandler(_BoundedOpen, urllib.request.HTTPHandler):
+    pass
+
+
+class _HTTPSHandler(_BoundedOpen, urllib.request.HTTPSHandler):
+    pass
+
+
 def shown_url(url: str) -> str:
     """``url`` as a message names it: the values of a query key scolpass does not send itself masked."""
     parts = urllib.parse.urlsplit(url)
@@ -113,8 +193,10 @@ class PegaseClient:
         self._tokens: list[str] = []  # every token received, to remove from what messages show
         self.requests = 0
         # Through the environment's proxy (https_proxy) to the outside; never to this machine.
-        self._proxied = urllib.request.build_opener(_NoRedirect())
-        self._direct = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+        self._proxied = urllib.request.build_opener(_NoRedirect(), _HTTPHandler(), _HTTPSHandler())
+        self._direct = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), _NoRedirect(), _HTTPHandler(), _HTTPSHandler()
+        )
 
     def __repr__(self) -> str:
         return f"PegaseClient({self._account.username!r} at {shown_url(self._account.auth_url)!r})"
@@ -235,6 +317,16 @@ class PegaseClient:
         opener = self._direct if urllib.parse.urlsplit(url).hostname in LOOPBACK else self._proxied
         deadline = time.monotonic() + self._timeout
         self.requests += 1
+        bounded = _DEADLINE.set(deadline)
+        try:
+            return self._answer(opener, request, url, limit, deadline)
+        finally:
+            _DEADLINE.reset(bounded)
+
+    def _answer(
+        self, opener: urllib.request.OpenerDirector, request: urllib.request.Request, url: str, limit: int,
+        deadline: float,
+    ) -> tuple[Answer, float | None]:  # fmt: skip
         try:
             response = opener.open(request, timeout=self._timeout)
         except urllib.error.HTTPError as error:
@@ -245,11 +337,13 @@ class PegaseClient:
                     f"{shown_url(url)}: the server's certificate cannot be trusted ({exc.reason.verify_message}): "
                     "scolpass sends its password only to a server it can authenticate"
                 ) from None
-            raise _Unreachable(_reason(exc.reason)) from None
+            raise _Unreachable(self._late() if isinstance(exc.reason, _Overdue) else _reason(exc.reason)) from None
+        except _Overdue:
+            raise _Unreachable(self._late()) from None
         except (OSError, http.client.HTTPException) as exc:
             raise _Unreachable(_reason(exc)) from None
         try:
-            body = _read(response, limit, deadline, url)
+            body = _read(response, limit, deadline, url, self._late())
             location = response.headers.get("Location")
             media = _MEDIA_TYPE.match((response.headers.get("Content-Type") or "").strip())
             retry_after = _retry_after(response.headers.get("Retry-After"))
@@ -258,6 +352,9 @@ class PegaseClient:
         shown_location = shown_url(location) if location else None
         content_type = media.group().lower() if media else None
         return Answer(response.status or 0, body, shown_url(url), shown_location, content_type), retry_after
+
+    def _late(self) -> str:
+        return f"the answer took longer than [pegase] timeout, {self._timeout:g} s"
 
 
 def _spellings(secret: str) -> set[str]:
@@ -294,17 +391,25 @@ def _reason(reason: object) -> str:
     return str(reason) or type(reason).__name__
 
 
-def _read(response: IO[bytes], limit: int, deadline: float, url: str) -> bytes:
-    """The whole body, refused beyond ``limit`` bytes before it costs the memory, or after the deadline."""
-    headers = getattr(response, "headers", None)
-    length = headers.get("Content-Length") if headers is not None else None
+class _Body(Protocol):
+    """An answer's body as :func:`_read` reads it (an HTTPResponse, or the HTTPError around one)."""
+
+    headers: Message
+
+    def read1(self, size: int = -1, /) -> bytes: ...
+
+
+def _read(response: _Body, limit: int, deadline: float, url: str, late: str) -> bytes:
+    """The whole body, refused beyond ``limit`` bytes before it costs the memory, or after the deadline
+    (``late`` says so). Read as it comes (``read1``), the deadline checked between reads."""
+    length = response.headers.get("Content-Length")
     if length is not None and length.strip().isdigit() and int(length) > limit:
         raise _too_large(url, limit)
     chunks: list[bytes] = []
     size = 0
     try:
         while True:
-            chunk = response.read(min(_CHUNK, limit + 1 - size))
+            chunk = response.read1(min(_CHUNK, limit + 1 - size))
             if not chunk:
                 return b"".join(chunks)
             size += len(chunk)
@@ -312,7 +417,9 @@ def _read(response: IO[bytes], limit: int, deadline: float, url: str) -> bytes:
                 raise _too_large(url, limit)
             chunks.append(chunk)
             if time.monotonic() > deadline:
-                raise _Unreachable("the answer took longer than [pegase] timeout")
+                raise _Unreachable(late)
+    except _Overdue:
+        raise _Unreachable(late) from None
     except (OSError, http.client.HTTPException) as exc:
         raise _Unreachable(f"cut while reading: {_reason(exc)}") from None
 

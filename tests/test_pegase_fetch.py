@@ -34,6 +34,7 @@ from scolpass import (
     read_enrolment,
 )
 from scolpass import pegase_fetch as fetch_module
+from scolpass import pegase_http as http_module
 from scolpass.cli import main
 from scolpass.pegase_fetch import SINCE_MARGIN, feed_since
 
@@ -461,6 +462,43 @@ def test_a_server_that_hangs_is_given_up_on_after_the_timeout_and_tried_again(
     sleeps = Sleeps()
     assert fetch(config, feeds, sleeps).items == 1
     assert sleeps == [2.0]
+
+
+def short_timeout(tmp_path: Path, pegase: FakePegase) -> Path:
+    config = write_config(tmp_path, pegase)
+    config.write_text(config.read_text().replace("timeout = 5", "timeout = 1"))
+    return config
+
+
+@pytest.mark.parametrize("drip_head", [False, True], ids=["body", "head-and-body"])
+def test_a_server_that_answers_a_byte_at_a_time_is_given_up_on_after_the_timeout_and_tried_again(
+    pegase: FakePegase, tmp_path: Path, feeds: Path, drip_head: bool
+) -> None:
+    config = short_timeout(tmp_path, pegase)
+    pegase.add(enrolment("00000001"))
+    # A byte every 0.1 s, well within the timeout each, 4 s and more in all.
+    pegase.fault("feed", 200, b" " * 40 + b"{}", drip=0.1, drip_head=drip_head)
+    sleeps = Sleeps()
+    began = time.monotonic()
+    assert fetch(config, feeds, sleeps).items == 1
+    assert time.monotonic() - began < 1.9  # the timeout (1 s), then the second attempt
+    assert sleeps == [2.0]
+
+
+def test_a_server_that_always_answers_a_byte_at_a_time_is_a_clear_error_within_the_timeouts(
+    pegase: FakePegase, tmp_path: Path, feeds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_module, "ATTEMPTS", 2)
+    config = short_timeout(tmp_path, pegase)
+    for _ in range(2):
+        pegase.fault("feed", 200, b" " * 40 + b"{}", drip=0.1)
+    began = time.monotonic()
+    message = failure(config, feeds, pegase)
+    assert time.monotonic() - began < 2 * 1.5
+    assert message == (
+        f"{page_url(pegase)}: no answer (the answer took longer than [pegase] timeout, 1 s) at the last of 2 "
+        "attempts: Pégase is down or overloaded, try again later"
+    )
 
 
 def test_https_is_verified_and_an_untrusted_certificate_is_not_tried_again(
