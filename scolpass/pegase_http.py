@@ -395,22 +395,29 @@ class _Body(Protocol):
     """An answer's body as :func:`_read` reads it (an HTTPResponse, or the HTTPError around one)."""
 
     headers: Message
+    status: int
 
     def read1(self, size: int = -1, /) -> bytes: ...
 
 
 def _read(response: _Body, limit: int, deadline: float, url: str, late: str) -> bytes:
     """The whole body, refused beyond ``limit`` bytes before it costs the memory, or after the deadline
-    (``late`` says so). Read as it comes (``read1``), the deadline checked between reads."""
+    (``late`` says so). Read as it comes (``read1``), the deadline checked between reads; shorter than its
+    Content-Length, it was cut (a cut on an item's end could parse, as a page with fewer items)."""
     length = response.headers.get("Content-Length")
-    if length is not None and length.strip().isdigit() and int(length) > limit:
+    announced = int(length) if length is not None and length.strip().isdigit() else None
+    if announced is not None and announced > limit:
         raise _too_large(url, limit)
+    if "chunked" in (response.headers.get("Transfer-Encoding") or "").lower() or response.status in (204, 304):
+        announced = None  # no body, or one whose length the chunks say
     chunks: list[bytes] = []
     size = 0
     try:
         while True:
             chunk = response.read1(min(_CHUNK, limit + 1 - size))
             if not chunk:
+                if announced is not None and size < announced:
+                    raise _Unreachable(f"cut while reading: {size:,} of the {announced:,} bytes announced")
                 return b"".join(chunks)
             size += len(chunk)
             if size > limit:

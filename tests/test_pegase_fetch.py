@@ -501,6 +501,16 @@ def test_a_server_that_always_answers_a_byte_at_a_time_is_a_clear_error_within_t
     )
 
 
+def test_an_answer_cut_before_its_announced_length_is_tried_again(
+    pegase: FakePegase, config: Path, feeds: Path
+) -> None:
+    pegase.add(enrolment("00000001"))
+    pegase.fault("feed", 200, b'{"totalElements": 0, "resultats": []}', Content_Length="1000")  # then the end
+    sleeps = Sleeps()
+    assert fetch(config, feeds, sleeps).items == 1
+    assert sleeps == [2.0]
+
+
 def test_https_is_verified_and_an_untrusted_certificate_is_not_tried_again(
     tmp_path: Path, feeds: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
