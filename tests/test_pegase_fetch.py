@@ -9,6 +9,8 @@ import json
 import logging
 import os
 import re
+import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -930,6 +932,56 @@ def test_the_command_since_last_reads_the_registry(
     # --registry means nothing without --since last: a usage error, before anything is asked.
     assert main(["pegase", "fetch", "--config", str(config), "--out", str(out), "--registry", str(registry)]) == 2
     assert "--registry is read by --since last only" in capsys.readouterr().err
+
+
+def test_sigterm_stops_a_fetch_without_leaving_its_temporary_file(
+    pegase: FakePegase, config: Path, feeds: Path, tmp_path: Path
+) -> None:
+    log_path = str(tmp_path / "log.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as log:
+        log.bind(log_path)
+        log.settimeout(5)
+        config.write_text(config.read_text() + f"\n[log]\nsyslog = {json.dumps(log_path)}\n")
+        out = feeds / "feed.json"
+        out.write_text("the previous feed\n")
+        out.chmod(0o600)
+        pegase.add(enrolment("00000001"))
+        pegase.fault("feed", 200, b"{}", delay=4.0)  # Pégase slow to answer: systemctl stop meanwhile
+        command = [sys.executable, "-m", "scolpass", "pegase", "fetch", "--config", str(config), "--out", str(out)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "SCOLPASS_PEGASE_PASSWORD": ""})  # fmt: skip
+        try:
+            waited = time.monotonic()
+            while not pegase.feed_requests():  # signed in, the temporary file open, waiting for the feed
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() - waited < 30
+                time.sleep(0.02)
+            assert (feeds / ".feed.json.tmp").exists()
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 143, stderr
+        assert stderr == "scolpass: pegase fetch stopped by SIGTERM: nothing written\n"
+        assert stdout == ""
+        assert sorted(os.listdir(feeds)) == ["feed.json"]
+        assert out.read_text() == "the previous feed\n"
+        line = log.recv(65536).decode().rstrip("\x00")
+        assert line.endswith("pegase fetch: failed=SIGTERM exit=143"), line
+
+
+def test_sigterm_is_handled_only_while_a_fetch_runs(
+    pegase: FakePegase, config: Path, feeds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    seen: list[object] = []
+    pegase.after_page = lambda server, page: seen.append(signal.getsignal(signal.SIGTERM))
+    assert main(["pegase", "fetch", "--config", str(config), "--out", str(feeds / "feed.json"), "-q"]) == 0
+    assert seen
+    assert seen[0] not in (before, signal.SIG_DFL)  # while it fetched
+    assert signal.getsignal(signal.SIGTERM) == before  # put back after
 
 
 def test_the_password_never_goes_on_a_command_line(capsys: pytest.CaptureFixture[str]) -> None:
