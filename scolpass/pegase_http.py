@@ -235,7 +235,11 @@ class PegaseClient:
 
     def cut(self, body: bytes) -> str:
         """The beginning of ``body`` for a message: one line, without the password or anything like a token."""
-        text = body[:4096].decode("utf-8", "replace")
+        return self._masked(body[:4096].decode("utf-8", "replace"))
+
+    def _masked(self, text: str) -> str:
+        """``text`` from a server (a body, a status line that is none) as one line of a message, at most 160
+        characters, without the password, the tokens, however spelled, or anything like a token."""
         text = _secrets_pattern((self._account.password, *self._tokens)).sub("***", text)
         text = _TOKEN_LIKE.sub("***", text)
         text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
@@ -291,7 +295,8 @@ class PegaseClient:
             try:
                 answer, retry_after = self._send(method, url, headers, data, limit)
             except _Unreachable as exc:
-                problem, cut = f"no answer ({exc})", ""
+                # Why may quote the server (http.client's BadStatusLine is the line it sent): masked too.
+                problem, cut = f"no answer ({self._masked(str(exc))})", ""
             else:
                 if not _retried(answer.status) or (tolerate is not None and tolerate(answer)):
                     return answer

@@ -14,6 +14,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -436,6 +437,39 @@ def test_a_feed_answer_is_quoted_without_the_password_or_the_token_however_spell
 
     pegase.fault("feed", 400, echo)
     assert failure(config, feeds, pegase) == f"{page_url(pegase)}: Pégase answered HTTP 400 (error: *** end)"
+
+
+def test_an_answer_that_is_not_http_is_named_without_the_password(tmp_path: Path, feeds: Path) -> None:
+    # Whatever listens at auth_url is no web server: it sends back the form it was sent, as its first line.
+    listener = socket.create_server(("127.0.0.1", 0))
+    address = f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                data = b""
+                while not data.endswith(b"token=true"):
+                    data += connection.recv(4096)
+                connection.sendall(data.split(b"\r\n\r\n", 1)[1] + b"\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    fake = FakePegase(username=USER, password=HARD_PASSWORD)
+    fake.server.server_close()
+    config = write_config(tmp_path, fake, url=f"{address}/api/ins/ext/v2", auth_url=f"{address}/cas/v1/tickets")
+    try:
+        with pytest.raises(ServiceError) as caught:
+            fetch(config, feeds)
+    finally:
+        listener.close()
+    assert str(caught.value) == (
+        f"{address}/cas/v1/tickets: no answer (username=svc-scolpass&password=***&token=true) at the last of 6 "
+        "attempts: Pégase is down or overloaded, try again later"
+    )
+    assert os.listdir(feeds) == []
 
 
 def test_a_server_that_does_not_answer_is_a_clear_error(tmp_path: Path, feeds: Path) -> None:
