@@ -220,18 +220,19 @@ class PegaseClient:
                 )
             self._token, renewed = None, True  # expired (it lasts about 8 hours): ask the CAS again
 
-    def unexpected(self, answer: Answer, quoted: bool = True) -> ServiceError:
-        """The error for an answer that is none of the expected ones: its URL, status and a cut of its body
-        (``quoted`` False: only the body's size and type)."""
+    def unexpected(self, answer: Answer, cas: bool = False) -> ServiceError:
+        """The error for an answer that is none of the expected ones: its URL, status and a cut of its body;
+        the CAS's (``cas``) only its body's size and type, as the form it was sent may be echoed in it."""
+        who, key, secret = ("the CAS", "auth_url", "password") if cas else ("Pégase", "url", "token")
         if 300 <= answer.status < 400:
-            target = f" to {answer.location}" if answer.location else ""
+            target = f" to {self._masked(answer.location)}" if answer.location else ""
             return ServiceError(
-                f"{answer.url}: Pégase answered a redirect (HTTP {answer.status}{target}), which scolpass does not "
-                "follow with its token: set [pegase] url to the address it leads to"
+                f"{answer.url}: {who} answered a redirect (HTTP {answer.status}{target}), which scolpass does not "
+                f"follow with its {secret}: set [pegase] {key} to the address it leads to"
             )
-        hint = ": check [pegase] url" if answer.status == 404 else ""
-        cut = self.cut(answer.body) if quoted else _unquoted(answer)
-        return ServiceError(f"{answer.url}: Pégase answered HTTP {answer.status}{hint}" + (f" ({cut})" if cut else ""))
+        hint = f": check [pegase] {key}" if answer.status == 404 else ""
+        cut = _unquoted(answer) if cas else self.cut(answer.body)
+        return ServiceError(f"{answer.url}: {who} answered HTTP {answer.status}{hint}" + (f" ({cut})" if cut else ""))
 
     def cut(self, body: bytes) -> str:
         """The beginning of ``body`` for a message: one line, without the password or anything like a token."""
@@ -264,7 +265,7 @@ class PegaseClient:
                 "[pegase] username and its password"
             )
         if answer.status not in (200, 201):
-            raise self.unexpected(answer, quoted=False)  # the CAS's answer may echo the form
+            raise self.unexpected(answer, cas=True)
         token = answer.body.strip()
         if not _JWT.fullmatch(token):
             # Not shown: whatever it is (a ticket-granting ticket, a login page), it may be a credential.

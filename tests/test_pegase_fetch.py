@@ -415,11 +415,24 @@ def test_a_cas_answer_is_never_quoted_in_a_message(
             + about
         )
     else:
-        assert message == f"{pegase.auth_url}: Pégase answered HTTP 418 {about}"
+        assert message == f"{pegase.auth_url}: the CAS answered HTTP 418 {about}"
     for spelled in spellings(HARD_PASSWORD).values():
         assert spelled not in message
     assert "S3cr" not in message
     assert "No ticket" not in message
+
+
+def test_a_cas_that_redirects_or_is_not_found_names_auth_url(pegase: FakePegase, config: Path, feeds: Path) -> None:
+    pegase.fault("tickets", 302, Location="https://authn-app.example.pc-scol.fr/cas/v1/tickets?x=1")
+    assert failure(config, feeds, pegase) == (
+        f"{pegase.auth_url}: the CAS answered a redirect (HTTP 302 to https://authn-app.example.pc-scol.fr/cas/v1/"
+        "tickets?x=***), which scolpass does not follow with its password: set [pegase] auth_url to the address "
+        "it leads to"
+    )
+    pegase.fault("tickets", 404, b"<h1>Not Found</h1>", Content_Type="text/html")
+    assert failure(config, feeds, pegase) == (
+        f"{pegase.auth_url}: the CAS answered HTTP 404: check [pegase] auth_url (18 bytes, text/html, not shown)"
+    )
 
 
 @pytest.mark.parametrize("spelling", spellings(HARD_PASSWORD).keys())
