@@ -11,7 +11,9 @@ import contextlib
 import dataclasses
 import functools
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -257,6 +259,36 @@ def _system_log(settings: Settings, command: str, fields: dict[str, object]) -> 
         click.echo(f"scolpass: warning: {exc}", err=True)
 
 
+class _Terminated(SystemExit):
+    """SIGTERM arrived while a command that cleans up after itself ran: its exit code is 143 (128 + 15), as
+    a shell reports a process the signal ended. A SystemExit, so that no ``except Exception`` stops it."""
+
+    def __init__(self, said: str) -> None:
+        super().__init__(128 + signal.SIGTERM)
+        self.said = said  # what the command says of it, once cleaned up
+
+
+@contextlib.contextmanager
+def _terminable(said: str) -> Iterator[None]:
+    """While the block runs, SIGTERM (systemctl stop, a unit's timeout) raises :class:`_Terminated`, so that
+    ``finally`` clauses run (the fetch's temporary file is removed) instead of the process ending where it
+    stands; the previous handler is put back after. Other commands keep Python's default.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        yield  # signals go to the main thread only; and one ignored (by whoever started scolpass) stays so
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one does not interrupt the cleanup
+        raise _Terminated(said)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def _logged(command: str, settings: Settings) -> Iterator[dict[str, object]]:
     """One summary line for the system log, with the fields the command fills in, or its failure.
@@ -269,6 +301,9 @@ def _logged(command: str, settings: Settings) -> Iterator[dict[str, object]]:
     except ScolpassError as exc:
         problems = len(exc.problems) if isinstance(exc, InputError) else None
         _system_log(settings, command, {"failed": type(exc).__name__, "problems": problems, "exit": 1})
+        raise
+    except _Terminated as exc:
+        _system_log(settings, command, {"failed": "SIGTERM", "exit": exc.code})
         raise
     if fields:  # a dry run fills none: it did nothing
         _system_log(settings, command, fields)
@@ -814,7 +849,8 @@ def fetch_command(
     bar = _StagedProgressBar(quiet)
     with _logged("pegase fetch", settings) as logged:
         try:
-            done = fetch_feed(settings, out, period=period, since=since, registry=registry_file, progress=bar)
+            with _terminable("pegase fetch stopped by SIGTERM: nothing written"):
+                done = fetch_feed(settings, out, period=period, since=since, registry=registry_file, progress=bar)
         finally:
             bar.close()
         what = "the whole period" if done.since is None else f"changed since {_moment(done.since)}"
@@ -848,6 +884,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScolpassError as exc:
         click.echo(f"Error: {exc}", err=True)
         return 1
+    except _Terminated as exc:
+        click.echo(f"scolpass: {exc.said}", err=True)
+        return int(exc.code or 1)
     return result if isinstance(result, int) else 0
 
 

@@ -2,12 +2,13 @@
 
 By default the whole period: the cumulative export ``generate`` expects. With ``since``,
 the learners whose enrolments changed since then, each with all their enrolments of the
-period (a learner judged on part of them could look cancelled, or lose a step). Every
-page is checked against the total the first one announces, so that a feed that changes
-under the fetch gives an error, not a file that silently misses students.
+period as they are when asked (a learner judged on part of them could look cancelled, or
+lose a step). Every page is checked against the total the first one announces, so that a
+feed that changes under the fetch gives an error, not a file that silently misses students.
 
 Only the fields scolpass reads are kept (no contact, address or photo), as the feed gave
-them: a malformed value is the reader's to report with its place. The file is written as
+them: a malformed value, or an item that is no object, is the reader's to report with its
+place (``generate --skip-invalid`` sets it aside), never a reason to refuse the whole feed. The file is written as
 the pages come (the memory holds one page), whole or not at all.
 """
 
@@ -67,10 +68,11 @@ class FetchResult:
     learners: int  # distinct codeApprenant among them
     pages: int  # pages of the feed read
     requests: int  # HTTP requests sent, the CAS's and the retries included
-    modified: int | None  # the largest derniereModification in the file (Unix seconds)
+    modified: int | None  # the largest derniereModification in the file (Unix seconds), that field only
     period: str
     since: int | None  # the changes since this time (Unix seconds); None: the whole period
-    until: int  # the feed as of this time (Unix seconds)
+    until: int  # the whole period or the changes as of this time (Unix seconds); a learner completed
+    # for ``since`` has their enrolments as of when asked, so ``modified`` may be later
 
 
 def fetch_feed(
@@ -231,7 +233,11 @@ def feed_since(
                     f"since {shown(since, 60)!r} is neither Unix seconds, an ISO date-time such as "
                     "2026-09-01T08:00:00+02:00, nor 'last'"
                 ) from None
-            value = int((moment if moment.tzinfo else moment.astimezone()).timestamp())
+            try:
+                value = int((moment if moment.tzinfo else moment.astimezone()).timestamp())
+            except (ValueError, OverflowError, OSError):
+                # Year 1 or 9999 in local time: beyond what the clock counts, so far before 1970 or after now.
+                value = -1 if moment.year < 1970 else until + 1
     else:
         value = since
     if value < 0 or value > until:
@@ -263,8 +269,9 @@ def _not_found(answer: Answer) -> bool:
 
 
 class _Feed:
-    """The feed's queries for one period, as of ``until`` (fixed at the start: every page of a query is
-    cut at the same moment)."""
+    """The feed's queries for one period: the whole period and the changes as of ``until`` (fixed at the
+    start: every page is cut at the same moment); a learner's enrolments as they are now, all of them
+    (one changed after ``until`` too: left out, the learner would be judged on part of theirs)."""
 
     def __init__(self, client: PegaseClient, url: str, period: str, until: int, progress: FetchProgress) -> None:
         self.client = client
@@ -285,7 +292,7 @@ class _Feed:
         learners: dict[str, None] = {}  # in the feed's order, each once
         for items, held, total in self._query(since):
             for item in items:
-                code = item.get("codeApprenant")
+                code = item.get("codeApprenant") if isinstance(item, dict) else None
                 if isinstance(code, str) and code:
                     learners.setdefault(code)
                 else:
@@ -294,7 +301,7 @@ class _Feed:
         for done, learner in enumerate(learners, start=1):
             for items, _, _ in self._query(0, learner):
                 for item in items:
-                    if item.get("codeApprenant") != learner:
+                    if isinstance(item, dict) and item.get("codeApprenant") != learner:
                         raise ServiceError(
                             f"{self._url(0, 0, learner)}: asked for the learner {learner}, Pégase answered an "
                             f"enrolment of {shown(str(item.get('codeApprenant')), 40)!r}: it does not select by "
@@ -304,13 +311,14 @@ class _Feed:
             self.progress("Learners", done, len(learners))
 
     def _url(self, page: int, since: int, learner: str | None = None) -> str:
-        query: dict[str, str | int] = {"codePeriode": self.period, "depuis": since, "jusqua": self.until,
+        until = self.until if learner is None else 0  # 0: now
+        query: dict[str, str | int] = {"codePeriode": self.period, "depuis": since, "jusqua": until,
                                        "photo": "false", "page": page, "taille": PAGE_SIZE}  # fmt: skip
         if learner is not None:
             query["codeApprenant"] = learner
         return f"{self.url}?{urllib.parse.urlencode(query)}"
 
-    def _query(self, since: int, learner: str | None = None) -> Iterator[tuple[list[dict[str, Any]], int, int]]:
+    def _query(self, since: int, learner: str | None = None) -> Iterator[tuple[list[Any], int, int]]:
         """One query's items, page by page, with how many are held and the total the first page announced.
 
         A learner Pégase does not know has no items.
@@ -345,8 +353,9 @@ class _Feed:
             page += 1
 
 
-def _page(answer: Answer) -> tuple[list[dict[str, Any]], int]:
-    """A page's items, with only the fields scolpass reads, and its ``totalElements``."""
+def _page(answer: Answer) -> tuple[list[Any], int]:
+    """A page's items, with only the fields scolpass reads, and its ``totalElements``; an item that is no
+    object as it came (the reader names it with its place)."""
 
     def refuse(what: str) -> ServiceError:
         return ServiceError(f"{answer.url}: {what}")
@@ -373,12 +382,7 @@ def _page(answer: Answer) -> tuple[list[dict[str, Any]], int]:
         results = []  # an empty page may leave the key out
     if not isinstance(results, list):
         raise refuse(f"the answer is not a page of the feed: resultats is a {type(results).__name__}, not a list")
-    kept = []
-    for index, item in enumerate(results):
-        if not isinstance(item, dict):
-            raise refuse(f"resultats[{index}] is a {type(item).__name__}, not an enrolment (an object)")
-        kept.append(_kept(item))
-    return kept, total
+    return [_kept(item) if isinstance(item, dict) else item for item in results], total
 
 
 def _no_constant(name: str) -> None:
@@ -421,11 +425,11 @@ class _Writer:
         self.modified: int | None = None
         handle.write(b'{"resultats": [\n')
 
-    def add_all(self, items: list[dict[str, Any]]) -> None:
+    def add_all(self, items: list[Any]) -> None:
         for item in items:
             self.add(item)
 
-    def add(self, item: dict[str, Any]) -> None:
+    def add(self, item: Any) -> None:
         try:
             text = json.dumps(item, ensure_ascii=False, allow_nan=False)
             data = text.encode("utf-8")
@@ -434,6 +438,8 @@ class _Writer:
             data = json.dumps(item, allow_nan=False).encode("ascii")
         self.handle.write((b",\n" if self.items else b"") + data)
         self.items += 1
+        if not isinstance(item, dict):
+            return
         code, modified = item.get("codeApprenant"), item.get("derniereModification")
         if isinstance(code, str):
             self.learners.add(code)

@@ -10,8 +10,8 @@ from tests.
   with ``page`` and ``taille`` (at most 500) into ``{"taille", "page", "totalPages",
   "totalElements", "resultats"}``.
 
-Tests queue faults (any status, body and headers; a 401 also expires every token), forbid the
-account, lie about totals or change the feed between pages, and read every request it saw.
+Tests queue faults (any status, body and headers, late or a byte at a time; a 401 also expires
+every token), forbid the account, lie about totals or change the feed between pages, and read every request it saw.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from typing import Any
 
 FEED = "/api/ins/ext/v2/gestion/flux-inscriptions/pagine"
 TICKETS = "/cas/v1/tickets"
+# How a fault tells the handler to send its answer a byte at a time (never sent).
+_DRIP, _DRIP_HEAD = "X-Test-Drip", "X-Test-Drip-Head"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Fault:
     body: Body = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering (a server that hangs)
+    drip: float = 0.0  # seconds between two bytes of the body (a server that answers a byte at a time)
+    drip_head: bool = False  # the status line and the headers a byte at a time too
 
 
 def jwt_like() -> str:
@@ -118,9 +122,14 @@ class FakePegase:
     def add(self, item: dict[str, Any], period: str = "PER-2026") -> None:
         self.items.append((period, item))
 
-    def fault(self, kind: str, status: int, body: Body = b"", delay: float = 0.0, **headers: str) -> None:
-        """Answer the next ``kind`` ("tickets" or "feed") request with ``status`` instead, after ``delay``."""
-        self.faults[kind].append(Fault(status, body, {k.replace("_", "-"): v for k, v in headers.items()}, delay))
+    def fault(
+        self, kind: str, status: int, body: Body = b"", delay: float = 0.0, drip: float = 0.0,
+        drip_head: bool = False, **headers: str,
+    ) -> None:  # fmt: skip
+        """Answer the next ``kind`` ("tickets" or "feed") request with ``status`` instead, after ``delay``,
+        a byte every ``drip`` seconds (the body's, and the head's too with ``drip_head``)."""
+        named = {k.replace("_", "-"): v for k, v in headers.items()}
+        self.faults[kind].append(Fault(status, body, named, delay, drip, drip_head))
 
     def feed_requests(self) -> list[Seen]:
         return [s for s in self.seen if s.path == FEED]
@@ -142,7 +151,10 @@ class FakePegase:
                 if fault.status == 401:
                     self.valid.clear()  # the token expired
                 body = fault.body(seen) if callable(fault.body) else fault.body
-                return fault.status, body, fault.headers, fault.delay
+                headers = dict(fault.headers)
+                if fault.drip:  # told to the handler, which does not send these
+                    headers.update({_DRIP: str(fault.drip), _DRIP_HEAD: "yes" if fault.drip_head else ""})
+                return fault.status, body, headers, fault.delay
             return (*(self._tickets(seen) if kind == "tickets" else self._feed(seen)), 0.0)
 
     def _tickets(self, seen: Seen) -> tuple[int, bytes, dict[str, str]]:
@@ -202,6 +214,9 @@ def _handler(state: FakePegase) -> type[BaseHTTPRequestHandler]:
             )
             status, body, headers, delay = state.answer(seen)
             time.sleep(delay)
+            if _DRIP in headers:
+                self._drip(status, body, headers)
+                return
             self.send_response(status)
             for key, value in headers.items():
                 if (key, value) != ("Content-Length", "none"):  # "none": a body that ends with the connection
@@ -212,6 +227,20 @@ def _handler(state: FakePegase) -> type[BaseHTTPRequestHandler]:
             # The client may refuse to read it all, as it should beyond its limit.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(body)
+
+        def _drip(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            """The answer a byte every so often: the body only, or the status line and headers too."""
+            pause, whole = float(headers.pop(_DRIP)), bool(headers.pop(_DRIP_HEAD))
+            lines = [f"{self.protocol_version} {status} {self.responses.get(status, ('Fault',))[0]}",
+                     *(f"{k}: {v}" for k, v in {"Content-Length": str(len(body)), **headers}.items())]  # fmt: skip
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                if not whole:
+                    self.wfile.write(head)
+                dripped = body if not whole else head + body
+                for at in range(len(dripped)):
+                    self.wfile.write(dripped[at : at + 1])
+                    time.sleep(pause)
 
         do_GET = do_POST = _serve
 

@@ -4,12 +4,19 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import logging
 import os
+import re
+import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
+import time
+import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +26,7 @@ import pytest
 
 from scolpass import (
     ConfigError,
+    InputError,
     RunOptions,
     ScolpassError,
     ServiceError,
@@ -29,6 +37,7 @@ from scolpass import (
     read_enrolment,
 )
 from scolpass import pegase_fetch as fetch_module
+from scolpass import pegase_http as http_module
 from scolpass.cli import main
 from scolpass.pegase_fetch import SINCE_MARGIN, feed_since
 
@@ -204,6 +213,14 @@ def test_an_empty_period_gives_an_empty_feed(pegase: FakePegase, config: Path, f
     assert (done.items, done.pages, done.modified) == (0, 1, None)
 
 
+def test_modified_is_the_largest_derniere_modification_only(pegase: FakePegase, config: Path, feeds: Path) -> None:
+    # derniereModificationApprenant (the learner's record) is kept in the file, and plays no part: depuis
+    # selects by derniereModification, so the next --since last starts from that field alone.
+    pegase.add(enrolment("00000001", modified=T0, derniereModificationApprenant=T0 + 9999))
+    pegase.add(enrolment("00000002", modified=T0 - 5, derniereModificationApprenant="not a time"))
+    assert fetch(config, feeds).modified == T0
+
+
 def test_values_are_kept_as_they_came_for_the_reader_to_report(pegase: FakePegase, config: Path, feeds: Path) -> None:
     odd = enrolment("00000001", dateDeNaissance="17/04/2007", inscriptionPrincipale="oui", anneeUniversitaire="2026",
                     prenom="A\ud800B", nomFamille=None)  # fmt: skip
@@ -217,6 +234,40 @@ def test_values_are_kept_as_they_came_for_the_reader_to_report(pegase: FakePegas
     assert item["prenom"] == "A\ud800B"  # a lone surrogate, escaped in the file, comes back exactly
     assert item["nomFamille"] is None
     assert item["chemin"][-1] == "not an element"
+
+
+NOT_OBJECTS = ["x", 7, None, [1, 2], True]
+
+
+def test_an_item_that_is_no_object_is_kept_as_it_came_for_the_reader_to_report(
+    pegase: FakePegase, config: Path, feeds: Path
+) -> None:
+    good = enrolment("00000001")
+    odd = enrolment("00000002", INE={"x": [1]}, nomUsage=[1, "a"], civilite=1.5, derniereModification="hier",
+                    chemin="L1", statutInscription=None)  # fmt: skip
+    body = {"totalElements": 2 + len(NOT_OBJECTS), "resultats": [good, *NOT_OBJECTS, odd]}
+    pegase.fault("feed", 200, json.dumps(body).encode())
+    done = fetch(config, feeds)
+    held = reload(feeds / "feed.json")["resultats"]
+    assert held == [kept(good), *NOT_OBJECTS, {k: v for k, v in odd.items() if k in KEPT}]
+    assert (done.items, done.learners, done.modified) == (7, 2, T0)
+    # The reader names each with its place; with --skip-invalid they are set aside, the good one issued.
+    with pytest.raises(InputError) as caught:
+        read_enrolment(feeds / "feed.json")
+    places = {problem.column for problem in caught.value.problems}
+    assert {f"resultats[{n}]" for n in range(1, 6)} <= places
+    assert read_enrolment(feeds / "feed.json", skip_invalid=True).students[0].student_number == "00000001"
+
+
+def test_since_keeps_an_item_that_is_no_object_as_it_came(pegase: FakePegase, config: Path, feeds: Path) -> None:
+    pegase.add(enrolment("00000001", modified=T0 + 5))
+    changes = {"totalElements": 2, "resultats": [enrolment("00000001", modified=T0 + 5), "x"]}
+    learner = {"totalElements": 2, "resultats": [enrolment("00000001", modified=T0 + 5), [1]]}
+    pegase.fault("feed", 200, json.dumps(changes).encode())
+    pegase.fault("feed", 200, json.dumps(learner).encode())
+    done = fetch(config, feeds, since=T0)
+    assert reload(feeds / "feed.json")["resultats"] == ["x", kept(enrolment("00000001", modified=T0 + 5)), [1]]
+    assert (done.items, done.learners) == (3, 1)
 
 
 # -- Tokens and refusals -------------------------------------------------------------------------------
@@ -323,6 +374,117 @@ def test_a_server_that_stays_down_is_a_clear_error_without_secrets(
     assert sleeps == [2.0, 4.0, 8.0, 16.0, 32.0]
 
 
+# A password with what a form, a URL and HTML each spell their own way: every spelling could show it.
+HARD_PASSWORD = "S3cr&t+p%ss <wörd>"
+
+
+def spellings(secret: str) -> dict[str, str]:
+    """``secret`` as a server may echo it: as sent in a form, escaped in a URL, in HTML or in JSON."""
+    return {
+        "literal": secret,
+        "form": urllib.parse.quote_plus(secret),
+        "form-lower-hex": re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), urllib.parse.quote_plus(secret)),
+        "url": urllib.parse.quote(secret, safe=""),
+        "url-path": urllib.parse.quote(secret),
+        "html": html.escape(secret),
+        "html-text": html.escape(secret, quote=False),
+        "json": json.dumps(secret)[1:-1],
+    }
+
+
+@pytest.mark.parametrize("status", [500, 418])
+def test_a_cas_answer_is_never_quoted_in_a_message(
+    pegase: FakePegase, tmp_path: Path, feeds: Path, status: int
+) -> None:
+    pegase.password = HARD_PASSWORD
+    config = write_config(tmp_path, pegase)
+    bodies: list[bytes] = []
+
+    def echo(seen: Seen) -> bytes:  # a careless CAS echoes the form it was sent, and the password it read
+        password = urllib.parse.parse_qs(seen.body.decode())["password"][0]
+        bodies.append(b"<html>No ticket for " + seen.body + b" (" + html.escape(password).encode() + b")</html>")
+        return bodies[-1]
+
+    for _ in range(6):
+        pegase.fault("tickets", status, echo, Content_Type="text/html; charset=UTF-8")
+    message = failure(config, feeds, pegase)
+    about = f"({len(bodies[-1]):,} bytes, text/html, not shown)"
+    if status == 500:
+        assert message == (
+            f"{pegase.auth_url}: HTTP 500 at the last of 6 attempts: Pégase is down or overloaded, try again later "
+            + about
+        )
+    else:
+        assert message == f"{pegase.auth_url}: the CAS answered HTTP 418 {about}"
+    for spelled in spellings(HARD_PASSWORD).values():
+        assert spelled not in message
+    assert "S3cr" not in message
+    assert "No ticket" not in message
+
+
+def test_a_cas_that_redirects_or_is_not_found_names_auth_url(pegase: FakePegase, config: Path, feeds: Path) -> None:
+    pegase.fault("tickets", 302, Location="https://authn-app.example.pc-scol.fr/cas/v1/tickets?x=1")
+    assert failure(config, feeds, pegase) == (
+        f"{pegase.auth_url}: the CAS answered a redirect (HTTP 302 to https://authn-app.example.pc-scol.fr/cas/v1/"
+        "tickets?x=***), which scolpass does not follow with its password: set [pegase] auth_url to the address "
+        "it leads to"
+    )
+    pegase.fault("tickets", 404, b"<h1>Not Found</h1>", Content_Type="text/html")
+    assert failure(config, feeds, pegase) == (
+        f"{pegase.auth_url}: the CAS answered HTTP 404: check [pegase] auth_url (18 bytes, text/html, not shown)"
+    )
+
+
+@pytest.mark.parametrize("spelling", spellings(HARD_PASSWORD).keys())
+@pytest.mark.parametrize("secret", ["password", "token"])
+def test_a_feed_answer_is_quoted_without_the_password_or_the_token_however_spelled(
+    pegase: FakePegase, tmp_path: Path, feeds: Path, secret: str, spelling: str
+) -> None:
+    pegase.password = HARD_PASSWORD
+    config = write_config(tmp_path, pegase)
+
+    def echo(seen: Seen) -> bytes:
+        token = seen.headers["authorization"].removeprefix("Bearer ")
+        value = HARD_PASSWORD if secret == "password" else "Bearer " + token
+        return f"error: {spellings(value)[spelling]} end".encode()
+
+    pegase.fault("feed", 400, echo)
+    assert failure(config, feeds, pegase) == f"{page_url(pegase)}: Pégase answered HTTP 400 (error: *** end)"
+
+
+def test_an_answer_that_is_not_http_is_named_without_the_password(tmp_path: Path, feeds: Path) -> None:
+    # Whatever listens at auth_url is no web server: it sends back the form it was sent, as its first line.
+    listener = socket.create_server(("127.0.0.1", 0))
+    address = f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                data = b""
+                while not data.endswith(b"token=true"):
+                    data += connection.recv(4096)
+                connection.sendall(data.split(b"\r\n\r\n", 1)[1] + b"\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    fake = FakePegase(username=USER, password=HARD_PASSWORD)
+    fake.server.server_close()
+    config = write_config(tmp_path, fake, url=f"{address}/api/ins/ext/v2", auth_url=f"{address}/cas/v1/tickets")
+    try:
+        with pytest.raises(ServiceError) as caught:
+            fetch(config, feeds)
+    finally:
+        listener.close()
+    assert str(caught.value) == (
+        f"{address}/cas/v1/tickets: no answer (username=svc-scolpass&password=***&token=true) at the last of 6 "
+        "attempts: Pégase is down or overloaded, try again later"
+    )
+    assert os.listdir(feeds) == []
+
+
 def test_a_server_that_does_not_answer_is_a_clear_error(tmp_path: Path, feeds: Path) -> None:
     closed = FakePegase()
     address = closed.url
@@ -346,6 +508,53 @@ def test_a_server_that_hangs_is_given_up_on_after_the_timeout_and_tried_again(
     config.write_text(config.read_text().replace("timeout = 5", "timeout = 1"))
     pegase.add(enrolment("00000001"))
     pegase.fault("feed", 200, b"{}", delay=3.0)
+    sleeps = Sleeps()
+    assert fetch(config, feeds, sleeps).items == 1
+    assert sleeps == [2.0]
+
+
+def short_timeout(tmp_path: Path, pegase: FakePegase) -> Path:
+    config = write_config(tmp_path, pegase)
+    config.write_text(config.read_text().replace("timeout = 5", "timeout = 1"))
+    return config
+
+
+@pytest.mark.parametrize("drip_head", [False, True], ids=["body", "head-and-body"])
+def test_a_server_that_answers_a_byte_at_a_time_is_given_up_on_after_the_timeout_and_tried_again(
+    pegase: FakePegase, tmp_path: Path, feeds: Path, drip_head: bool
+) -> None:
+    config = short_timeout(tmp_path, pegase)
+    pegase.add(enrolment("00000001"))
+    # A byte every 0.1 s, well within the timeout each, 4 s and more in all.
+    pegase.fault("feed", 200, b" " * 40 + b"{}", drip=0.1, drip_head=drip_head)
+    sleeps = Sleeps()
+    began = time.monotonic()
+    assert fetch(config, feeds, sleeps).items == 1
+    assert time.monotonic() - began < 1.9  # the timeout (1 s), then the second attempt
+    assert sleeps == [2.0]
+
+
+def test_a_server_that_always_answers_a_byte_at_a_time_is_a_clear_error_within_the_timeouts(
+    pegase: FakePegase, tmp_path: Path, feeds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_module, "ATTEMPTS", 2)
+    config = short_timeout(tmp_path, pegase)
+    for _ in range(2):
+        pegase.fault("feed", 200, b" " * 40 + b"{}", drip=0.1)
+    began = time.monotonic()
+    message = failure(config, feeds, pegase)
+    assert time.monotonic() - began < 2 * 1.5
+    assert message == (
+        f"{page_url(pegase)}: no answer (the answer took longer than [pegase] timeout, 1 s) at the last of 2 "
+        "attempts: Pégase is down or overloaded, try again later"
+    )
+
+
+def test_an_answer_cut_before_its_announced_length_is_tried_again(
+    pegase: FakePegase, config: Path, feeds: Path
+) -> None:
+    pegase.add(enrolment("00000001"))
+    pegase.fault("feed", 200, b'{"totalElements": 0, "resultats": []}', Content_Length="1000")  # then the end
     sleeps = Sleeps()
     assert fetch(config, feeds, sleeps).items == 1
     assert sleeps == [2.0]
@@ -393,7 +602,6 @@ BAD_ANSWERS = {
     "no-total": (200, b'{"resultats": []}', "the answer is not a page of the feed: totalElements is None"),
     "total-text": (200, b'{"totalElements": "1", "resultats": []}', "the answer is not a page of the feed: totalElements is '1'"),
     "results-object": (200, b'{"totalElements": 1, "resultats": {}}', "the answer is not a page of the feed: resultats is a dict, not a list"),
-    "item-text": (200, b'{"totalElements": 1, "resultats": ["x"]}', "resultats[0] is a str, not an enrolment (an object)"),
     "nan": (200, b'{"totalElements": NaN, "resultats": []}', "the answer is not JSON (NaN is not a JSON number)"),
     "not-found": (404, b"<h1>No such API</h1>", "Pégase answered HTTP 404: check [pegase] url (<h1>No such API</h1>)"),
     "bad-request": (400, b'{"message": "taille > 500"}', 'Pégase answered HTTP 400 ({"message": "taille > 500"})'),
@@ -501,8 +709,30 @@ def test_since_completes_every_learner_it_names_with_all_their_enrolments(
     assert queries[0] == {"codePeriode": "PER-2026", "depuis": str(T0), "jusqua": until, "photo": "false",
                           "page": "0", "taille": "500"}  # fmt: skip
     assert [(q["codeApprenant"], q["depuis"], q["jusqua"], q["codePeriode"]) for q in queries[1:]] == [
-        (learner, "0", until, "PER-2026") for learner in ("00000001", "00000003", "00000004")
-    ]
+        (learner, "0", "0", "PER-2026") for learner in ("00000001", "00000003", "00000004")
+    ]  # each learner's enrolments as they are now (jusqua 0)
+
+
+def test_since_completes_a_learner_with_what_changed_while_it_fetched(
+    pegase: FakePegase, config: Path, feeds: Path
+) -> None:
+    changed = enrolment("00000001", "L2DRT", modified=T0 + 5000)
+    other = enrolment("00000001", "L1ECO", modified=T0 - 90_000)
+    for item in (changed, other):
+        pegase.add(item)
+    later = int(NOW.timestamp()) + 50  # after the moment the fetch began
+
+    def change_the_other_step(server: FakePegase, page: int) -> None:
+        if len(server.feed_requests()) == 1:  # after the changes, before the learner's enrolments
+            other.update(derniereModification=later, inscriptionPrincipale=False)
+
+    pegase.after_page = change_the_other_step
+    done = fetch(config, feeds, since=T0)
+    assert reload(feeds / "feed.json")["resultats"] == [kept(changed), kept(other)]
+    assert other["derniereModification"] == later
+    assert done.modified == later  # what the file holds
+    learner = pegase.feed_requests()[1].query
+    assert (learner["codeApprenant"], learner["depuis"], learner["jusqua"]) == ("00000001", "0", "0")
 
 
 def test_progress_counts_items_then_learners(pegase: FakePegase, config: Path, feeds: Path) -> None:
@@ -589,6 +819,28 @@ def test_a_since_that_is_no_time_is_refused(since: int | str, expected: str) -> 
     with pytest.raises(ConfigError) as caught:
         feed_since(since, None, None, until=T0 + 1000)
     assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize(
+    ("since", "expected"),
+    [("0001-01-01", "before 1970"), ("9999-12-31T23:59:59", "in the future"),
+     ("9999-12-31T23:59:59-12:00", "in the future")],
+)  # fmt: skip
+def test_a_since_beyond_what_the_clock_counts_is_one_clear_error(
+    pegase: FakePegase, config: Path, feeds: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    since: str, expected: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("TZ", "Europe/Paris")  # local time east of UTC: year 1 becomes year 0
+    time.tzset()
+    try:
+        args = ["pegase", "fetch", "--config", str(config), "--out", str(feeds / "feed.json"), "--since", since]
+        assert main(args) == 1
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert capsys.readouterr().err == f"Error: since {since!r} is {expected}\n"
+    assert pegase.seen == []
+    assert os.listdir(feeds) == []
 
 
 # -- Before any request: configuration, password, output ------------------------------------------------
@@ -727,6 +979,56 @@ def test_the_command_since_last_reads_the_registry(
     # --registry means nothing without --since last: a usage error, before anything is asked.
     assert main(["pegase", "fetch", "--config", str(config), "--out", str(out), "--registry", str(registry)]) == 2
     assert "--registry is read by --since last only" in capsys.readouterr().err
+
+
+def test_sigterm_stops_a_fetch_without_leaving_its_temporary_file(
+    pegase: FakePegase, config: Path, feeds: Path, tmp_path: Path
+) -> None:
+    log_path = str(tmp_path / "log.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as log:
+        log.bind(log_path)
+        log.settimeout(5)
+        config.write_text(config.read_text() + f"\n[log]\nsyslog = {json.dumps(log_path)}\n")
+        out = feeds / "feed.json"
+        out.write_text("the previous feed\n")
+        out.chmod(0o600)
+        pegase.add(enrolment("00000001"))
+        pegase.fault("feed", 200, b"{}", delay=4.0)  # Pégase slow to answer: systemctl stop meanwhile
+        command = [sys.executable, "-m", "scolpass", "pegase", "fetch", "--config", str(config), "--out", str(out)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "SCOLPASS_PEGASE_PASSWORD": ""})  # fmt: skip
+        try:
+            waited = time.monotonic()
+            while not pegase.feed_requests():  # signed in, the temporary file open, waiting for the feed
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() - waited < 30
+                time.sleep(0.02)
+            assert (feeds / ".feed.json.tmp").exists()
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 143, stderr
+        assert stderr == "scolpass: pegase fetch stopped by SIGTERM: nothing written\n"
+        assert stdout == ""
+        assert sorted(os.listdir(feeds)) == ["feed.json"]
+        assert out.read_text() == "the previous feed\n"
+        line = log.recv(65536).decode().rstrip("\x00")
+        assert line.endswith("pegase fetch: failed=SIGTERM exit=143"), line
+
+
+def test_sigterm_is_handled_only_while_a_fetch_runs(
+    pegase: FakePegase, config: Path, feeds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    seen: list[object] = []
+    pegase.after_page = lambda server, page: seen.append(signal.getsignal(signal.SIGTERM))
+    assert main(["pegase", "fetch", "--config", str(config), "--out", str(feeds / "feed.json"), "-q"]) == 0
+    assert seen
+    assert seen[0] not in (before, signal.SIG_DFL)  # while it fetched
+    assert signal.getsignal(signal.SIGTERM) == before  # put back after
 
 
 def test_the_password_never_goes_on_a_command_line(capsys: pytest.CaptureFixture[str]) -> None:
