@@ -461,10 +461,15 @@ def build_feed_enrolment(
             yield row
 
     modified = [item.modified for item in feed.items if item.modified is not None]
+    # `pegase fetch --since` completes each learner as they are now, later than the feed's cut: a
+    # mark past the cut would skip what other learners changed in between. Up to the cut, all is in.
+    latest = max(modified, default=None)
+    if latest is not None and feed.until is not None:
+        latest = min(latest, feed.until)
     return _gather(
         builder, rows(), student_checks, skip_invalid,
         source=feed.source, encoding="UTF-8", separator="", format="pegase", shape=feed.shape,
-        feed_modified=max(modified, default=None),
+        feed_modified=latest,
     )  # fmt: skip
 
 

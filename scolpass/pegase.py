@@ -66,6 +66,8 @@ class Feed:
     source: str
     shape: str  # as the summary prints it: "one page", "3 pages", "an array of items", "JSON Lines"
     items: tuple[FeedItem, ...]
+    # The time `pegase fetch` cut the feed at, when it wrote the file: everything changed before is in it.
+    until: int | None = None
 
 
 def looks_like_feed(raw: bytes) -> bool:
@@ -102,14 +104,15 @@ def read_feed(text: str, source: str, pegase: PegaseSettings | None) -> Feed:
             reason = f"holds more than {MAX_ITEMS:,} enrolments: check that this is the enrolment feed, or split it"
             raise InputError([Problem(source, None, None, None, reason)])
 
+    scanner = _Scanner(text, source, take)
     try:
-        shape = _Scanner(text, source, take).document()
+        shape = scanner.document()
     except RecursionError:
         # The json module's decoder is recursive, and bounded by the interpreter's recursion limit.
         raise InputError([Problem(source, None, None, None, "nests too deeply to be an enrolment feed")]) from None
     if not items:
         raise InputError([Problem(source, None, None, None, "holds no enrolment (its resultats are empty)")])
-    return Feed(source, shape, tuple(items))
+    return Feed(source, shape, tuple(items), scanner.until)
 
 
 _Take = Callable[[int, str, int, int, Any], None]  # (line, place, start, end, value) of each item
@@ -125,6 +128,8 @@ class _Scanner:
         self.source = source
         self.take = take
         self.decoder = json.JSONDecoder()
+        # What `pegase fetch` wrote of its own (``"scolpass": {"until": ...}``): the feed as of then.
+        self.until: int | None = None
         self._line_at = (0, 1)  # (offset, its line): items come in order, so lines are counted once
 
     def line(self, offset: int) -> int:
@@ -244,7 +249,11 @@ class _Scanner:
             elif key == "resultats":
                 raise self.refuse(offset, f"{place}resultats is not an array of enrolments")
             else:
-                offset = self.value(offset)[1]
+                value, offset = self.value(offset)
+                if key == "scolpass" and not place and isinstance(value, dict):
+                    until = value.get("until")
+                    if isinstance(until, int) and not isinstance(until, bool):
+                        self.until = until
             offset = self.skip(offset)
             if text.startswith(",", offset):
                 offset = self.skip(offset + 1)

@@ -548,3 +548,15 @@ def test_bookkeeping_fields_never_set_a_learner_aside(write_feed: Callable[..., 
     ((warning),) = enrolment.warnings
     assert (warning.column, warning.value) == ("resultats[0].derniereModification", "1780000000.0")
     assert warning.reason == "is not a time in Unix seconds: ignored (learner 000000001)"
+
+
+def test_the_feeds_mark_is_never_past_the_time_pegase_fetch_cut_it_at(tmp_path: Path) -> None:
+    late = item(derniereModification=1_780_009_999)  # completed after the cut, as --since does
+    page_ = {**page([item("000000002", prenom="Anne", INE="0223456789B"), late]),
+             "scolpass": {"period": "PER-2026", "since": 1_779_000_000, "until": 1_780_005_000}}  # fmt: skip
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps(page_), encoding="utf-8")
+    assert read(path).feed_modified == 1_780_005_000
+    del page_["scolpass"]
+    path.write_text(json.dumps(page_), encoding="utf-8")
+    assert read(path).feed_modified == 1_780_009_999
