@@ -36,7 +36,12 @@ def _layer(module: str) -> int:
 
 
 def _runtime_imports(path: Path) -> list[tuple[int, str, list[str]]]:
-    """``(line, module imported, names)`` of the package's relative imports, outside ``if TYPE_CHECKING:``."""
+    """``(line, module imported, names)`` of the package's relative imports, outside ``if TYPE_CHECKING:``.
+
+    In a subpackage (``registry/``), ``..x`` is the package's module x and ``.y`` the subpackage's own
+    (which belongs to its layer).
+    """
+    top = 2 if path.parent.parent == PACKAGE else 1
     tree = ast.parse(path.read_text(encoding="utf-8"))
     typing_only = {
         id(node)
@@ -46,7 +51,7 @@ def _runtime_imports(path: Path) -> list[tuple[int, str, list[str]]]:
     }
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1 and id(node) not in typing_only:
+        if isinstance(node, ast.ImportFrom) and node.level == top and id(node) not in typing_only:
             names = [alias.name for alias in node.names]
             found.append((node.lineno, node.module or "", names))
         if isinstance(node, ast.Import) and id(node) not in typing_only:
@@ -60,11 +65,18 @@ def _targets(module: str, names: list[str]) -> list[str]:
     """The modules an import reaches: ``from .x import y`` reaches x; ``from . import y`` reaches y or the API."""
     if module:
         return [module.split(".")[0]]
-    return [name if (PACKAGE / f"{name}.py").exists() else "__init__" for name in names]
+    return [name if (PACKAGE / f"{name}.py").exists() or (PACKAGE / name).is_dir() else "__init__" for name in names]
+
+
+def _sources() -> list[tuple[str, Path]]:
+    """Every source file, with the module of the layers it counts as: a subpackage's files as the subpackage."""
+    found = [(p.stem, p) for p in sorted(PACKAGE.glob("*.py"))]
+    found += [(p.parent.name, p) for p in sorted(PACKAGE.glob("*/*.py"))]
+    return found
 
 
 def test_every_module_is_in_one_layer() -> None:
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    modules = {name for name, _ in _sources()}
     placed = [m for layer in LAYERS for m in layer]
     assert sorted(placed) == sorted(set(placed)), "a module in two layers"
     assert modules == set(placed)
@@ -72,11 +84,11 @@ def test_every_module_is_in_one_layer() -> None:
 
 def test_no_module_imports_a_layer_above_its_own() -> None:
     upward = []
-    for path in sorted(PACKAGE.glob("*.py")):
+    for name, path in _sources():
         for line, module, names in _runtime_imports(path):
             for target in _targets(module, names):
-                if _layer(target) < _layer(path.stem):
-                    upward.append(f"scolpass/{path.name}:{line} imports {target}")
+                if _layer(target) < _layer(name):
+                    upward.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {target}")
     assert upward == []
 
 
@@ -90,8 +102,8 @@ def test_the_command_line_uses_the_public_api_only() -> None:
 
 
 def test_only_the_command_line_knows_click() -> None:
-    for path in sorted(PACKAGE.glob("*.py")):
-        if path.stem in ("cli", "__main__"):
+    for name, path in _sources():
+        if name in ("cli", "__main__"):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}

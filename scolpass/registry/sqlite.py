@@ -1,4 +1,4 @@
-"""The registry: the SQLite record of every identifier ever issued, and of every run.
+"""The registry in SQLite, the embedded engine: one file beside the runs that use it.
 
 It keeps identifiers stable across runs and years, and lets a crashed run be
 recovered: a run's accounts are written ``pending`` before any file, and
@@ -16,29 +16,33 @@ import sqlite3
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
 
-from .duplicates import RESEMBLANCES, Resemblance, keys, number_key
-from .errors import StateError
-from .files import create_private, refuse_unsafe
-from .student import Account, Student
+from ..duplicates import RESEMBLANCES, Resemblance, keys, number_key
+from ..errors import StateError
+from ..files import create_private, refuse_unsafe
+from ..student import Account, Student
+from .base import Registry
+from .records import (
+    ACCOUNT_COLUMNS,
+    ACCOUNT_COLUMNS_A,
+    RUN_COLUMNS,
+    Command,
+    IssuedAccount,
+    LinkedNumber,
+    ReissueRecord,
+    RunRecord,
+    RunState,
+    account_from_row,
+    run_from_row,
+)
 
 DEFAULT_REGISTRY = "scolpass.sqlite3"
 SCHEMA_VERSION = 6
 # How long a short transaction waits for another run's (seconds): a batch run only holds the
 # registry's write lock while it records or confirms, never while it renders.
 WAIT_SECONDS = 30.0
-
-# "pending" while its run writes, "issued", or "adopted" from an import (an account made elsewhere).
-AccountState = Literal["pending", "issued", "adopted"]
-# "pending" while it writes, "written" once its staging folder is complete and durable (publishing it
-# is all that is left), then "complete" or "abandoned"; "pending-v3" is a run a crash left pending
-# under schema 3 or before (output.LEGACY_PENDING).
-RunState = Literal["pending", "written", "complete", "abandoned", "pending-v3"]
-Command = Literal["generate", "reissue"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -163,107 +167,8 @@ _COLUMNS[5] = _COLUMNS[4]
 _COLUMNS[6] = _COLUMNS[5]
 
 
-@dataclass(frozen=True)
-class LinkedNumber:
-    """A further student number of an account: the same student under a new number (Pégase's learner code)."""
-
-    student_number: str
-    year: int  # the academic year of the run that linked it
-    linked_at: str
-    run_id: int | None
-
-
-@dataclass(frozen=True)
-class IssuedAccount:
-    """What the registry remembers of one student.
-
-    ``student_number`` is the number the account was issued (or adopted) under,
-    its key for good; ``links`` are the numbers linked to it since. Any of them
-    finds the account; ``student`` holds the latest run's data, whose number is
-    the one the export gave that year.
-    """
-
-    student_number: str
-    identifier: str
-    first_year: int
-    short_identifier: str | None = None
-    state: AccountState = "issued"
-    student: Student | None = None  # the printed data, for reissues and reprints; None if adopted
-    issued_at: str = ""
-    last_year: int | None = None  # the last academic year a run listed the student in
-    run_id: int | None = None  # the run that issued it; None if adopted or issued before runs were recorded
-    links: tuple[LinkedNumber, ...] = ()  # oldest first
-
-    @property
-    def student_numbers(self) -> tuple[str, ...]:
-        """Every number that finds the account: its own, then the linked ones, oldest first."""
-        return (self.student_number, *(link.student_number for link in self.links))
-
-    @property
-    def account(self) -> Account | None:
-        """The account to print or export again; None for an adopted one, which has no sheet data."""
-        return Account(self.student, self.identifier, self.short_identifier) if self.student else None
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run, as the registry remembers it."""
-
-    id: int
-    command: Command
-    state: RunState
-    started_at: str
-    finished_at: str | None
-    os_user: str  # the system account that ran it
-    academic_year: int
-    input_name: str | None
-    input_sha256: str | None
-    output: str  # "" for a reissue handed out at once, which writes no folder
-    staging: str
-    counts: Mapping[str, int]
-    actor: str = ""  # who asked for it: the OS user, or a counter agent signed in to the web page
-
-
-@dataclass(frozen=True)
-class ReissueRecord:
-    """One new password given to a student."""
-
-    reissued_at: str
-    run_id: int
-    actor: str
-
-
-_RUN_COLUMNS = (
-    "id, command, state, started_at, finished_at, os_user, academic_year, input_name, input_sha256, output,"
-    " staging, counts, actor"
-)
-
-
-def _run(row: tuple[Any, ...]) -> RunRecord:
-    id_, command, state, started, finished, user, year, name, sha, output, staging, counts, actor = row
-    loaded = json.loads(counts) if counts else {}
-    return RunRecord(
-        id_, command, state, started, finished, user, year, name, sha, output, staging, loaded, actor or user
-    )
-
-
-_ACCOUNT_COLUMNS = (
-    "student_number, identifier, first_year, short_identifier, state, student, issued_at, last_year, run_id"
-)
-
-
-# The same, of the table aliased ``a`` (queries that join numbers, which has a student_number too).
-_ACCOUNT_COLUMNS_A = ", ".join(f"a.{column.strip()}" for column in _ACCOUNT_COLUMNS.split(","))
-
-
-def _account(row: tuple[Any, ...]) -> IssuedAccount:
-    number, identifier, year, short, state, student, issued_at, last_year, run_id = row
-    printed = Student.from_record(student) if student else None
-    return IssuedAccount(number, identifier, year, short, state, printed, issued_at, last_year, run_id)
-
-
-class Registry:
-    """An open registry file. Use :func:`open_registry`."""
+class SqliteRegistry:
+    """An open registry file (:class:`~scolpass.registry.base.SqliteRegistry`). Use :func:`open_registry`."""
 
     def __init__(self, path: Path, connection: sqlite3.Connection, created: bool) -> None:
         self.path = path
@@ -274,7 +179,7 @@ class Registry:
         """Close the file."""
         self._db.close()
 
-    def __enter__(self) -> Registry:
+    def __enter__(self) -> SqliteRegistry:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -328,12 +233,12 @@ class Registry:
                 marks = ",".join("?" * len(chunk))
                 # Only "?" marks and column names are formatted in; the values are bound.
                 query = (
-                    f"SELECT a.student_number, {_ACCOUNT_COLUMNS_A} FROM accounts a WHERE a.student_number IN ({marks})"  # noqa: S608
-                    f" UNION ALL SELECT n.student_number, {_ACCOUNT_COLUMNS_A} FROM numbers n"
+                    f"SELECT a.student_number, {ACCOUNT_COLUMNS_A} FROM accounts a WHERE a.student_number IN ({marks})"  # noqa: S608
+                    f" UNION ALL SELECT n.student_number, {ACCOUNT_COLUMNS_A} FROM numbers n"
                     f" JOIN accounts a ON a.student_number = n.account WHERE n.student_number IN ({marks})"
                 )
                 for asked, *row in self._db.execute(query, chunk + chunk):
-                    found[asked] = _account(tuple(row))
+                    found[asked] = account_from_row(tuple(row))
             return self._with_links(found)
 
     def account(self, student_number: str) -> IssuedAccount | None:
@@ -343,29 +248,29 @@ class Registry:
     def accounts(self) -> Iterator[IssuedAccount]:
         """Every account, by (its own) student number."""
         with self._guard("read"):
-            rows = self._db.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY student_number").fetchall()  # noqa: S608
+            rows = self._db.execute(f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY student_number").fetchall()  # noqa: S608
             links = self._links(None)
-        return (dataclasses.replace(a, links=links.get(a.student_number, ())) for a in map(_account, rows))
+        return (dataclasses.replace(a, links=links.get(a.student_number, ())) for a in map(account_from_row, rows))
 
     def find_login(self, login: str) -> IssuedAccount | None:
         """The account whose login or short login is ``login``, if any."""
         with self._guard("read"):
             row = self._db.execute(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE identifier = ? OR short_identifier = ?",  # noqa: S608
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE identifier = ? OR short_identifier = ?",  # noqa: S608
                 (login, login),
             ).fetchone()
-            return self._with_links({login: _account(row)})[login] if row else None
+            return self._with_links({login: account_from_row(row)})[login] if row else None
 
     def same_number_key(self, student_number: str) -> list[IssuedAccount]:
         """Accounts with a student number (their own or a linked one) that is ``student_number`` but for
         leading zeros."""
         with self._guard("read"):
             rows = self._db.execute(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE number_key = ?1"  # noqa: S608
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE number_key = ?1"  # noqa: S608
                 " OR student_number IN (SELECT account FROM numbers WHERE number_key = ?1) ORDER BY student_number",
                 (number_key(student_number),),
             ).fetchall()
-            return list(self._with_links({a.student_number: a for a in map(_account, rows)}).values())
+            return list(self._with_links({a.student_number: a for a in map(account_from_row, rows)}).values())
 
     def probable_duplicates(self, student: Student) -> list[tuple[str, Resemblance]]:
         """Students of the registry that are probably ``student`` under another number, with how.
@@ -739,18 +644,18 @@ class Registry:
 
     def runs(self, *states: RunState) -> list[RunRecord]:
         """Every run (or those in one of ``states``), oldest first."""
-        query = f"SELECT {_RUN_COLUMNS} FROM runs"  # noqa: S608
+        query = f"SELECT {RUN_COLUMNS} FROM runs"  # noqa: S608
         if states:
             query += f" WHERE state IN ({','.join('?' * len(states))})"
         with self._guard("read"):
             rows = self._db.execute(query + " ORDER BY id", states).fetchall()
-        return [_run(row) for row in rows]
+        return [run_from_row(row) for row in rows]
 
     def run(self, run_id: int) -> RunRecord | None:
         """One run, if the registry has it."""
         with self._guard("read"):
-            row = self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()  # noqa: S608
-        return _run(row) if row else None
+            row = self._db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()  # noqa: S608
+        return run_from_row(row) if row else None
 
     def record_reissues(self, student_numbers: Iterable[str], run_id: int, when: datetime) -> None:
         """Remember that these students got a new password in this run (inside :meth:`transaction`).
@@ -827,7 +732,7 @@ def _keys(student: Student) -> tuple[str | None, str, str]:
 def open_registry(
     path: str | Path, in_memory: bool = False, group: int | None = None, wait: float = WAIT_SECONDS
 ) -> Registry:
-    """Open the registry file, creating it when absent (``Registry.created``) and migrating it forward.
+    """Open the registry file, creating it when absent (``SqliteRegistry.created``) and migrating it forward.
 
     Any other SQLite file is refused untouched: scolpass must never add its
     tables to another application's database; so is a file (or a journal, or a
@@ -861,7 +766,7 @@ def open_registry(
             doing = "create" if created else "open"
             raise StateError(f"{path}: cannot {doing} the registry: {_reason(exc)}") from None
         raise
-    return Registry(path, db, created)
+    return SqliteRegistry(path, db, created)
 
 
 def refuse_unsafe_location(path: Path, group: int | None = None) -> None:
@@ -942,7 +847,7 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
         raise
 
 
-def _memory_copy(path: Path) -> Registry:
+def _memory_copy(path: Path) -> SqliteRegistry:
     memory = sqlite3.connect(":memory:", isolation_level=None)
     try:
         _private_pragmas(memory)
@@ -958,7 +863,7 @@ def _memory_copy(path: Path) -> Registry:
         if isinstance(exc, OSError):
             raise StateError(f"{path}: cannot read the registry: {exc.strerror}") from None
         raise
-    return Registry(path, memory, False)
+    return SqliteRegistry(path, memory, False)
 
 
 def _copy_into(path: Path, memory: sqlite3.Connection) -> None:
