@@ -21,15 +21,17 @@ WHEN = datetime(2026, 9, 1, 10, 0)
 Opener = Callable[..., Registry]
 
 
+def without_tls(url: str) -> str:
+    """The tests' server has no TLS: on 127.0.0.1 nothing crosses a network."""
+    return url + ("&" if "?" in url else "?") + "sslmode=disable"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh registry's location on each engine: a file, or an empty database's URL."""
     if request.param == "sqlite":
-        yield str(tmp_path / "r.sqlite3")
-        return
-    url: str = request.getfixturevalue("pg_database")
-    # The tests' server has no TLS: on 127.0.0.1 nothing crosses a network.
-    yield url + ("&" if "?" in url else "?") + "sslmode=disable"
+        return str(tmp_path / "r.sqlite3")
+    return without_tls(request.getfixturevalue("pg_database"))
 
 
 @pytest.fixture
@@ -87,7 +89,14 @@ def test_a_login_or_a_student_is_never_recorded_twice(registry: Registry) -> Non
 
 def test_linked_numbers_find_their_account_and_are_never_linked_twice(registry: Registry) -> None:
     with registry.transaction():
-        registry.record([new_account("00012345", "jean.martin"), new_account("00099999", "paul.durand")], 2026, WHEN)
+        registry.record(
+            [
+                new_account("00012345", "jean.martin"),
+                new_account("00099999", "paul.durand", first_name="Paul", birth_name="DURAND"),
+            ],
+            2026,
+            WHEN,
+        )
     run_id = run(registry, 2027)
     with registry.transaction():
         registry.link([("000123456", "00012345")], 2027, WHEN, run_id)
@@ -100,9 +109,8 @@ def test_linked_numbers_find_their_account_and_are_never_linked_twice(registry: 
     assert registry.probable_duplicates(a_student("000123456")) == []
     with pytest.raises(StateError, match="it is already student 00012345's"), registry.transaction():
         registry.link([("000123456", "00099999")], 2027, WHEN)
-    with pytest.raises(StateError, match="this student number is linked to another account"):
-        with registry.transaction():
-            registry.record([new_account("000123456", "someone.else")], 2027, WHEN)
+    with pytest.raises(StateError, match="this student number is linked to another account"), registry.transaction():
+        registry.record([new_account("000123456", "someone.else")], 2027, WHEN)
 
 
 def test_an_abandoned_run_takes_back_its_accounts_links_and_reissues(registry: Registry) -> None:
@@ -177,9 +185,8 @@ def test_a_purge_forgets_students_and_keeps_their_logins(registry: Registry) -> 
 
 
 def test_a_dry_registry_changes_nothing(location: str) -> None:
-    with open_registry(location) as reg:
-        with reg.transaction():
-            reg.record([new_account("1", "jean.martin")], 2026, WHEN)
+    with open_registry(location) as reg, reg.transaction():
+        reg.record([new_account("1", "jean.martin")], 2026, WHEN)
     with open_registry(location, in_memory=True) as reg:
         with reg.transaction():
             reg.record([new_account("2", "anne.martin")], 2026, WHEN)
@@ -192,9 +199,9 @@ def test_a_dry_registry_changes_nothing(location: str) -> None:
 
 
 @pytest.fixture
-def pg_location(location: str) -> str:
-    if not is_postgres(location):
-        pytest.skip("PostgreSQL only")
+def pg_location(pg_database: str) -> str:
+    location = without_tls(pg_database)
+    assert is_postgres(location)
     return location
 
 
@@ -208,7 +215,7 @@ def test_a_schema_made_by_a_newer_scolpass_or_another_application_is_refused(pg_
     with psycopg.connect(pg_location, autocommit=True) as db:
         db.execute("DROP TABLE numbers, reissues, runs, reserved, accounts, meta")
         db.execute("CREATE TABLE invoices (id INTEGER)")
-    with pytest.raises(StateError, match="not a scolpass registry .*invoices.*left untouched"):
+    with pytest.raises(StateError, match=r"not a scolpass registry .*invoices.*left untouched"):
         open_registry(pg_location)
 
 
@@ -223,7 +230,7 @@ def test_an_unreachable_server_a_wrong_password_or_no_database_is_one_clear_erro
     wrong.write_text("*:*:*:*:not-the-password\n")
     wrong.chmod(0o600)
     monkeypatch.setenv("PGPASSFILE", str(wrong))
-    with pytest.raises(StateError, match="cannot reach the registry's database: .*password authentication failed"):
+    with pytest.raises(StateError, match=r"cannot reach the registry's database: .*password authentication failed"):
         open_registry(pg_location)
     closed = "postgresql://scolpass@127.0.0.1:1/db?sslmode=disable"
     with pytest.raises(StateError) as caught:
