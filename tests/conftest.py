@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import random
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -23,6 +24,7 @@ from pypdf import PdfReader
 from scolpass import Account, ConfigError, Settings, Step, Student, load_settings, settings_from_dict
 from scolpass.settings import DEFAULT_ALPHABET
 
+from .postgres import LIBPQ_ENVIRONMENT, Postgres, find_binaries
 from .slapd import Slapd
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,3 +269,53 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     finally:
         for point in reversed(mounted):
             subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def require_postgres() -> Path:
+    """The folder of PostgreSQL's initdb, pg_ctl and psql (Debian keeps them off PATH, in
+    /usr/lib/postgresql/VERSION/bin); skip the test naming the Debian package, or fail under CI=true."""
+    found = find_binaries()
+    if found:
+        return found
+    message = (
+        "initdb not found (looked in /usr/lib/postgresql/*/bin and on PATH): install the Debian package "
+        "'postgresql' (bash tests/system-packages.sh as root)"
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true: a skip is a failure: {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One throwaway PostgreSQL server for the whole run (about 1 s to start), stopped and removed at the end.
+
+    Superuser ``postgres.admin``; ``postgres.url(db, user)`` over TCP (the password from ``postgres.passfile``),
+    ``postgres.socket_url(db, user)`` over the socket; ``create_database``, ``create_role``, ``stop``, ``start``.
+    """
+    with Postgres(require_postgres()) as server:
+        yield server
+
+
+@pytest.fixture
+def pg_database(postgres: Postgres, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh empty database on the session's server: its TCP URL, ``postgresql://scolpass_admin@127.0.0.1:PORT/DB``.
+
+    For the test, libpq's environment is the server's own: PGPASSFILE is ``postgres.passfile`` (so that psycopg, or
+    scolpass in a subprocess, finds the passwords) and a developer's PGHOST, PGPASSWORD, PGSERVICE... are unset.
+    Afterwards the database is dropped, with the roles and databases the test made through ``postgres``, and a
+    server the test stopped is started again.
+    """
+    for name in LIBPQ_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(postgres.passfile))
+    roles, databases = list(postgres.roles), list(postgres.databases)
+    url = postgres.create_database(label=re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_"))
+    try:
+        yield url
+    finally:
+        postgres.start()  # a test of "server down" that failed before starting it again
+        for made in [name for name in postgres.databases if name not in databases]:
+            postgres.drop_database(made)
+        for made in [name for name in postgres.roles if name not in roles]:
+            postgres.drop_role(made)

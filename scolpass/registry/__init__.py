@@ -10,7 +10,10 @@ the interface of an open registry (base.py) and :func:`open_registry`. SQLite
 (sqlite.py) is the embedded engine.
 """
 
+from pathlib import Path
+
 from .base import Registry
+from .postgres import PostgresRegistry, is_postgres, open_postgres
 from .records import (
     AccountState,
     Command,
@@ -20,15 +23,33 @@ from .records import (
     RunRecord,
     RunState,
 )
+from .sql import MAX_VARIABLES
 from .sqlite import (
     DEFAULT_REGISTRY,
-    MAX_VARIABLES,
     SCHEMA_VERSION,
     WAIT_SECONDS,
     SqliteRegistry,
-    open_registry,
+    open_sqlite,
     refuse_unsafe_location,
 )
+
+
+def open_registry(
+    location: str | Path, in_memory: bool = False, group: int | None = None, wait: float = WAIT_SECONDS
+) -> Registry:
+    """Open the registry at ``location``: a ``postgresql://`` URL, else an SQLite file (a path, or
+    ``sqlite:///PATH``), creating it when absent and migrating it forward.
+
+    ``in_memory`` changes nothing for good (a dry run, the help desk's reads): SQLite works on a
+    copy of the file, PostgreSQL in one transaction rolled back at the end. ``group`` and ``wait``
+    are SQLite's (see :func:`open_sqlite`).
+    """
+    if is_postgres(location):
+        return open_postgres(str(location), dry=in_memory)
+    text = str(location)
+    path = Path(text.removeprefix("sqlite://")) if text.startswith("sqlite:///") else Path(location)
+    return open_sqlite(path, in_memory, group, wait)
+
 
 __all__ = [
     "DEFAULT_REGISTRY",
@@ -39,11 +60,15 @@ __all__ = [
     "Command",
     "IssuedAccount",
     "LinkedNumber",
+    "PostgresRegistry",
     "Registry",
     "ReissueRecord",
     "RunRecord",
     "RunState",
     "SqliteRegistry",
+    "is_postgres",
+    "open_postgres",
     "open_registry",
+    "open_sqlite",
     "refuse_unsafe_location",
 ]

@@ -1,0 +1,271 @@
+"""The registry's guarantees on both engines: the embedded SQLite file and a real PostgreSQL server
+(started by the tests, tests/postgres.py). Each test runs once per engine, on a fresh registry."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from scolpass.errors import StateError
+from scolpass.registry import Registry, is_postgres, open_registry
+
+from .conftest import a_student, new_account
+
+WHEN = datetime(2026, 9, 1, 10, 0)
+Opener = Callable[..., Registry]
+
+
+def without_tls(url: str) -> str:
+    """The tests' server has no TLS: on 127.0.0.1 nothing crosses a network."""
+    return url + ("&" if "?" in url else "?") + "sslmode=disable"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh registry's location on each engine: a file, or an empty database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "r.sqlite3")
+    return without_tls(request.getfixturevalue("pg_database"))
+
+
+@pytest.fixture
+def registry(location: str) -> Iterator[Registry]:
+    with open_registry(location) as reg:
+        yield reg
+
+
+def run(reg: Registry, year: int = 2026, command: Any = "generate") -> int:
+    """A run begun in its own transaction, as run.py begins one; returns its id."""
+    with reg.transaction():
+        run_id = reg.begin_run(command, year, WHEN, "registrar", Path("/srv/out"), "export.csv", "ab" * 32)
+        reg.set_staging(run_id, Path(f"/srv/.staging-{run_id}"))
+    return run_id
+
+
+def test_a_new_registry_is_made_once_and_opens_again(location: str) -> None:
+    with open_registry(location) as reg:
+        assert reg.created
+        assert reg.count() == 0
+    with open_registry(location) as reg:
+        assert not reg.created
+
+
+def test_accounts_are_found_by_number_and_login(registry: Registry) -> None:
+    run_id = run(registry)
+    with registry.transaction():
+        registry.record([new_account("00012345", "jean.martin", "jmartin", ine="0123456789A"),
+                         new_account("00012346", "anne.martin", first_name="Anne")], 2026, WHEN, run_id)  # fmt: skip
+    assert registry.issued(["00012345", "99"])["00012345"].state == "pending"
+    registry.confirm(run_id, {"new": 2}, WHEN)
+    jean = registry.account("00012345")
+    assert jean is not None
+    assert (jean.identifier, jean.short_identifier, jean.state, jean.run_id) == ("jean.martin", "jmartin", "issued", 1)
+    assert jean.student == a_student("00012345", ine="0123456789A")
+    assert registry.find_login("jmartin") == jean
+    assert [a.student_number for a in registry.accounts()] == ["00012345", "00012346"]
+    assert registry.count() == 2
+    assert registry.taken_identifiers() == {"jean.martin", "anne.martin"}
+    assert registry.taken_identifiers(short=True) == {"jmartin"}
+    assert [a.student_number for a in registry.same_number_key("12345")] == ["00012345"]
+    assert registry.with_ine(["0123456789A", "X"]) == {"0123456789A": ["00012345"]}
+    found = registry.probable_duplicates(a_student("99999999", ine="0123456789A"))
+    assert [(number, r.key) for number, r in found] == [("00012345", "ine"), ("00012345", "identity_key")]
+
+
+def test_a_login_or_a_student_is_never_recorded_twice(registry: Registry) -> None:
+    with registry.transaction():
+        registry.record([new_account("1", "jean.martin")], 2026, WHEN)
+    for account in (new_account("2", "jean.martin"), new_account("1", "jean.martin2")):
+        with pytest.raises(StateError, match="recorded twice"), registry.transaction():
+            registry.record([new_account("3", "li.wang"), account], 2026, WHEN)
+    assert registry.count() == 1  # the whole transaction undone, li.wang too
+
+
+def test_linked_numbers_find_their_account_and_are_never_linked_twice(registry: Registry) -> None:
+    with registry.transaction():
+        registry.record(
+            [
+                new_account("00012345", "jean.martin"),
+                new_account("00099999", "paul.durand", first_name="Paul", birth_name="DURAND"),
+            ],
+            2026,
+            WHEN,
+        )
+    run_id = run(registry, 2027)
+    with registry.transaction():
+        registry.link([("000123456", "00012345")], 2027, WHEN, run_id)
+        registry.update_students([a_student("000123456")], 2027)
+    registry.confirm(run_id, {"returning": 1}, WHEN)
+    found = registry.issued(["000123456", "00012345"])
+    assert found["000123456"] == found["00012345"]
+    assert found["000123456"].student_numbers == ("00012345", "000123456")
+    assert found["000123456"].last_year == 2027
+    assert registry.probable_duplicates(a_student("000123456")) == []
+    with pytest.raises(StateError, match="it is already student 00012345's"), registry.transaction():
+        registry.link([("000123456", "00099999")], 2027, WHEN)
+    with pytest.raises(StateError, match="this student number is linked to another account"), registry.transaction():
+        registry.record([new_account("000123456", "someone.else")], 2027, WHEN)
+
+
+def test_an_abandoned_run_takes_back_its_accounts_links_and_reissues(registry: Registry) -> None:
+    with registry.transaction():
+        registry.record([new_account("00012345", "jean.martin")], 2026, WHEN)
+    run_id = run(registry, 2027)
+    with registry.transaction():
+        registry.record([new_account("00012346", "anne.martin")], 2027, WHEN, run_id)
+        registry.link([("000123456", "00012345")], 2027, WHEN, run_id)
+        registry.update_students([a_student("000123456")], 2027)
+        registry.record_reissues(["00012345"], run_id, WHEN)
+        registry.set_feed_mark(run_id, 1_780_000_000)
+    registry.abandon(run_id, WHEN)
+    assert registry.count() == 1
+    assert registry.account("000123456") is None
+    jean = registry.account("00012345")
+    assert jean is not None
+    assert jean.student is not None
+    assert jean.student.student_number == "00012345"  # the printed record back to a number that finds it
+    assert registry.reissues("00012345") == []
+    assert registry.feed_mark() is None
+    (record,) = registry.runs("abandoned")
+    assert (record.id, record.state, record.input_name) == (run_id, "abandoned", "export.csv")
+
+
+def test_runs_and_reissues_are_remembered(registry: Registry) -> None:
+    first = run(registry)
+    with registry.transaction():
+        registry.record([new_account("00012345", "jean.martin")], 2026, WHEN, first)
+        registry.set_feed_mark(first, 1_780_000_000)
+    with pytest.raises(StateError, match="cannot be reissued now: account pending"):
+        registry.record_handed_reissue("00012345", 2026, WHEN, "registrar", "agent")
+    registry.mark_written(first)
+    assert registry.run(first) is not None
+    assert [r.state for r in registry.runs()] == ["written"]
+    registry.confirm(first, {"new": 1}, WHEN)
+    assert registry.feed_mark() == 1_780_000_000
+    handed = registry.record_handed_reissue("00012345", 2026, WHEN, "registrar", "agent")
+    assert handed == first + 1
+    assert [(r.run_id, r.actor) for r in registry.reissues("00012345")] == [(handed, "agent")]
+    assert [(r.id, r.command, r.state, r.counts) for r in registry.runs("complete")] == [
+        (first, "generate", "complete", {"new": 1}), (handed, "reissue", "complete", {"reissued": 1})
+    ]  # fmt: skip
+    assert registry.latest_year() == 2026
+
+
+def test_reserved_logins_and_adopted_accounts(registry: Registry) -> None:
+    assert registry.reserve(["admin-ent", "jean.martin"], "staff.csv", WHEN) == 2
+    assert registry.reserve(["admin-ent", "bu"], "other.csv", WHEN) == 1
+    assert registry.reserved_count() == 3
+    assert {"admin-ent", "jean.martin", "bu"} <= registry.taken_identifiers()
+    with registry.transaction():
+        registry.record([new_account("00000001", "anne.martin")], 2026, WHEN)
+    adopted, conflicts = registry.adopt({"00000002": "paul.durand", "00000001": "someone"}, 2026, WHEN)
+    assert adopted == 1
+    assert conflicts == ["00000001 -> someone: the registry links 00000001 -> anne.martin"]
+    assert registry.account("00000002") is not None
+
+
+def test_a_purge_forgets_students_and_keeps_their_logins(registry: Registry) -> None:
+    with registry.transaction():
+        registry.record([new_account("1", "jean.martin", "jmartin"), new_account("2", "anne.martin")], 2024, WHEN)
+    with registry.transaction():
+        registry.update_students([a_student("2")], 2026)
+        registry.link([("0001", "1")], 2024, WHEN)
+    assert registry.purgeable(2026) == [("1", "jean.martin", 2024)]
+    assert registry.purge(2026, WHEN) == [("1", "jean.martin", 2024)]
+    assert registry.account("1") is None
+    assert registry.account("0001") is None  # its further numbers go with it
+    assert {"jean.martin", "jmartin"} <= registry.taken_identifiers()
+    assert registry.count() == 1
+
+
+def test_a_dry_registry_changes_nothing(location: str) -> None:
+    with open_registry(location) as reg, reg.transaction():
+        reg.record([new_account("1", "jean.martin")], 2026, WHEN)
+    with open_registry(location, in_memory=True) as reg:
+        with reg.transaction():
+            reg.record([new_account("2", "anne.martin")], 2026, WHEN)
+        assert reg.count() == 2
+    with open_registry(location) as reg:
+        assert [a.student_number for a in reg.accounts()] == ["1"]
+
+
+# -- PostgreSQL: the server and the database as they may be ----------------------------------------------
+
+
+@pytest.fixture
+def pg_location(pg_database: str) -> str:
+    location = without_tls(pg_database)
+    assert is_postgres(location)
+    return location
+
+
+def test_a_schema_made_by_a_newer_scolpass_or_another_application_is_refused(pg_location: str) -> None:
+    with open_registry(pg_location):
+        pass
+    with psycopg.connect(pg_location, autocommit=True) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StateError, match=r"written by a newer scolpass \(schema 99\); upgrade scolpass"):
+        open_registry(pg_location)
+    with psycopg.connect(pg_location, autocommit=True) as db:
+        db.execute("DROP TABLE numbers, reissues, runs, reserved, accounts, meta")
+        db.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(StateError, match=r"not a scolpass registry .*invoices.*left untouched"):
+        open_registry(pg_location)
+
+
+def test_an_unreachable_server_a_wrong_password_or_no_database_is_one_clear_error(
+    pg_location: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = pg_location.replace("/" + pg_location.rsplit("/", 1)[1].split("?")[0] + "?", "/no_such_db?")
+    with pytest.raises(StateError) as caught:
+        open_registry(missing)
+    assert 'database "no_such_db" does not exist' in str(caught.value)
+    wrong = tmp_path / "pgpass"
+    wrong.write_text("*:*:*:*:not-the-password\n")
+    wrong.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(wrong))
+    with pytest.raises(StateError, match=r"cannot reach the registry's database: .*password authentication failed"):
+        open_registry(pg_location)
+    closed = "postgresql://scolpass@127.0.0.1:1/db?sslmode=disable"
+    with pytest.raises(StateError) as caught:
+        open_registry(closed)
+    message = str(caught.value)
+    assert message.startswith("postgresql://scolpass@127.0.0.1:1/db?sslmode=disable: cannot reach")
+    assert "\n" not in message
+
+
+def test_a_password_written_in_the_url_is_never_shown(pg_location: str) -> None:
+    url = pg_location.replace("://", "://intruder:S3cret-pass@", 1)
+    with pytest.raises(StateError) as caught:
+        open_registry(url)
+    assert "S3cret-pass" not in str(caught.value)
+    assert "intruder:***@" in str(caught.value)
+
+
+def test_the_dry_registry_of_an_empty_database_creates_nothing(pg_location: str) -> None:
+    with open_registry(pg_location, in_memory=True) as reg:
+        assert reg.count() == 0
+    with psycopg.connect(pg_location) as db:
+        tables = db.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").fetchone()
+    assert tables == (0,)
+
+
+def test_every_engine_holds_the_same_records(tmp_path: Path, pg_location: str) -> None:
+    """The same calls give the same records on both engines."""
+
+    def fill(reg: Registry) -> list[Any]:
+        run_id = run(reg)
+        with reg.transaction():
+            reg.record([new_account("00012345", "jean.martin", "jmartin", ine="0123456789A")], 2026, WHEN, run_id)
+        reg.confirm(run_id, {"new": 1}, WHEN)
+        reg.record_handed_reissue("00012345", 2026, WHEN, "registrar", "agent")
+        return [list(reg.accounts()), [dataclasses.asdict(r) for r in reg.runs()], reg.reissues("00012345")]
+
+    with open_registry(tmp_path / "r.sqlite3") as lite, open_registry(pg_location) as pg:
+        assert fill(lite) == fill(pg)
