@@ -14,6 +14,7 @@ help desk's functions are in :mod:`scolpass.helpdesk`.
 from . import helpdesk
 from .academic_year import AcademicYear, resolve_academic_year
 from .admin import Purge, Reservation, existing_registry, import_existing, purge, read_registry, registry_location
+from .admin import copy as copy_registry
 from .checks import Checked, check
 from .checks import report as check_report
 from .enrolment import Enrolment, read_enrolment, students_from_dataframe
@@ -70,6 +71,7 @@ __all__ = [
     "check",
     "check_report",
     "config_template",
+    "copy_registry",
     "existing_registry",
     "fetch_feed",
     "generate",

@@ -16,7 +16,7 @@ from .existing import read_existing_accounts
 from .files import group_id
 from .lock import run_lock
 from .output import recover
-from .registry import DEFAULT_REGISTRY, Registry, open_registry
+from .registry import DEFAULT_REGISTRY, Copied, Registry, copy_registry, is_postgres, open_registry
 from .settings import Settings
 
 
@@ -137,3 +137,18 @@ def _refuse_unseen_year(reg: Registry, before: int) -> None:
             f"recorded as enrolled in {AcademicYear(before).label} yet and every one would be purged; "
             f"run generate on that year's complete export first, or purge --before {latest} at most"
         )
+
+
+def copy(source: str | Path, target: str | Path) -> Copied:
+    """``scolpass registry copy``: the registry at ``source`` (a file or a ``postgresql://`` URL) copied
+    whole into the empty one at ``target``, and verified.
+
+    The source is only read. A SQLite source is copied under its run lock, so that no run
+    changes it meanwhile; stop the runs on a PostgreSQL source first.
+    """
+    if not is_postgres(source):
+        source = existing_registry(None, source)
+        with run_lock(Path(source)), open_registry(source, in_memory=True) as reg, open_registry(target) as into:
+            return copy_registry(reg, into)
+    with open_registry(source, in_memory=True) as reg, open_registry(target) as into:
+        return copy_registry(reg, into)

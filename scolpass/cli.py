@@ -42,6 +42,7 @@ from . import (
     __version__,
     check_report,
     config_template,
+    copy_registry,
     fetch_feed,
     helpdesk,
     import_existing,
@@ -703,6 +704,30 @@ def search_command(query: str, faculties: tuple[str, ...], config: Path | None, 
         faculty = s.faculty if s else "-"
         also = "".join(f"  also {link.student_number}" for link in account.links)
         click.echo(f"{account.student_number}  {account.identifier:<30} {account.state:<8} {name}  ({faculty}){also}")
+
+
+@registry.command(
+    "copy",
+    epilog="""\b
+Example:
+  scolpass registry copy scolpass.sqlite3 postgresql://scolpass@db.example.fr/scolpass
+  scolpass registry copy postgresql:///scolpass?service=scolpass backup.sqlite3
+""",
+)
+@click.argument("source")
+@click.argument("target")
+def copy_command(source: str, target: str) -> None:
+    """Copy a registry into a new one, from SQLite to PostgreSQL or back.
+
+    SOURCE and TARGET are a registry file (or sqlite:///PATH) or a postgresql://
+    URL; the password comes from libpq (~/.pgpass, PGPASSFILE, a service file,
+    PGPASSWORD), never from the command line. Every account, reserved login,
+    run, reissue and linked number is copied with its ids; the target must be
+    empty, and is read back and compared with the source before the copy is done.
+    """
+    done = copy_registry(source, target)
+    rows = ", ".join(f"{count} {table}" for table, count in done.rows.items())
+    click.echo(f"{done.target}: copied from {done.source} and verified: {rows}")
 
 
 @registry.command(

@@ -269,3 +269,88 @@ def test_every_engine_holds_the_same_records(tmp_path: Path, pg_location: str) -
 
     with open_registry(tmp_path / "r.sqlite3") as lite, open_registry(pg_location) as pg:
         assert fill(lite) == fill(pg)
+
+
+# -- registry copy ------------------------------------------------------------------------------------------
+
+
+def filled_sqlite(tmp_path: Path) -> Path:
+    """A registry as a year of work leaves it: runs, accounts, a link, reissues, reserved logins, a feed mark."""
+    from scolpass import RunOptions, Settings, generate, load_settings
+
+    from .conftest import SAMPLES
+
+    settings: Settings = load_settings(SAMPLES / "scolpass.toml")
+    path = tmp_path / "office.sqlite3"
+    generate(SAMPLES / "enrolment.csv", settings, RunOptions(out_dir=tmp_path / "y1", registry=path, year=2026))
+    with open_registry(path) as reg:
+        reg.reserve(["admin-ent", "bu"], "staff.csv", WHEN)
+        run_id = run(reg, 2027)
+        with reg.transaction():
+            reg.link([("000112345", "00012345")], 2027, WHEN, run_id)
+            reg.record_reissues(["00012346"], run_id, WHEN)
+            reg.set_feed_mark(run_id, 1_780_000_000)
+        reg.confirm(run_id, {"returning": 1}, WHEN)
+        reg.record_handed_reissue("000112345", 2027, WHEN, "registrar", "agent")
+    return path
+
+
+def everything(location: str | Path) -> dict[str, Any]:
+    """What a registry holds, through the interface every engine gives."""
+    with open_registry(location, in_memory=True) as reg:
+        accounts = list(reg.accounts())
+        return {
+            "accounts": accounts,
+            "runs": reg.runs(),
+            "reissues": {a.student_number: reg.reissues(a.student_number) for a in accounts},
+            "taken": reg.taken_identifiers(),
+            "reserved": reg.reserved_count(),
+            "mark": reg.feed_mark(),
+        }
+
+
+def test_a_registry_is_copied_into_postgresql_and_back_whole(
+    tmp_path: Path, pg_location: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scolpass.cli import main
+
+    office = filled_sqlite(tmp_path)
+    assert main(["registry", "copy", str(office), pg_location]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{pg_location}: copied from {office} and verified: 11 accounts, 2 reserved, 3 runs, ")
+    assert "2 reissues, 1 numbers" in out
+    assert everything(pg_location) == everything(office)
+    # The copy goes on where the office left off: a new run takes the next id.
+    with open_registry(pg_location) as reg:
+        assert run(reg, 2027) == 4
+    back = tmp_path / "back.sqlite3"
+    assert main(["registry", "copy", pg_location, f"sqlite:///{back}"]) == 0
+    capsys.readouterr()
+    assert everything(back) == everything(pg_location)
+
+
+def test_a_copy_into_a_registry_that_is_not_empty_is_refused(tmp_path: Path, pg_location: str) -> None:
+    from scolpass import copy_registry
+
+    office = filled_sqlite(tmp_path)
+    copy_registry(office, pg_location)
+    with pytest.raises(StateError, match=r"the target registry is not empty \(11 accounts, 2 reserved, 3 runs"):
+        copy_registry(office, pg_location)
+    with pytest.raises(StateError, match="no registry here"):
+        copy_registry(tmp_path / "absent.sqlite3", pg_location)
+
+
+def test_a_copy_that_does_not_read_back_the_same_is_an_error(
+    tmp_path: Path, pg_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scolpass import copy_registry
+    from scolpass.registry import PostgresRegistry
+
+    loaded = PostgresRegistry.load_rows
+
+    def lossy(self: PostgresRegistry, table: str, columns: Any, rows: Any) -> None:
+        loaded(self, table, columns, rows[:-1] if table == "reissues" else rows)  # a row lost on the way
+
+    monkeypatch.setattr(PostgresRegistry, "load_rows", lossy)
+    with pytest.raises(StateError, match=r"the copy of reissues differs from .*office.sqlite3 \(1 rows against 2\)"):
+        copy_registry(filled_sqlite(tmp_path), pg_location)

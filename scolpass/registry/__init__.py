@@ -13,6 +13,7 @@ the interface of an open registry (base.py) and :func:`open_registry`. SQLite
 from pathlib import Path
 
 from .base import Registry
+from .copy import Copied, copy_registry
 from .postgres import PostgresRegistry, is_postgres, open_postgres
 from .records import (
     AccountState,
@@ -58,6 +59,7 @@ __all__ = [
     "WAIT_SECONDS",
     "AccountState",
     "Command",
+    "Copied",
     "IssuedAccount",
     "LinkedNumber",
     "PostgresRegistry",
@@ -66,6 +68,7 @@ __all__ = [
     "RunRecord",
     "RunState",
     "SqliteRegistry",
+    "copy_registry",
     "is_postgres",
     "open_postgres",
     "open_registry",

@@ -7,11 +7,11 @@ Every method that changes the registry does so inside :meth:`Registry.transactio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..duplicates import Resemblance
 from ..student import Account, Student
@@ -21,7 +21,8 @@ from .records import Command, IssuedAccount, ReissueRecord, RunRecord, RunState
 class Registry(Protocol):
     """An open registry."""
 
-    path: Path  # where it is, as messages name it
+    path: Path  # the file (SQLite); for PostgreSQL a Path of its URL, until every caller uses location
+    location: str  # where it is, as messages name it: the file, or the URL without any password
     created: bool  # made by this opening (a first run)
 
     def close(self) -> None:
@@ -178,4 +179,20 @@ class Registry(Protocol):
     def feed_mark(self) -> int | None:
         """The largest ``derniereModification`` a complete ``generate`` consumed, where ``pegase fetch --since
         last`` starts from; None when no such run read a feed."""
+        ...
+
+    def table_rows(self, table: str, columns: Sequence[str], order: str) -> list[tuple[Any, ...]]:
+        """Every row of ``table``, in ``order`` (a registry copy)."""
+        ...
+
+    def load_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` as they are, ids included (a registry copy, inside :meth:`transaction`)."""
+        ...
+
+    def after_load(self) -> None:
+        """Once rows were loaded with their ids: the engine's id counters past them."""
+        ...
+
+    def feed_marks(self) -> list[tuple[str, str]]:
+        """The feed marks of meta, by key."""
         ...

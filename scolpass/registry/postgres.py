@@ -146,7 +146,7 @@ class PostgresRegistry(SqlRegistry):
     def __init__(self, url: str, connection: psycopg.Connection[Any], created: bool, dry: bool) -> None:
         # Messages and manifests name the registry by its URL (without any password).
         self.path = Path(shown_url(url))
-        self.url = shown_url(url)
+        self.url = self.location = shown_url(url)
         self.created = created
         self._db = connection
         self._dry = dry
@@ -199,6 +199,15 @@ class PostgresRegistry(SqlRegistry):
     def _insert_run(self, sql: str, params: Sequence[Any]) -> int:
         row = self._execute(sql + " RETURNING id", params).fetchone()
         return int(row[0])
+
+    def after_load(self) -> None:
+        # Rows loaded with their ids leave the identity sequences behind them: the next run would
+        # take an id a copied run already has.
+        for table in ("runs", "reissues"):
+            self._execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 1), max(id) IS NOT NULL)"  # noqa: S608
+                f" FROM {table}"
+            )
 
     def _compact(self) -> None:
         # The rows are gone; VACUUM frees their space in the tables' files for reuse. What the

@@ -38,6 +38,7 @@ class SqlRegistry:
     """The queries of an open registry; an engine's subclass connects it (see base.Registry)."""
 
     path: Path
+    location: str
     created: bool
 
     # -- what each engine gives -------------------------------------------------
@@ -64,6 +65,28 @@ class SqlRegistry:
     def transaction(self) -> AbstractContextManager[None]:
         """Changes made all or nothing."""
         raise NotImplementedError
+
+    # -- whole tables (registry copy) -------------------------------------------
+    def table_rows(self, table: str, columns: Sequence[str], order: str) -> list[tuple[Any, ...]]:
+        """Every row of ``table`` (a table of the schema, never user input), in ``order``."""
+        query = f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"  # noqa: S608
+        with self._guard("read"):
+            return [tuple(row) for row in self._execute(query).fetchall()]
+
+    def load_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` as they are, ids included (inside :meth:`transaction`: a copy)."""
+        query = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
+        with self._guard("write"):
+            self._executemany(query, rows)
+
+    def after_load(self) -> None:
+        """Once rows were loaded with their ids: the engine's id counters past them."""
+
+    def feed_marks(self) -> list[tuple[str, str]]:
+        """The feed marks of meta, by key."""
+        with self._guard("read"):
+            rows = self._execute("SELECT key, value FROM meta WHERE key LIKE ? ORDER BY key", (_FEED_MARK + "%",))
+            return [(str(key), str(value)) for key, value in rows.fetchall()]
 
     # -- accounts ------------------------------------------------------------
     def issued(self, student_numbers: Iterable[str]) -> dict[str, IssuedAccount]:

@@ -156,6 +156,7 @@ class SqliteRegistry(SqlRegistry):
 
     def __init__(self, path: Path, connection: sqlite3.Connection, created: bool) -> None:
         self.path = path
+        self.location = str(path)
         self.created = created
         self._db = connection
 
