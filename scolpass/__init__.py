@@ -15,6 +15,7 @@ from . import helpdesk
 from .academic_year import AcademicYear, resolve_academic_year
 from .admin import Purge, Reservation, existing_registry, import_existing, purge, read_registry, registry_location
 from .admin import copy as copy_registry
+from .admin import init as init_registry
 from .checks import Checked, check
 from .checks import report as check_report
 from .enrolment import Enrolment, read_enrolment, students_from_dataframe
@@ -80,6 +81,7 @@ __all__ = [
     "hash_password",
     "helpdesk",
     "import_existing",
+    "init_registry",
     "load_settings",
     "log_summary",
     "name_part",

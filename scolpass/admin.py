@@ -152,3 +152,10 @@ def copy(source: str | Path, target: str | Path) -> Copied:
             return copy_registry(reg, into)
     with open_registry(source, in_memory=True) as reg, open_registry(target) as into:
         return copy_registry(reg, into)
+
+
+def init(location: str | Path) -> tuple[str, bool]:
+    """``scolpass registry init``: the registry at ``location`` (a file or a ``postgresql://`` URL) made
+    with its schema when it is new, or checked and migrated forward; returns where, and whether it was new."""
+    with open_registry(location) as reg:
+        return reg.location, reg.created

@@ -46,6 +46,7 @@ from . import (
     fetch_feed,
     helpdesk,
     import_existing,
+    init_registry,
     load_settings,
     log_summary,
     read_password_file,
@@ -704,6 +705,25 @@ def search_command(query: str, faculties: tuple[str, ...], config: Path | None, 
         faculty = s.faculty if s else "-"
         also = "".join(f"  also {link.student_number}" for link in account.links)
         click.echo(f"{account.student_number}  {account.identifier:<30} {account.state:<8} {name}  ({faculty}){also}")
+
+
+@registry.command(
+    "init",
+    epilog="""\b
+Example:
+  scolpass registry init postgresql://scolpass@db.example.fr/scolpass
+""",
+)
+@click.argument("location")
+def init_command(location: str) -> None:
+    """Make a registry: its schema in an empty PostgreSQL database, or a new file.
+
+    LOCATION is a registry file (or sqlite:///PATH) or a postgresql:// URL (the
+    password from libpq: ~/.pgpass, PGPASSFILE, a service file, PGPASSWORD). An
+    existing registry is checked and brought to this scolpass's schema.
+    """
+    where, created = init_registry(location)
+    click.echo(f"{where}: {'a new registry' if created else 'a registry already, up to date'}")
 
 
 @registry.command(

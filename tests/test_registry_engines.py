@@ -354,3 +354,15 @@ def test_a_copy_that_does_not_read_back_the_same_is_an_error(
     monkeypatch.setattr(PostgresRegistry, "load_rows", lossy)
     with pytest.raises(StateError, match=r"the copy of reissues differs from .*office.sqlite3 \(1 rows against 2\)"):
         copy_registry(filled_sqlite(tmp_path), pg_location)
+
+
+def test_registry_init_makes_the_schema_once(location: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from scolpass.cli import main
+
+    assert main(["registry", "init", location]) == 0
+    assert main(["registry", "init", location]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.endswith(": a new registry")
+    assert second.endswith(": a registry already, up to date")
+    with open_registry(location) as reg:
+        assert (reg.created, reg.count()) == (False, 0)
