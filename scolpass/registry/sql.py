@@ -258,14 +258,14 @@ class SqlRegistry:
                 owner = self._account_of(number) or (rows[number][1] if number in rows else None)
                 if owner is not None:
                     raise StateError(
-                        f"{self.path}: student number {number} cannot be linked to student {account}: "
+                        f"{self.location}: student number {number} cannot be linked to student {account}: "
                         f"it is already student {owner}'s"
                     )
                 row = self._execute("SELECT state FROM accounts WHERE student_number = ?", (account,)).fetchone()
                 if row is None or row[0] not in ("issued", "adopted"):
                     state = f"account {row[0]}" if row else "no account"
                     raise StateError(
-                        f"{self.path}: student number {number} cannot be linked to student {account}: {state}"
+                        f"{self.location}: student number {number} cannot be linked to student {account}: {state}"
                     )
                 rows[number] = (number, account, number_key(number), year, stamp, run_id)
             self._executemany(
@@ -422,7 +422,7 @@ class SqlRegistry:
             ).fetchone()
             if row is None or row[0] != "issued":
                 state = row[0] if row else "not issued"
-                raise StateError(f"{self.path}: student {student_number} cannot be reissued now: account {state}")
+                raise StateError(f"{self.location}: student {student_number} cannot be reissued now: account {state}")
             run_id = self._insert_run(
                 "INSERT INTO runs (command, state, started_at, finished_at, os_user, academic_year, output, staging,"
                 " counts, actor) VALUES ('reissue', 'complete', ?, ?, ?, ?, '', '', ?, ?)",
