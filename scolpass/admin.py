@@ -16,7 +16,7 @@ from .existing import read_existing_accounts
 from .files import group_id
 from .lock import run_lock
 from .output import recover
-from .registry import DEFAULT_REGISTRY, Copied, Registry, copy_registry, is_postgres, open_registry
+from .registry import DEFAULT_REGISTRY, Copied, Registry, copy_registry, is_postgres, open_registry, sqlite_path
 from .settings import Settings
 
 
@@ -147,11 +147,14 @@ def copy(source: str | Path, target: str | Path) -> Copied:
     changes it meanwhile; stop the runs on a PostgreSQL source first.
     """
     if not is_postgres(source):
-        source = existing_registry(None, source)
-        with run_lock(Path(source)), open_registry(source, in_memory=True) as reg, open_registry(target) as into:
+        path = existing_registry(None, sqlite_path(source))
+        with run_lock(path), open_registry(path, in_memory=True) as reg, open_registry(target) as into:
             return copy_registry(reg, into)
-    with open_registry(source, in_memory=True) as reg, open_registry(target) as into:
-        return copy_registry(reg, into)
+    with open_registry(source, in_memory=True) as reg:
+        if reg.created:  # an empty database (a slip in its name): nothing to copy, and no backup of nothing
+            raise StateError(f"{reg.location}: no registry here")
+        with open_registry(target) as into:
+            return copy_registry(reg, into)
 
 
 def init(location: str | Path) -> tuple[str, bool]:

@@ -240,12 +240,16 @@ def test_an_unreachable_server_a_wrong_password_or_no_database_is_one_clear_erro
     assert "\n" not in message
 
 
-def test_a_password_written_in_the_url_is_never_shown(pg_location: str) -> None:
-    url = pg_location.replace("://", "://intruder:S3cret-pass@", 1)
+def test_a_password_is_never_taken_from_the_location_nor_shown(pg_location: str, tmp_path: Path) -> None:
+    for url in (pg_location.replace("://", "://intruder:S3cret-pass@", 1), pg_location + "&password=S3cret-pass"):
+        with pytest.raises(StateError, match="a password in the URL would be on command lines") as caught:
+            open_registry(url)
+        assert "S3cret-pass" not in str(caught.value)
     with pytest.raises(StateError) as caught:
-        open_registry(url)
+        open_registry("host=db dbname=scolpass password=S3cret-pass")
+    assert str(caught.value).startswith("a libpq keyword string (host, dbname, password) is not a registry location")
     assert "S3cret-pass" not in str(caught.value)
-    assert "intruder:***@" in str(caught.value)
+    assert not list(Path().glob("host=*"))  # no file of that name made
 
 
 def test_the_dry_registry_of_an_empty_database_creates_nothing(pg_location: str) -> None:
@@ -352,8 +356,21 @@ def test_a_copy_that_does_not_read_back_the_same_is_an_error(
         loaded(self, table, columns, rows[:-1] if table == "reissues" else rows)  # a row lost on the way
 
     monkeypatch.setattr(PostgresRegistry, "load_rows", lossy)
+    office = filled_sqlite(tmp_path)
     with pytest.raises(StateError, match=r"the copy of reissues differs from .*office.sqlite3 \(1 rows against 2\)"):
-        copy_registry(filled_sqlite(tmp_path), pg_location)
+        copy_registry(office, pg_location)
+    monkeypatch.setattr(PostgresRegistry, "load_rows", loaded)
+    assert everything(pg_location)["accounts"] == []  # the whole copy undone
+    copy_registry(f"sqlite:///{office}", pg_location)  # and it can be made again, from a sqlite:/// URL
+    assert everything(pg_location) == everything(office)
+
+
+def test_an_empty_database_is_no_registry_to_copy_from(pg_location: str, tmp_path: Path) -> None:
+    from scolpass import copy_registry
+
+    with pytest.raises(StateError, match="no registry here"):
+        copy_registry(pg_location, tmp_path / "backup.sqlite3")
+    assert not (tmp_path / "backup.sqlite3").exists()
 
 
 def test_registry_init_makes_the_schema_once(location: str, capsys: pytest.CaptureFixture[str]) -> None:

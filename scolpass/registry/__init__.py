@@ -10,8 +10,10 @@ the interface of an open registry (base.py) and :func:`open_registry`. SQLite
 (sqlite.py) is the embedded engine.
 """
 
+import re
 from pathlib import Path
 
+from ..errors import StateError
 from .base import Registry
 from .copy import Copied, copy_registry
 from .postgres import PostgresRegistry, is_postgres, open_postgres
@@ -47,9 +49,27 @@ def open_registry(
     """
     if is_postgres(location):
         return open_postgres(str(location), dry=in_memory)
+    return open_sqlite(sqlite_path(location), in_memory, group, wait)
+
+
+def sqlite_path(location: str | Path) -> Path:
+    """The file of a registry location that is not a PostgreSQL URL: a path, or ``sqlite:///PATH``
+    (``sqlite:////ABSOLUTE/PATH``).
+
+    A libpq keyword string (``host=db dbname=scolpass``) is refused rather than taken for a file name.
+    """
     text = str(location)
-    path = Path(text.removeprefix("sqlite://")) if text.startswith("sqlite:///") else Path(location)
-    return open_sqlite(path, in_memory, group, wait)
+    if text.startswith("sqlite:///"):
+        # As SQLAlchemy reads it: sqlite:///r.sqlite3 is relative, sqlite:////srv/r.sqlite3 absolute.
+        return Path(text.removeprefix("sqlite:///"))
+    keywords = re.findall(r"([a-z_]+)\s*=", text)
+    if keywords and re.match(r"\s*[a-z_]+\s*=", text):
+        # Its values are never shown: one of them may be a password.
+        raise StateError(
+            f"a libpq keyword string ({', '.join(keywords)}) is not a registry location: give a file, "
+            "sqlite:///PATH, or postgresql://USER@HOST:PORT/DB (its password in ~/.pgpass)"
+        )
+    return Path(location)
 
 
 __all__ = [
@@ -74,4 +94,5 @@ __all__ = [
     "open_registry",
     "open_sqlite",
     "refuse_unsafe_location",
+    "sqlite_path",
 ]

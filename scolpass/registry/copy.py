@@ -38,25 +38,30 @@ class Copied:
 
 
 def copy_registry(source: Registry, target: Registry) -> Copied:
-    """Copy every row of ``source`` into the empty ``target``, then verify the two hold the same."""
-    counts = {table: len(target.table_rows(table, columns[:1], order)) for table, columns, order in TABLES}
-    if any(counts.values()):
-        held = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
-        raise StateError(f"{target.location}: the target registry is not empty ({held}): copy into a new one only")
+    """Copy every row of ``source`` into the empty ``target``, then verify the two hold the same.
+
+    The check that the target is empty, the copy and the reading back are one transaction of
+    the target: a difference found undoes the whole copy, and no other writer slips in between.
+    """
     rows = {table: source.table_rows(table, columns, order) for table, columns, order in TABLES}
     marks = source.feed_marks()
     with target.transaction():
+        counts = {table: len(target.table_rows(table, columns[:1], order)) for table, columns, order in TABLES}
+        if any(counts.values()):
+            held = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
+            raise StateError(f"{target.location}: the target registry is not empty ({held}): copy into a new one only")
         for table, columns, _ in TABLES:
             target.load_rows(table, columns, rows[table])
         target.load_rows("meta", ("key", "value"), marks)
         target.after_load()
-    for table, columns, order in TABLES:
-        copied = target.table_rows(table, columns, order)
-        if copied != rows[table]:
-            raise StateError(
-                f"{target.location}: the copy of {table} differs from {source.location} ({len(copied)} rows against "
-                f"{len(rows[table])}): check the target, then copy again into a new one"
-            )
-    if target.feed_marks() != marks:
-        raise StateError(f"{target.location}: the copy of the feed marks differs from {source.location}")
-    return Copied(str(source.location), str(target.location), {table: len(found) for table, found in rows.items()})
+        for table, columns, order in TABLES:
+            # Compared as sets of rows: the engines order text differently (PostgreSQL by its collation).
+            copied = target.table_rows(table, columns, order)
+            if sorted(copied, key=repr) != sorted(rows[table], key=repr):
+                raise StateError(
+                    f"{target.location}: the copy of {table} differs from {source.location} ({len(copied)} rows "
+                    f"against {len(rows[table])}); nothing was copied"
+                )
+        if sorted(target.feed_marks()) != sorted(marks):
+            raise StateError(f"{target.location}: the copy of the feed marks differs from {source.location}")
+    return Copied(source.location, target.location, {table: len(found) for table, found in rows.items()})

@@ -10,6 +10,7 @@ configuration file and on no command line.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -112,8 +113,14 @@ def is_postgres(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith(SCHEMES)
 
 
+def password_in(url: str) -> bool:
+    """Whether ``url`` carries a password (``user:password@`` or ``password=``), which it never may."""
+    return bool(re.search(r"://[^/@]*:[^/@]*@", url) or re.search(r"[?&]password=", url))
+
+
 def shown_url(url: str) -> str:
     """``url`` as messages name it: never a password, even one written in it against the advice."""
+    url = re.sub(r"([?&]password=)[^&]*", r"\1***", url)
     return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
 
 
@@ -203,6 +210,10 @@ class PostgresRegistry(SqlRegistry):
     def after_load(self) -> None:
         # Rows loaded with their ids leave the identity sequences behind them: the next run would
         # take an id a copied run already has.
+        with self._guard("write"):
+            self._move_sequences()
+
+    def _move_sequences(self) -> None:
         for table in ("runs", "reissues"):
             self._execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 1), max(id) IS NOT NULL)"  # noqa: S608
@@ -232,15 +243,28 @@ def open_postgres(url: str, *, dry: bool = False, allow_insecure: bool = False) 
     is rolled back when the registry is closed (a dry run, the help desk's reads).
     """
     shown = shown_url(url)
-    tls: dict[str, Any] = {} if "sslmode=" in url or allow_insecure else {"sslmode": "verify-full"}
+    if password_in(url):
+        raise StateError(
+            f"{shown}: a password in the URL would be on command lines and in messages: put it in ~/.pgpass "
+            "(or the file PGPASSFILE names, mode 0600), a service file, or PGPASSWORD"
+        )
+    # Only where nothing else says: the URL, a service file or libpq's environment may choose.
+    chosen = ("service=" in url) or bool(os.environ.get("PGSERVICE"))
+    options: dict[str, Any] = {}
+    if not (chosen or allow_insecure or "sslmode=" in url or os.environ.get("PGSSLMODE")):
+        options["sslmode"] = "verify-full"
+    if not (chosen or "connect_timeout=" in url or os.environ.get("PGCONNECT_TIMEOUT")):
+        options["connect_timeout"] = CONNECT_TIMEOUT
     try:
-        db = psycopg.connect(url, autocommit=not dry, connect_timeout=CONNECT_TIMEOUT, **tls)
+        db = psycopg.connect(url, autocommit=not dry, **options)
     except psycopg.Error as exc:
         raise StateError(f"{shown}: cannot reach the registry's database: {_message(exc)}") from None
     try:
         if dry:
             # The one transaction a dry registry works in, never committed: every transaction() in it
-            # is a savepoint, and close() rolls the whole back.
+            # is a savepoint, and close() rolls the whole back. Repeatable read: every read of it sees
+            # the registry as of its first (a copy's tables agree with each other).
+            db.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             db.execute("SELECT 1")
         created = _prepare(db, shown)
     except BaseException as exc:
@@ -255,12 +279,8 @@ def _prepare(db: psycopg.Connection[Any], shown: str) -> bool:
     """Create the schema in an empty database, or check that the database is a scolpass registry of
     a schema this scolpass knows; returns whether it was created."""
     with db.transaction():
-        tables = {
-            row[0]
-            for row in db.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-            )
-        }
+        # pg_tables lists every table, where information_schema shows only those this role may use.
+        tables = {row[0] for row in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
         if not tables:
             db.execute(_SCHEMA.encode())
             db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),))
