@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]  # the C scanner json itself uses
 from typing import Any
 
-from .errors import InputError, Problem
+from .csvfile import MAX_ROWS
+from .errors import InputError, Problem, shown
 from .settings import Faculty, PegaseSettings
 
 # Feed field to scolpass column: the learner's text values.
@@ -36,7 +37,7 @@ TEXT_FIELDS = {
 REQUIRED_FIELDS = ("codeApprenant", "nomFamille", "prenom", "dateDeNaissance")
 CANCELLED = "annulee"
 # As many items as an export has rows (csvfile.MAX_ROWS).
-MAX_ITEMS = 500_000
+MAX_ITEMS = MAX_ROWS
 _SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace, no other
 
 
@@ -349,8 +350,8 @@ class _Mapper:
         for column in ("step_code", "step_label", "faculty", "faculty_code"):
             item.names[column] = at + "chemin"
         if not isinstance(path, list) or not path:
-            shown = None if path is None else _shown(path)
-            item.problems.append((at + "chemin", shown, "has no path: the step enrolled in cannot be known"))
+            value_shown = None if path is None else _shown(path)
+            item.problems.append((at + "chemin", value_shown, "has no path: the step enrolled in cannot be known"))
             return
         for index, element in enumerate(path):
             if not isinstance(element, dict) or not isinstance(element.get("code"), str) or not element["code"]:
@@ -398,5 +399,4 @@ class _Mapper:
 
 def _shown(value: Any) -> str:
     """A JSON value as a problem shows it: as written, cut when long."""
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shown(json.dumps(value, ensure_ascii=False), 60)

@@ -154,6 +154,16 @@ def sheet_texts(folder: Path) -> dict[str, str]:
     return found
 
 
+def attributes(ldif: str) -> dict[str, list[str]]:
+    """An LDIF entry's values by attribute (a base64 value's name without its second colon)."""
+    found: dict[str, list[str]] = {}
+    for line in ldif.splitlines():
+        if ": " in line:
+            name, value = line.split(": ", 1)
+            found.setdefault(name.rstrip(":"), []).append(value)
+    return found
+
+
 def page_texts(pdf: Path) -> list[str]:
     """The text of each page, as a PDF reader extracts it."""
     return [page.extract_text() for page in PdfReader(pdf).pages]

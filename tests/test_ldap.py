@@ -12,7 +12,7 @@ import pytest
 
 from scolpass import RunOptions, Settings, generate
 
-from .conftest import PASSWORD_PATTERN, SAMPLES, sheet_texts
+from .conftest import PASSWORD_PATTERN, SAMPLES, attributes, sheet_texts
 from .slapd import Slapd
 
 pytestmark = pytest.mark.slow
@@ -120,15 +120,6 @@ def supann(settings: Settings, must_change: bool = False) -> Settings:
         university=dataclasses.replace(settings.university, uai="0341087X"),
         ldap=dataclasses.replace(settings.ldap, profile="supann", must_change=must_change),
     )
-
-
-def attributes(ldif: str) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for line in ldif.splitlines():
-        if ": " in line:
-            name, value = line.split(": ", 1)
-            found.setdefault(name.rstrip(":"), []).append(value)
-    return found
 
 
 def test_supann_entries_load_and_are_found_by_student_number(slapd: Slapd, settings: Settings, tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from scolpass import pipeline as pipeline_module
 from scolpass.cli import main
 from scolpass.duplicates import SAME_INE, SAME_PERSON, note
 
-from .conftest import PASSWORD_PATTERN, SAMPLES, page_texts, settings_with, sheet_texts
+from .conftest import PASSWORD_PATTERN, SAMPLES, attributes, page_texts, settings_with, sheet_texts
 from .slapd import Slapd
 
 SAMPLE = SAMPLES / "enrolment.csv"
@@ -336,15 +336,6 @@ def supann(settings: Settings) -> Settings:
         university=dataclasses.replace(settings.university, uai="0341087X"),
         ldap=dataclasses.replace(settings.ldap, profile="supann"),
     )
-
-
-def attributes(ldif: str) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for line in ldif.splitlines():
-        if ": " in line:
-            name, value = line.split(": ", 1)
-            found.setdefault(name.rstrip(":"), []).append(value)
-    return found
 
 
 @pytest.mark.slow

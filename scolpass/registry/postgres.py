@@ -124,13 +124,14 @@ def shown_url(url: str) -> str:
     return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
 
 
-def translate(sql: str, params: Sequence[Any]) -> tuple[str, dict[str, Any]]:
-    """SQLite's ``?``/``?N`` statement and its values as psycopg's named ``%(pN)s`` ones."""
-    values: dict[str, Any] = {}
-    counter = 0
+def compile_marks(sql: str) -> tuple[str, tuple[int, ...]]:
+    """SQLite's ``?``/``?N`` statement as psycopg's named ``%(pN)s`` one, and the (1-based) positions of
+    the values it names: worked out once, however many rows an ``executemany`` binds."""
+    positions: dict[int, None] = {}  # in order, once each
+    unnumbered = 0  # the "?" marks so far: each takes the next value
 
     def mark(match: re.Match[str]) -> str:
-        nonlocal counter
+        nonlocal unnumbered
         text = match.group(0)
         if text.startswith("'"):
             return text.replace("%", "%%")
@@ -139,12 +140,18 @@ def translate(sql: str, params: Sequence[Any]) -> tuple[str, dict[str, Any]]:
         if match.group(1):
             index = int(match.group(1))
         else:
-            counter += 1
-            index = counter
-        values[f"p{index}"] = params[index - 1]
+            unnumbered += 1
+            index = unnumbered
+        positions[index] = None
         return f"%(p{index})s"
 
-    return _MARK.sub(mark, sql), values
+    return _MARK.sub(mark, sql), tuple(positions)
+
+
+def translate(sql: str, params: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """SQLite's ``?``/``?N`` statement and its values as psycopg's named ``%(pN)s`` ones."""
+    query, positions = compile_marks(sql)
+    return query, {f"p{index}": params[index - 1] for index in positions}
 
 
 class PostgresRegistry(SqlRegistry):
@@ -196,11 +203,12 @@ class PostgresRegistry(SqlRegistry):
         return self._db.execute(query.encode(), values)  # bytes: a query built at run time, not a literal
 
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
-        translated = [translate(sql, row) for row in rows]
-        if not translated:
+        query, positions = compile_marks(sql)
+        values = [{f"p{index}": row[index - 1] for index in positions} for row in rows]
+        if not values:
             return 0
         with self._db.cursor() as cursor:
-            cursor.executemany(translated[0][0].encode(), [values for _, values in translated])
+            cursor.executemany(query.encode(), values)
             return max(cursor.rowcount, 0)
 
     def _insert_run(self, sql: str, params: Sequence[Any]) -> int:
