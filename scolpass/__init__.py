@@ -13,7 +13,17 @@ help desk's functions are in :mod:`scolpass.helpdesk`.
 
 from . import helpdesk
 from .academic_year import AcademicYear, resolve_academic_year
-from .admin import Purge, Reservation, existing_registry, import_existing, purge, read_registry, registry_location
+from .admin import (
+    UNSETTLED,
+    Purge,
+    Reservation,
+    existing_registry,
+    import_existing,
+    purge,
+    read_registry,
+    registry_location,
+    settle_run,
+)
 from .admin import copy as copy_registry
 from .admin import init as init_registry
 from .checks import Checked, check
@@ -28,7 +38,7 @@ from .pipeline import generate, reissue
 from .preview import preview
 from .protect import MIN_LENGTH as MIN_PDF_PASSWORD_LENGTH
 from .protect import PdfProtection, read_password_file
-from .registry import IssuedAccount, Registry, ReissueRecord, RunRecord, open_registry
+from .registry import IssuedAccount, Location, Registry, ReissueRecord, RunRecord, is_postgres, open_registry
 from .run import STATUSES, Outcome, RunOptions, RunResult, Status
 from .settings import DEFAULT_CONFIG_NAME, Settings, config_template, load_settings, settings_from_dict
 from .student import Account, Step, Student
@@ -39,6 +49,7 @@ __all__ = [
     "DEFAULT_CONFIG_NAME",
     "MIN_PDF_PASSWORD_LENGTH",
     "STATUSES",
+    "UNSETTLED",
     "AcademicYear",
     "Account",
     "Checked",
@@ -49,6 +60,7 @@ __all__ = [
     "History",
     "InputError",
     "IssuedAccount",
+    "Location",
     "Outcome",
     "PdfProtection",
     "Problem",
@@ -82,6 +94,7 @@ __all__ = [
     "helpdesk",
     "import_existing",
     "init_registry",
+    "is_postgres",
     "load_settings",
     "log_summary",
     "name_part",
@@ -96,5 +109,6 @@ __all__ = [
     "reissue_now",
     "resolve_academic_year",
     "settings_from_dict",
+    "settle_run",
     "students_from_dataframe",
 ]

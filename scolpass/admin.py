@@ -1,7 +1,8 @@
 """Looking after the registry: where it lives, reserving existing logins, purging former students.
 
-These change the registry only (no output folder), each under the run lock, so
-that none of them runs while a batch run writes.
+These change the registry only (no output folder): on SQLite each under the run
+lock, so that none of them runs while a batch run writes; on PostgreSQL beside
+the runs, in their own transactions.
 """
 
 from __future__ import annotations
@@ -14,36 +15,64 @@ from .academic_year import AcademicYear
 from .errors import StateError
 from .existing import read_existing_accounts
 from .files import group_id
-from .lock import run_lock
-from .output import recover
-from .registry import DEFAULT_REGISTRY, Copied, Registry, copy_registry, is_postgres, open_registry, sqlite_path
+from .lock import registry_session, run_lock
+from .output import LEGACY_PENDING, recover, settle
+from .output import abandon as undo_run
+from .registry import (
+    DEFAULT_REGISTRY,
+    Copied,
+    Location,
+    Registry,
+    copy_registry,
+    is_postgres,
+    open_registry,
+    sqlite_path,
+)
 from .settings import Settings
 
 
-def registry_location(settings: Settings | None, override: str | Path | None) -> Path:
-    """``--registry``, else ``[registry] path`` (relative to the config file), else ``./scolpass.sqlite3``."""
-    if override is not None:
-        return Path(override)
-    if settings is not None and settings.registry.path:
-        path = Path(settings.registry.path).expanduser()
-        if not path.is_absolute() and settings.source is not None:
-            path = settings.source.parent / path
-        return path
-    return Path(DEFAULT_REGISTRY)
+def registry_location(settings: Settings | None, override: Location | None) -> Location:
+    """``--registry``, else ``[registry] url`` (or ``path``), else ``./scolpass.sqlite3``: a ``postgresql://``
+    URL as it is, a file as a Path (from the configuration, relative to its file)."""
+    text = override if override is not None else (settings.registry.url or settings.registry.path if settings else None)
+    if not text:
+        return Path(DEFAULT_REGISTRY)
+    if is_postgres(text):
+        return str(text)
+    path = sqlite_path(text).expanduser()
+    if override is None and not path.is_absolute() and settings is not None and settings.source is not None:
+        path = settings.source.parent / path
+    return path
 
 
-def existing_registry(settings: Settings | None, override: str | Path | None) -> Path:
-    """:func:`registry_location`, which must hold a registry (commands that only read or tidy one)."""
+def existing_registry(settings: Settings | None, override: Location | None) -> Location:
+    """:func:`registry_location`, which must hold a registry (commands that only read or tidy one): a file
+    checked here, a PostgreSQL database when it is opened (:func:`refuse_empty`)."""
     location = registry_location(settings, override)
-    if not location.exists() or location.stat().st_size == 0:
+    if isinstance(location, Path) and (not location.exists() or location.stat().st_size == 0):
         raise StateError(f"{location}: no registry here")
     return location
 
 
-def read_registry(settings: Settings | None, override: str | Path | None = None) -> Registry:
+def refuse_empty(reg: Registry) -> Registry:
+    """``reg``, unless its opening made it (a PostgreSQL database with no registry yet): closed, and refused."""
+    if reg.created:
+        reg.close()
+        raise StateError(f"{reg.location}: no registry here")
+    return reg
+
+
+def insecure(settings: Settings | None) -> bool:
+    """``[registry] allow_insecure``: PostgreSQL without TLS verified."""
+    return settings is not None and settings.registry.allow_insecure
+
+
+def read_registry(settings: Settings | None, override: Location | None = None) -> Registry:
     """The registry, to read only: a copy in memory, so that the help desk never writes (nor migrates)
-    a registry a run may be using, and never waits for one."""
-    return open_registry(existing_registry(settings, override), in_memory=True)
+    a registry a run may be using, and never waits for one (on PostgreSQL, one transaction never
+    committed)."""
+    location = existing_registry(settings, override)
+    return refuse_empty(open_registry(location, in_memory=True, allow_insecure=insecure(settings)))
 
 
 @dataclass(frozen=True)
@@ -53,14 +82,14 @@ class Reservation:
     read: int  # logins found in the file
     new: int  # of which were not reserved yet
     reserved: int  # reserved in all, now
-    registry_path: Path
+    registry_path: str  # its location, as messages name it
     registry_created: bool
     adopted: int = 0  # student numbers linked to their existing login
     conflicts: tuple[str, ...] = ()  # links refused: the registry says otherwise
 
 
 def import_existing(
-    path: str | Path, settings: Settings | None, registry: str | Path | None = None, now: datetime | None = None
+    path: str | Path, settings: Settings | None, registry: Location | None = None, now: datetime | None = None
 ) -> Reservation:
     """Reserve every login of an LDIF or CSV export of existing accounts, so that none is ever issued.
 
@@ -70,14 +99,13 @@ def import_existing(
     existing = read_existing_accounts(path)
     location = registry_location(settings, registry)
     now = now or datetime.now().astimezone()
-    created = not location.exists()  # before the lock, which creates the file
     group = group_id(settings.registry.group) if settings else None
-    with run_lock(location, group=group), open_registry(location, group=group) as reg:
+    with registry_session(location, group, insecure(settings)) as reg:
         # Students who already have an account are linked to it: they are "returning" from the first run.
         adopted, conflicts = reg.adopt(existing.links, AcademicYear.of_date(now.date()).start, now)
         new = reg.reserve(sorted(existing.logins), Path(path).name, now)
         total = reg.reserved_count()
-    return Reservation(len(existing.logins), new, total, reg.path, created, adopted, tuple(conflicts))
+    return Reservation(len(existing.logins), new, total, reg.location, reg.created, adopted, tuple(conflicts))
 
 
 @dataclass(frozen=True)
@@ -86,14 +114,14 @@ class Purge:
 
     before: int
     students: tuple[tuple[str, str, int], ...]  # (student number, login kept reserved, last year enrolled)
-    registry_path: Path
+    registry_path: str  # its location, as messages name it
     dry_run: bool
 
 
 def purge(
     before: int,
     settings: Settings | None = None,
-    registry: str | Path | None = None,
+    registry: Location | None = None,
     now: datetime | None = None,
     dry_run: bool = False,
 ) -> Purge:
@@ -110,18 +138,65 @@ def purge(
             f"--before {before}: the academic year {AcademicYear(before).label} has not begun; "
             f"purging before it would remove students enrolled in {AcademicYear(current).label}"
         )
-    location = existing_registry(settings, registry)
     if dry_run:
-        with open_registry(location, in_memory=True) as reg:
+        with read_registry(settings, registry) as reg:
             recover(reg, now, touch_files=False)  # on the copy: what the real purge will settle first
             _refuse_unseen_year(reg, before)
-            return Purge(before, tuple(reg.purgeable(before)), location, True)
+            return Purge(before, tuple(reg.purgeable(before)), reg.location, True)
+    location = existing_registry(settings, registry)
     group = group_id(settings.registry.group) if settings else None
-    with run_lock(location, group=group), open_registry(location, group=group) as reg:
+    with registry_session(location, group, insecure(settings)) as reg:
+        refuse_empty(reg)
         recover(reg, now, group=group)  # a crashed run's pending accounts are settled first, never purged half-way
         _refuse_unseen_year(reg, before)
         students = tuple(reg.purge(before, now))
-    return Purge(before, students, location, False)
+    return Purge(before, students, reg.location, False)
+
+
+UNSETTLED = ("pending", "written", LEGACY_PENDING)  # the states of a run not settled yet
+
+
+def settle_run(
+    run_id: int,
+    settings: Settings | None = None,
+    registry: Location | None = None,
+    abandon: bool = False,
+    now: datetime | None = None,
+) -> str:
+    """``scolpass registry settle RUN``: a run that stopped before it was confirmed, settled on the evidence
+    of its folders on this machine (as a run settles its machine's), or undone with ``abandon``; returns
+    what was done.
+
+    A run a living process holds is refused (on PostgreSQL, its connection holds its lock, whatever
+    its machine's name); so is abandoning a ``written`` run, whose sheets exist: it is confirmed.
+    """
+    now = now or datetime.now().astimezone()
+    location = existing_registry(settings, registry)
+    group = group_id(settings.registry.group) if settings else None
+    with registry_session(location, group, insecure(settings)) as reg:
+        refuse_empty(reg)
+        run = reg.run(run_id)
+        if run is None:
+            raise StateError(f"{reg.location}: no run {run_id}")
+        if run.state not in UNSETTLED:
+            raise StateError(f"{reg.location}: run {run_id} is {run.state} already: nothing to settle")
+        if not reg.claim_run(run_id):
+            raise StateError(
+                f"{reg.location}: run {run_id} is alive (its process on {run.host or 'its machine'} still holds it): "
+                "let it finish, or stop it, then settle it"
+            )
+        try:
+            if abandon and run.state == "written":
+                raise StateError(
+                    f"{reg.location}: run {run_id} had written its output completely (its sheets exist): it cannot "
+                    f"be abandoned; 'scolpass registry settle {run_id}' confirms it"
+                )
+            if abandon:
+                undo_run(reg, run, now)
+                return f"run {run_id} of {run.started_at} abandoned: its students' logins are free again"
+            return settle(reg, run, now, group=group)
+        finally:
+            reg.release_run(run_id)
 
 
 def _refuse_unseen_year(reg: Registry, before: int) -> None:
@@ -147,7 +222,7 @@ def copy(source: str | Path, target: str | Path) -> Copied:
     changes it meanwhile; stop the runs on a PostgreSQL source first.
     """
     if not is_postgres(source):
-        path = existing_registry(None, sqlite_path(source))
+        path = sqlite_path(existing_registry(None, sqlite_path(source)))
         with run_lock(path), open_registry(path, in_memory=True) as reg, open_registry(target) as into:
             return copy_registry(reg, into)
     with open_registry(source, in_memory=True) as reg:

@@ -28,6 +28,7 @@ from . import (
     DEFAULT_CONFIG_NAME,
     MIN_PDF_PASSWORD_LENGTH,
     STATUSES,
+    UNSETTLED,
     AcademicYear,
     InputError,
     PdfProtection,
@@ -47,10 +48,12 @@ from . import (
     helpdesk,
     import_existing,
     init_registry,
+    is_postgres,
     load_settings,
     log_summary,
     read_password_file,
     read_registry,
+    settle_run,
 )
 from . import check as run_check
 from . import generate as run_generate
@@ -113,8 +116,9 @@ def _warn(problems: Sequence[Problem], prefix: str = "warning") -> None:
 _registry_option = click.option(
     "--registry",
     "registry_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Registry file (default: [registry] path, else ./scolpass.sqlite3).",
+    metavar="LOCATION",
+    help="The registry: a file (or sqlite:///PATH) or postgresql://USER@HOST:PORT/DB, its password from "
+    "~/.pgpass (default: [registry] url, else ./scolpass.sqlite3).",
 )
 _out = click.option(
     "--out",
@@ -342,7 +346,7 @@ def _report_run(result: RunResult, dry_run: bool = False) -> None:
             err=True,
         )
     if result.registry_created:
-        click.echo(f"scolpass: created a new registry at {result.registry_path.resolve()}", err=True)
+        click.echo(f"scolpass: created a new registry at {_shown_location(result.registry_path)}", err=True)
     # New and returning always; reissued and duplicate when there are some.
     shown = [s for s in STATUSES if s in ("new", "returning") or result.count(s)]
     counts = [f"{result.count(status)} {status}" for status in shown]
@@ -359,9 +363,10 @@ def _report_run(result: RunResult, dry_run: bool = False) -> None:
     click.echo(f"Output folder: {result.out_dir}")
     for name in result.files:
         click.echo(f"  {name}")
-    size_kb = result.registry_path.stat().st_size / 1024
     accounts = f"{result.registry_size} account{'s' if result.registry_size != 1 else ''}"
-    click.echo(f"Registry: {result.registry_path} ({accounts}, {size_kb:.0f} KB), run {result.run_id}")
+    if not is_postgres(result.registry_path):
+        accounts += f", {Path(result.registry_path).stat().st_size / 1024:.0f} KB"
+    click.echo(f"Registry: {result.registry_path} ({accounts}), run {result.run_id}")
 
 
 @cli.command(
@@ -405,7 +410,7 @@ def generate(
     year: int | None,
     config: Path | None,
     out: Path | None,
-    registry_file: Path | None,
+    registry_file: str | None,
     encoding: str | None,
     separator: str | None,
     skip_invalid: bool,
@@ -467,7 +472,7 @@ def reissue(
     year: int | None,
     config: Path | None,
     out: Path | None,
-    registry_file: Path | None,
+    registry_file: str | None,
     output: _Output,
 ) -> None:
     """A new provisional password and sheet for lost or stolen sheets.
@@ -618,7 +623,7 @@ Example:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @_config
 @_registry_option
-def import_command(file: Path, config: Path | None, registry_file: Path | None) -> None:
+def import_command(file: Path, config: Path | None, registry_file: str | None) -> None:
     """Reserve every login of an LDIF or CSV export of existing accounts.
 
     Staff, former students and service accounts keep their logins: scolpass
@@ -629,7 +634,7 @@ def import_command(file: Path, config: Path | None, registry_file: Path | None) 
     settings = _optional_settings(config)
     done = import_existing(file, settings, registry_file)
     if done.registry_created:
-        click.echo(f"scolpass: created a new registry at {done.registry_path.resolve()}", err=True)
+        click.echo(f"scolpass: created a new registry at {_shown_location(done.registry_path)}", err=True)
     click.echo(
         f"{file.name}: {done.read} logins read, {done.new} newly reserved; "
         f"{done.reserved} reserved in all in {done.registry_path}"
@@ -640,7 +645,12 @@ def import_command(file: Path, config: Path | None, registry_file: Path | None) 
         click.echo(f"warning: not linked: {conflict}", err=True)
 
 
-def _open_existing_registry(config: Path | None, registry_file: Path | None) -> Registry:
+def _shown_location(location: str) -> str:
+    """A registry's location as the terminal names it: a file's absolute path, a URL as it is."""
+    return location if is_postgres(location) else str(Path(location).resolve())
+
+
+def _open_existing_registry(config: Path | None, registry_file: str | None) -> Registry:
     return read_registry(_optional_settings(config), registry_file)
 
 
@@ -654,7 +664,7 @@ Example:
 @click.argument("student_number")
 @_config
 @_registry_option
-def show_command(student_number: str, config: Path | None, registry_file: Path | None) -> None:
+def show_command(student_number: str, config: Path | None, registry_file: str | None) -> None:
     """What the registry knows of one student: numbers, login, state, reissues.
 
     STUDENT_NUMBER may be any of the student's numbers (one linked by INE too).
@@ -693,7 +703,7 @@ Example:
 )
 @_config
 @_registry_option
-def search_command(query: str, faculties: tuple[str, ...], config: Path | None, registry_file: Path | None) -> None:
+def search_command(query: str, faculties: tuple[str, ...], config: Path | None, registry_file: str | None) -> None:
     """Find students by student number, login, address or name (accents, case and word order ignored)."""
     with _open_existing_registry(config, registry_file) as reg:
         found = helpdesk.search(reg, query, faculties or None)
@@ -759,7 +769,7 @@ Example:
 )
 @_config
 @_registry_option
-def export_command(config: Path | None, registry_file: Path | None) -> None:
+def export_command(config: Path | None, registry_file: str | None) -> None:
     """Every account as CSV on stdout, for the help desk (no password: the registry has none)."""
     with _open_existing_registry(config, registry_file) as reg:
         helpdesk.export(reg, sys.stdout)
@@ -784,7 +794,7 @@ Example:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_config
 @_registry_option
-def purge_command(before: int, dry_run: bool, yes: bool, config: Path | None, registry_file: Path | None) -> None:
+def purge_command(before: int, dry_run: bool, yes: bool, config: Path | None, registry_file: str | None) -> None:
     """Remove the personal data of students not enrolled since YEAR.
 
     Their student number, names, birth date, INE and sheet data are deleted
@@ -829,10 +839,15 @@ Example:
 )
 @_config
 @_registry_option
-def runs_command(config: Path | None, registry_file: Path | None) -> None:
-    """Every run: when, who, what input, what counts, where its output went."""
+def runs_command(config: Path | None, registry_file: str | None) -> None:
+    """Every run: when, who, what input, what counts, where its output went.
+
+    A run not settled yet (pending or written) is listed with the machine it ran on, its staging
+    folder, and whether it is alive (its process still holds it) or stopped.
+    """
     with _open_existing_registry(config, registry_file) as reg:
         every = helpdesk.runs(reg)
+        live = reg.live_runs(run.id for run in every if run.state in UNSETTLED)
     for run in every:
         counts = ", ".join(f"{n} {k}" for k, n in run.counts.items() if n)
         source = f"{run.input_name} (sha256 {run.input_sha256[:12]})" if run.input_name and run.input_sha256 else "-"
@@ -840,6 +855,36 @@ def runs_command(config: Path | None, registry_file: Path | None) -> None:
         who = run.os_user if run.actor == run.os_user else f"{run.os_user} for {run.actor}"
         click.echo(f"{run.id:>4}  {run.started_at}  {run.command:<8} {run.state:<9} {who:<10} "
                    f"{run.academic_year}  {source}  {counts or '-'}  {run.output or '(handed out)'}")  # fmt: skip
+        if run.state in UNSETTLED:
+            alive = "alive (its process holds it)" if run.id in live else "stopped (no process holds it)"
+            click.echo(f"      on {run.host or '(machine not recorded)'}, staging {run.staging or '-'}: {alive}")
+
+
+@registry.command(
+    "settle",
+    epilog="""\b
+Example:
+  scolpass registry settle 42
+  scolpass registry settle 42 --abandon
+""",
+)
+@click.argument("run_id", metavar="RUN", type=click.IntRange(1))
+@click.option(
+    "--abandon",
+    is_flag=True,
+    help="Undo the run whatever its folders say: its students' logins go back to being free. Only once its "
+    "machine is known to be gone and its sheets never handed out.",
+)
+@_config
+@_registry_option
+def settle_command(run_id: int, abandon: bool, config: Path | None, registry_file: str | None) -> None:
+    """Settle a run that stopped before it was confirmed (a crash, a machine gone).
+
+    Without --abandon, on the evidence of its folders on this machine, as every run
+    settles the runs of its own machine: a complete published folder confirms it, an
+    incomplete staging folder undoes it. A run still alive is refused.
+    """
+    click.echo(settle_run(run_id, _optional_settings(config), registry_file, abandon=abandon))
 
 
 @cli.group(
@@ -878,7 +923,7 @@ Example:
 @_registry_option
 @_quiet
 def fetch_command(
-    config: Path | None, out: Path, period: str | None, since: str | None, registry_file: Path | None, quiet: bool
+    config: Path | None, out: Path, period: str | None, since: str | None, registry_file: str | None, quiet: bool
 ) -> None:
     """Fetch the enrolment feed from Pégase into a file for generate.
 

@@ -23,6 +23,10 @@ class StateError(ScolpassError):
     """The registry or the output folder forbids the run."""
 
 
+class ConflictError(StateError):
+    """Something recorded twice in the registry (a login, a student): another run recorded it first."""
+
+
 class ServiceError(ScolpassError):
     """A server scolpass talks to (Pégase) is down, refuses, or answers what it should not."""
 

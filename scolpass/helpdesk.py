@@ -11,6 +11,7 @@ transaction, never the batch run's lock: a counter does not wait for a batch run
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -166,7 +167,9 @@ def reissue_now(
     refuse_no_registry(location)
     renderer = SheetRenderer(settings, year.label, options.protection)
     group = group_id(settings.registry.group)
-    with open_registry(location, group=group, wait=COUNTER_WAIT) as reg:
+    with open_registry(
+        location, group=group, wait=COUNTER_WAIT, allow_insecure=settings.registry.allow_insecure
+    ) as reg:
         found = reg.account(student_number)
         if found is None or found.state == "pending" or not serves(found.student, faculties):
             raise StateError(f"{student_number}: is not a student number this registry issued")
@@ -178,7 +181,9 @@ def reissue_now(
         record = password_changes(credentials, settings.ldap.people_dn)
         user = os_user()
         # Recorded under the account's own number, whichever of its numbers the counter typed.
-        run_id = reg.record_handed_reissue(found.student_number, year.start, now, user, options.actor or user)
+        run_id = reg.record_handed_reissue(
+            found.student_number, year.start, now, user, options.actor or user, socket.gethostname()
+        )
     password = sheets[0].password
     assert password is not None
     return HandedReissue(found, sheets[0].email, run_id, pdf, record, password)

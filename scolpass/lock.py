@@ -1,7 +1,10 @@
-"""One run at a time on a registry, across processes and offices.
+"""Who may change a registry at once: one run at a time on an SQLite file, several on PostgreSQL.
 
-An exclusive ``flock`` on the registry file is held for the whole run
-(reading the registry, writing the output, confirming). The system releases it
+On PostgreSQL each run holds its own id (a session advisory lock, see
+registry/postgres.py), and logins and students are kept unique by the
+database's constraints: nothing is held for a whole run. On SQLite an
+exclusive ``flock`` on the registry file is held for the whole run (reading
+the registry, writing the output, confirming). The system releases it
 when a process dies, even by SIGKILL, so a crashed run never blocks the next
 one, which then recovers what it left. SQLite's own locks are not enough: a run
 writes its files between two transactions. (``flock`` and the POSIX locks
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from .errors import StateError
 from .files import create_private
-from .registry import refuse_unsafe_location
+from .registry import Location, Registry, is_postgres, open_registry, refuse_unsafe_location, sqlite_path
 
 WAIT_SECONDS = 30.0
 
@@ -32,6 +35,21 @@ def os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # a container user with no name
         return str(os.getuid())
+
+
+@contextmanager
+def registry_session(
+    location: Location, group: int | None = None, allow_insecure: bool = False, wait: float = WAIT_SECONDS
+) -> Iterator[Registry]:
+    """The registry open for a run, or an administration command, that changes it: an SQLite file under its
+    run lock (one at a time, waiting up to ``wait`` seconds); a PostgreSQL registry as it is."""
+    if is_postgres(location):
+        with open_registry(location, allow_insecure=allow_insecure) as reg:
+            yield reg
+        return
+    path = sqlite_path(location)
+    with run_lock(path, wait, group), open_registry(path, group=group) as reg:
+        yield reg
 
 
 @contextmanager

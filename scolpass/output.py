@@ -28,6 +28,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -35,16 +37,23 @@ from pathlib import Path
 from .academic_year import AcademicYear
 from .errors import StateError
 from .files import PRIVATE_FOLDER, make_folder, refuse_unsafe, sync_folder
-from .registry import Registry, RunState
+from .registry import Registry, RunRecord, RunState
 
 MANIFEST = "manifest.json"
 OUTPUT_ROOT = "scolpass-output"
 
 
 def checkpoint(name: str) -> None:
-    """Fault injection for the crash tests: ``SCOLPASS_CRASH_AT=name`` kills the process here."""
+    """Fault injection for the crash and concurrency tests: ``SCOLPASS_CRASH_AT=name`` kills the process
+    here; ``SCOLPASS_HOLD_AT=name`` holds it here, with the file ``SCOLPASS_HOLD_GATE`` names: it makes
+    that path with ``.reached`` added, then waits until the file is gone."""
     if os.environ.get("SCOLPASS_CRASH_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("SCOLPASS_HOLD_AT") == name:
+        gate = Path(os.environ["SCOLPASS_HOLD_GATE"])
+        gate.with_name(gate.name + ".reached").touch()
+        while gate.exists():
+            time.sleep(0.05)
 
 
 def output_folder(requested: str | Path | None, year: AcademicYear, now: datetime, group: int | None = None) -> Path:
@@ -76,11 +85,36 @@ def output_folder(requested: str | Path | None, year: AcademicYear, now: datetim
         if folder.exists():
             refuse_unsafe(folder, "output folder", group)
     _refuse_unwritable_parent(base, group)
-    path, n = base, 1
+    return _free(base)
+
+
+def _free(base: Path, n: int = 1) -> Path:
+    """``base``, else ``base-2``... (from ``base-n``): the first name no folder, published or staged, has."""
+    path = base if n == 1 else base.with_name(f"{base.name}-{n}")
     while path.exists() or any(path.parent.glob(f".{path.name}.partial-*")):
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
+
+
+def claim_folder(dated: Path, group: int | None = None, mode: int = PRIVATE_FOLDER) -> tuple[Path, list[Path]]:
+    """A dated output folder (from :func:`output_folder`) made now, empty, with the folders above it; returns
+    it (the next free name if another run made it meanwhile) and the folders made, outermost first.
+
+    Runs on a shared registry take no lock: two starting in the same second on one machine must not
+    choose one folder. Publishing renames the run's folder over this empty one.
+    """
+    made = make_parents(dated, group, mode)
+    base, _, suffix = dated.name.rpartition("-")
+    n, base_path = (int(suffix), dated.with_name(base)) if base and suffix.isdigit() else (1, dated)
+    path = dated
+    while True:
+        try:
+            make_folder(path, group, mode)
+            return path, [*made, path]
+        except FileExistsError:  # another run took it first
+            n += 1
+            path = _free(base_path, n)
 
 
 def _refuse_unwritable_parent(path: Path, group: int | None) -> None:
@@ -148,41 +182,92 @@ def make_placed_durable(target: Path) -> None:
 def recover(registry: Registry, now: datetime, touch_files: bool = True, group: int | None = None) -> list[str]:
     """Settle the runs a crash left pending; returns what was done, for the terminal.
 
-    Called with the run lock held, so an unsettled run is never one still
-    running. A ``written`` run is finished: its staging folder published if it
-    is still there, then confirmed. A ``pending`` run is confirmed only if its
-    target is a complete folder it published (see :func:`_published_by`), and
-    otherwise undone: the decision committed first, its staging folder removed
-    after. A run left pending by a scolpass before schema 4 (``pending-v3``,
-    which published before it could mark anything) keeps that version's rule:
-    undone while its staging folder exists, confirmed otherwise, since undoing
-    a published run would give its logins to others. ``touch_files=False`` (a
-    dry run, on a copy of the registry) leaves the folders alone.
+    Only a run no living process holds is settled (:meth:`Registry.claim_run`: on
+    SQLite every run, since this is called under the run lock; on PostgreSQL a
+    run whose connection has ended, however its process did), and held while it
+    is, so that two runs never settle it at once. A ``written`` run is finished:
+    its staging folder published if it is still there, then confirmed. A
+    ``pending`` run is confirmed only if its target is a complete folder it
+    published (see :func:`_published_by`), and otherwise undone: the decision
+    committed first, its staging folder removed after. A run left pending by a
+    scolpass before schema 4 (``pending-v3``, which published before it could
+    mark anything) keeps that version's rule: undone while its staging folder
+    exists, confirmed otherwise, since undoing a published run would give its
+    logins to others. ``touch_files=False`` (a dry run, on a copy of the
+    registry) leaves the folders alone.
+
+    On a shared registry (PostgreSQL) a run is settled only on what this
+    machine can see: a run of another machine is left to it (its folders are
+    there, not here), and so is a pending run whose staging folder is not here
+    (a machine with the same name); each is named, for ``scolpass registry
+    settle RUN --abandon`` once its machine is known to be gone.
     """
     done = []
     for run in registry.runs("pending", "written", LEGACY_PENDING):
-        target, staging = Path(run.output), Path(run.staging) if run.staging else None
-        when = f"run {run.id} of {run.started_at}"
-        if run.state == "written":
-            done.append(_finish(registry, run.id, when, staging, target, now, touch_files))
-        elif _published_by(run.id, target, group):
-            registry.confirm(run.id, _counts(target), now)
-            done.append(f"{when} had written {target} completely: confirmed")
-        elif run.state == LEGACY_PENDING and not _is_dir(staging):
-            registry.confirm(run.id, _counts(target), now)
-            done.append(f"{when} (left by an older scolpass) was published to {target}: confirmed")
-        else:
-            registry.abandon(run.id, now)
-            checkpoint("undone")
-            if touch_files and staging is not None:
-                _remove(registry, run.id, staging)
-            done.append(f"{when} stopped before its output was complete: undone")
+        if not registry.claim_run(run.id):
+            continue  # running now, on this machine or another
+        try:
+            done.append(settle(registry, run, now, touch_files, group))
+        except Unsettled as left:
+            done.append(str(left))
+        finally:
+            registry.release_run(run.id)
     if touch_files:
         # What a crash left of an abandoned run's staging folder, after the decision was committed.
         for run in registry.runs("abandoned"):
-            if run.staging:
+            if run.staging and (not registry.concurrent or on_this_host(run)):
                 _remove(registry, run.id, Path(run.staging))
     return done
+
+
+class Unsettled(StateError):
+    """A dead run that this machine has no evidence to settle: its own machine, or an administrator, must."""
+
+
+def on_this_host(run: RunRecord) -> bool:
+    """Whether ``run`` ran on this machine, by name (a run recorded before schema 7 has none: any machine's)."""
+    return not run.host or run.host == socket.gethostname()
+
+
+def settle(
+    registry: Registry, run: RunRecord, now: datetime, touch_files: bool = True, group: int | None = None
+) -> str:
+    """Settle one dead run (held by this process) on the evidence of its folders; returns what was done.
+
+    Raises :class:`Unsettled` where a shared registry's run has no evidence here (see :func:`recover`).
+    """
+    target, staging = Path(run.output), Path(run.staging) if run.staging else None
+    when = f"run {run.id} of {run.started_at}"
+    if registry.concurrent and not on_this_host(run):
+        raise Unsettled(
+            f"{when} on {run.host} stopped before it was confirmed: settle it from {run.host} "
+            f"('scolpass registry settle {run.id}'), or with --abandon once that machine is known to be gone"
+        )
+    if run.state == "written":
+        return _finish(registry, run.id, when, staging, target, now, touch_files)
+    if _published_by(run.id, target, group):
+        registry.confirm(run.id, _counts(target), now)
+        return f"{when} had written {target} completely: confirmed"
+    if run.state == LEGACY_PENDING and not _is_dir(staging):
+        registry.confirm(run.id, _counts(target), now)
+        return f"{when} (left by an older scolpass) was published to {target}: confirmed"
+    if registry.concurrent and not _is_dir(staging):
+        raise Unsettled(
+            f"{when} on {run.host or 'an unnamed machine'} stopped before it was confirmed, and neither its "
+            f"folder {target} nor its staging folder is on this machine: settle it where they are, or with "
+            f"'scolpass registry settle {run.id} --abandon' once its machine is known to be gone"
+        )
+    abandon(registry, run, now, touch_files)
+    return f"{when} stopped before its output was complete: undone"
+
+
+def abandon(registry: Registry, run: RunRecord, now: datetime, touch_files: bool = True) -> None:
+    """Undo a dead run (held by this process): the decision committed first, then its staging folder removed
+    (on this machine only)."""
+    registry.abandon(run.id, now)
+    checkpoint("undone")
+    if touch_files and run.staging and (not registry.concurrent or on_this_host(run)):
+        _remove(registry, run.id, Path(run.staging))
 
 
 LEGACY_PENDING: RunState = "pending-v3"

@@ -25,10 +25,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .admin import read_registry, registry_location
+from .admin import read_registry
 from .errors import ConfigError, ServiceError, StateError, shown
 from .files import refuse_unsafe, written_whole
 from .pegase_http import Answer, PegaseAccount, PegaseClient, Sleep
+from .registry import Location
 from .settings import PegaseSettings, Settings
 from .validators import service_url_problem
 
@@ -245,16 +246,19 @@ def feed_since(
     return value
 
 
-def feed_since_last(settings: Settings | None, registry: str | Path | None) -> int:
+def feed_since_last(settings: Settings | None, registry: Location | None) -> int:
     """Where the last complete ``generate`` left the feed, minus :data:`SINCE_MARGIN`."""
-    location = registry_location(settings, registry)
     first = "run a full 'scolpass pegase fetch' (without --since) and 'scolpass generate' on it first"
-    if not location.exists():
-        raise StateError(f"{location}: no registry here, so no feed consumed yet: {first}")
-    with read_registry(settings, registry) as reg:
+    try:
+        reg = read_registry(settings, registry)
+    except StateError as exc:
+        if str(exc).endswith("no registry here"):
+            raise StateError(f"{exc}, so no feed consumed yet: {first}") from None
+        raise
+    with reg:
         mark = reg.feed_mark()
     if mark is None:
-        raise StateError(f"{location}: no complete generate has consumed a Pégase feed yet: {first}")
+        raise StateError(f"{reg.location}: no complete generate has consumed a Pégase feed yet: {first}")
     return max(mark - SINCE_MARGIN, 0)
 
 

@@ -36,7 +36,7 @@ from .files import group_id
 from .output import checkpoint, output_folder, recover
 from .passwords import Choice, generate_passwords, hash_passwords
 from .planning import Plan, plan_generate, plan_reissue
-from .registry import Command, Registry, open_registry
+from .registry import Command, Location, Registry, open_registry
 from .run import Context, Outcome, RunOptions, RunResult, Timings, Written, run_locked
 from .settings import Settings, email_of
 from .sheet import Sheet, SheetRenderer, activation_link
@@ -97,9 +97,10 @@ def _refuse_bad_output(ctx: Context) -> Path:
     return output_folder(ctx.options.out_dir, ctx.year, ctx.now, group_id(ctx.settings.registry.group))
 
 
-def refuse_no_registry(location: Path) -> None:
-    """A reissue needs the registry that issued the accounts."""
-    if not location.exists():
+def refuse_no_registry(location: Location) -> None:
+    """A reissue needs the registry that issued the accounts (a file checked here; a PostgreSQL database
+    without one finds none of the students asked for)."""
+    if isinstance(location, Path) and not location.exists():
         raise StateError(f"{location}: no registry here: nothing was ever issued from it")
 
 
@@ -131,11 +132,11 @@ class _Generate:
     def dry_run(self, target: Path) -> RunResult:
         """What a run would do, on a copy of the registry; nothing written."""
         ctx = self.ctx
-        with open_registry(ctx.location, in_memory=True) as reg:
+        with open_registry(ctx.location, in_memory=True, allow_insecure=ctx.settings.registry.allow_insecure) as reg:
             recover(reg, ctx.now, touch_files=False)  # on the copy: what the next real run will settle
             planned = self.plan(reg)
             outcomes = _outcomes(planned, ctx.settings, None, ctx.options.reprint_returning)
-            return RunResult(target, ctx.year, outcomes, (), ctx.location, False, reg.count(), self.enrolment)
+            return RunResult(target, ctx.year, outcomes, (), reg.location, False, reg.count(), self.enrolment)
 
     def record(self, reg: Registry, run_id: int, plan: Plan) -> None:
         reg.record(plan.new, self.ctx.year.start, self.ctx.now, run_id)
@@ -313,6 +314,9 @@ def _outcomes(
         printed = reprint_returning and placement is not None
         at = 2 * page - 1 if settings.batches.duplex else page
         link = f"linked by INE to {linked[student.student_number]}" if student.student_number in linked else None
+        if issued.state == "pending":
+            # Another run on a shared registry is issuing them now: one student, one account.
+            link = f"being issued by run {issued.run_id}, in progress"
         outcomes.append(
             Outcome(student.student_number, issued.identifier, email_of(issued.identifier, domain), "returning",
                     REPRINTS_PDF if printed else None, at if printed else None, issued.short_identifier, link)

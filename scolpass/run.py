@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets
 import shutil
+import socket
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,12 +25,13 @@ from typing import Literal, Protocol, TypeVar, get_args
 from .academic_year import AcademicYear
 from .batches import Progress
 from .enrolment import Enrolment
-from .errors import ScolpassError, StateError
+from .errors import ConflictError, ScolpassError, StateError
 from .files import folder_mode, group_id, make_folder, write_bytes
-from .lock import os_user, run_lock
+from .lock import os_user, registry_session
 from .output import (
     MANIFEST,
     checkpoint,
+    claim_folder,
     make_durable,
     make_parents,
     make_placed_durable,
@@ -41,7 +43,7 @@ from .output import (
 )
 from .passwords import Choice
 from .protect import PdfProtection
-from .registry import Command, Registry, open_registry
+from .registry import Command, Location, Registry, is_postgres
 from .settings import Settings
 from .version import __version__
 
@@ -72,7 +74,7 @@ class RunOptions:
 
     year: int | None = None  # the academic year's first year; default: the file's, else today's
     out_dir: str | Path | None = None  # default: a new dated folder under scolpass-output/
-    registry: str | Path | None = None  # default: [registry] path, else ./scolpass.sqlite3
+    registry: Location | None = None  # a file or a postgresql:// URL; default: [registry] url, else ./scolpass.sqlite3
     now: datetime | None = None  # the run's time (tests fix it)
     choice: Choice = secrets.choice  # the random source of passwords; tests pass a seeded one
     actor: str | None = None  # who asks for the run (recorded with it); default: the OS user
@@ -125,7 +127,7 @@ class RunResult:
     year: AcademicYear
     outcomes: tuple[Outcome, ...]
     files: tuple[str, ...]
-    registry_path: Path
+    registry_path: str  # the registry's location, as messages name it (a file, a URL without password)
     registry_created: bool
     registry_size: int
     enrolment: Enrolment | None  # what was read (warnings, skipped...); None for a reissue
@@ -179,7 +181,7 @@ class Context:
     """What the frame needs besides the job: where, when, for which year, from which input."""
 
     settings: Settings
-    location: Path  # the registry
+    location: Location  # the registry
     options: RunOptions
     year: AcademicYear
     now: datetime
@@ -187,74 +189,109 @@ class Context:
     enrolment_path: Path | None = None
 
 
+# How many times a run on a shared (PostgreSQL) registry plans again when another run recorded one of
+# its logins or students first; each time it sees what the other recorded (the next homonym number,
+# a student in progress).
+ATTEMPTS = 5
+
+
 def run_locked(job: Job[PlanT], ctx: Context) -> RunResult:
-    """Lock, recover, plan, pending, write aside, publish, confirm."""
-    created = not ctx.location.exists()  # before the lock, which creates the file
+    """Lock (SQLite) or hold the run (PostgreSQL), recover, plan, pending, write aside, publish, confirm."""
     group = group_id(ctx.settings.registry.group)
-    with run_lock(ctx.location, group=group):
-        reg = open_registry(ctx.location, group=group)
-        made: list[Path] = []
-        staging: Path | None = None
-        run_id: int | None = None
-        written = published = False
-        recovered: list[str] = []
+    with registry_session(ctx.location, group, ctx.settings.registry.allow_insecure) as reg:
+        return _run(job, ctx, reg, group)
+
+
+def _run(job: Job[PlanT], ctx: Context, reg: Registry, group: int | None) -> RunResult:
+    made: list[Path] = []
+    staging: Path | None = None
+    run_id: int | None = None
+    written = published = False
+    recovered: list[str] = []
+    try:
+        recovered = recover(reg, ctx.now, group=group)
+        mode = folder_mode(ctx.settings.sheet.mode)
+        target = output_folder(ctx.options.out_dir, ctx.year, ctx.now, group)
         try:
-            recovered = recover(reg, ctx.now, group=group)
-            # Chosen under the lock: two offices starting in the same second get two folders.
-            target = output_folder(ctx.options.out_dir, ctx.year, ctx.now, group)
+            if ctx.options.out_dir is None:
+                # Made now, empty: two runs starting in the same second get two folders.
+                target, made = claim_folder(target, group, mode)
             # Recorded absolute, so that a later run can recover it from any folder.
             absolute = target.resolve()
-            computed = job.plan(reg)
-            try:
-                made = make_parents(absolute, group, folder_mode(ctx.settings.sheet.mode))
-                with reg.transaction():
-                    run_id = reg.begin_run(
-                        job.command, ctx.year.start, ctx.now, os_user(), absolute,
-                        ctx.enrolment_path.name if ctx.enrolment_path else None,
-                        input_digest(ctx.enrolment_path) if ctx.enrolment_path else None,
-                        ctx.options.actor,
-                    )  # fmt: skip
-                    staging = staging_folder(absolute, run_id)
-                    reg.set_staging(run_id, staging)
-                    job.record(reg, run_id, computed)
-                    checkpoint("recording")  # killed here, the registry keeps a hot journal
-                    shutil.rmtree(staging, ignore_errors=True)  # left by a rolled-back run of this id
-                    # Sheets carry passwords: the owner only, unless [sheet] file_mode lets a group read them.
-                    make_folder(staging, group, folder_mode(ctx.settings.sheet.mode))
-                checkpoint("pending")
-                done = job.write(run_id, computed, staging)
-                counts = outcome_counts(done.outcomes)
-                counts["skipped"] = ctx.enrolment.skipped if ctx.enrolment else 0
-                write_manifest(staging, job.command, run_id, ctx, reg.path, done, counts)
-                make_durable(staging)
-            except OSError as exc:
-                # A full disk or a folder that cannot be written: the registrar's to fix, not a bug.
-                raise StateError(f"{exc.filename or target}: cannot write the output: {exc.strerror or exc}") from exc
-            # From here on the output is complete: a crash publishes it, never undoes it.
-            reg.mark_written(run_id)
-            written = True
-            checkpoint("written")
-            put_in_place(staging, absolute)
-            published = True
-            make_placed_durable(absolute)
-            checkpoint("published")
-            reg.confirm(run_id, counts, ctx.now)
-            size = reg.count()
-        except BaseException as exc:
-            # Once renamed into place (even if an interrupt came before the flag was set), the sheets
-            # exist: the run stays written and the next run confirms it.
-            renamed = published or (written and staging is not None and not staging.exists())
-            if not renamed:
-                _undo(reg, run_id, staging, ctx.now)
-                remove_empty(made)
-            reg.close()
-            if recovered and isinstance(exc, StateError):
-                # What recovery did (a crashed run's folder published) must not be lost with this run's error.
-                raise StateError(f"{exc} (before that, this run settled earlier ones: {'; '.join(recovered)})") from exc
-            raise
-        reg.close()
-    return RunResult(target, ctx.year, done.outcomes, (*done.files, MANIFEST), reg.path, created, size, ctx.enrolment,
-                     run_id, tuple(recovered))  # fmt: skip
+            if ctx.options.out_dir is not None:
+                made = make_parents(absolute, group, mode)
+            run_id, staging, computed = _record(job, ctx, reg, absolute, group)
+            checkpoint("pending")
+            done = job.write(run_id, computed, staging)
+            counts = outcome_counts(done.outcomes)
+            counts["skipped"] = ctx.enrolment.skipped if ctx.enrolment else 0
+            write_manifest(staging, job.command, run_id, ctx, reg.location, done, counts)
+            make_durable(staging)
+        except OSError as exc:
+            # A full disk or a folder that cannot be written: the registrar's to fix, not a bug.
+            raise StateError(f"{exc.filename or target}: cannot write the output: {exc.strerror or exc}") from exc
+        # From here on the output is complete: a crash publishes it, never undoes it.
+        reg.mark_written(run_id)
+        written = True
+        checkpoint("written")
+        put_in_place(staging, absolute)
+        published = True
+        make_placed_durable(absolute)
+        checkpoint("published")
+        reg.confirm(run_id, counts, ctx.now)
+        size = reg.count()
+    except BaseException as exc:
+        # Once renamed into place (even if an interrupt came before the flag was set), the sheets
+        # exist: the run stays written and the next run confirms it.
+        renamed = published or (written and staging is not None and not staging.exists())
+        if not renamed:
+            _undo(reg, run_id, staging, ctx.now)
+            remove_empty(made)
+        if recovered and isinstance(exc, StateError):
+            # What recovery did (a crashed run's folder published) must not be lost with this run's error.
+            raise StateError(f"{exc} (before that, this run settled earlier ones: {'; '.join(recovered)})") from exc
+        raise
+    return RunResult(target, ctx.year, done.outcomes, (*done.files, MANIFEST), reg.location, reg.created, size,
+                     ctx.enrolment, run_id, tuple(recovered))  # fmt: skip
+
+
+def _record(job: Job[PlanT], ctx: Context, reg: Registry, absolute: Path, group: int | None) -> tuple[int, Path, PlanT]:
+    """Plan, then record the run and its accounts as pending, with its staging folder made; returns the
+    run's id, that folder and the plan.
+
+    On a shared registry another run may record one of the plan's logins or students between the
+    plan and this transaction: the database refuses the second (unique constraints), the
+    transaction saves nothing, and the run plans again, seeing what the other recorded.
+    """
+    for attempt in range(1, ATTEMPTS + 1):
+        computed = job.plan(reg)
+        run_id = None
+        try:
+            with reg.transaction():
+                run_id = reg.begin_run(
+                    job.command, ctx.year.start, ctx.now, os_user(), absolute,
+                    ctx.enrolment_path.name if ctx.enrolment_path else None,
+                    input_digest(ctx.enrolment_path) if ctx.enrolment_path else None,
+                    ctx.options.actor, socket.gethostname(),
+                )  # fmt: skip
+                # Held before the run is visible to others: no other run ever takes it for a dead one.
+                reg.hold_run(run_id)
+                staging = staging_folder(absolute, run_id)
+                reg.set_staging(run_id, staging)
+                job.record(reg, run_id, computed)
+                checkpoint("recording")  # killed here, the registry keeps a hot journal
+                shutil.rmtree(staging, ignore_errors=True)  # left by a rolled-back run of this id
+                # Sheets carry passwords: the owner only, unless [sheet] file_mode lets a group read them.
+                make_folder(staging, group, folder_mode(ctx.settings.sheet.mode))
+        except ConflictError:
+            if run_id is not None:
+                reg.release_run(run_id)  # a session's lock outlives the transaction rolled back
+            if not reg.concurrent or attempt == ATTEMPTS:
+                raise
+            checkpoint("conflict")
+            continue
+        return run_id, staging, computed
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _undo(reg: Registry, run_id: int | None, staging: Path | None, now: datetime) -> None:
@@ -281,7 +318,7 @@ def write_manifest(
     command: Command,
     run_id: int,
     ctx: Context,
-    registry_path: Path,
+    registry: str,
     done: Written,
     counts: Mapping[str, int],
 ) -> None:
@@ -294,7 +331,7 @@ def write_manifest(
         "academic_year_start": ctx.year.start,
         "generated_at": ctx.now.isoformat(timespec="seconds"),
         "enrolment": ctx.enrolment.source if ctx.enrolment else None,
-        "registry": str(registry_path.resolve()),
+        "registry": registry if is_postgres(registry) else str(Path(registry).resolve()),
         "counts": dict(counts),
         "files": [{"path": name, "sha256": _sha256(folder / name)} for name in done.files],
         "parts": list(done.parts),

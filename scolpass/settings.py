@@ -34,8 +34,11 @@ from .validators import (
     MAX_URL,
     dn_problem,
     domain_problem,
+    is_postgres,
+    password_in,
     service_url_problem,
     show,
+    shown_url,
     text_problem,
     url_problem,
 )
@@ -87,9 +90,15 @@ class Ldap:
 
 @dataclass(frozen=True)
 class RegistrySettings:
-    """The registry file; ``None`` means ``./scolpass.sqlite3``."""
+    """Where the registry is; neither ``url`` nor ``path``: ``./scolpass.sqlite3``."""
 
-    path: str | None = None
+    # A file (or sqlite:///PATH), relative to the configuration file, or postgresql://USER@HOST:PORT/DB
+    # (postgresql:///DB?service=NAME): its password from libpq (~/.pgpass, PGPASSFILE, a service file,
+    # PGPASSWORD), never from here.
+    url: str | None = None
+    path: str | None = None  # the file: the older name of url, which holds a path too
+    # PostgreSQL without TLS verified (sslmode=verify-full otherwise): a server on 127.0.0.1 only.
+    allow_insecure: bool = False
     # A group whose members share the registry and the output folders on one machine (several
     # registrars, a service account): the registry is then 0660 and the folders 0770, for that group.
     group: str = ""
@@ -477,9 +486,22 @@ def _ldap_problem(ldap: Ldap) -> str | None:
 
 
 def _registry_problem(registry: RegistrySettings) -> str | None:
-    problem = _texts_problem("registry", (("path", registry.path or "", MAX_PATH), ("group", registry.group, 100)))
+    texts = (
+        ("url", registry.url or "", MAX_PATH), ("path", registry.path or "", MAX_PATH), ("group", registry.group, 100)
+    )  # fmt: skip
+    problem = _texts_problem("registry", texts)
     if problem:
         return problem
+    if registry.url is not None and registry.path is not None:
+        return "[registry] url and path both say where the registry is: keep url only"
+    url = registry.url or ""
+    if is_postgres(url) and password_in(url):
+        return (
+            "[registry] url holds a password: remove it, and put it in ~/.pgpass (or the file PGPASSFILE names, "
+            "mode 0600), a service file, or PGPASSWORD"
+        )
+    if url.startswith(("postgresql:", "postgres:")) and not is_postgres(url):
+        return f"[registry] url = {show(shown_url(url))} is not a postgresql://USER@HOST:PORT/DB URL"
     if registry.group:
         try:
             grp.getgrnam(registry.group)

@@ -14,6 +14,7 @@ import string
 import unicodedata
 import urllib.parse
 from collections.abc import Sequence
+from pathlib import Path
 
 # Caps on printed and exported text: far above any real value, low enough that a
 # pasted file or a runaway value is caught here rather than on 50,000 sheets.
@@ -317,3 +318,23 @@ def dn_problem(dn: str) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
+
+
+# A PostgreSQL registry's URL (the registry package connects to it; the settings check it).
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres(location: str | Path) -> bool:
+    """Whether ``location`` names a PostgreSQL registry (a ``postgresql://`` URL) rather than a file."""
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
+def password_in(url: str) -> bool:
+    """Whether ``url`` carries a password (``user:password@`` or ``password=``), which it never may."""
+    return bool(re.search(r"://[^/@]*:[^/@]*@", url) or re.search(r"[?&]password=", url))
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages name it: never a password, even one written in it against the advice."""
+    url = re.sub(r"([?&]password=)[^&]*", r"\1***", url)
+    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)

@@ -139,9 +139,12 @@ def test_empty_file(tmp_path: Path) -> None:
         read_table(path)
 
 
-# Text a registrar could have in a cell: quotes, separators, accents, line breaks.
+# Text a registrar could have in a cell: quotes, separators, accents, line breaks. Not a byte order
+# mark, refused anywhere but at the start of a file (its own test).
 cell_text = st.text(
-    alphabet=st.sampled_from(list("aZé ;,\t\"'\n\r\u0301ŁΩЖ")) | st.characters(codec="utf-8"), max_size=12
+    alphabet=st.sampled_from(list("aZé ;,\t\"'\n\r\u0301ŁΩЖ"))
+    | st.characters(codec="utf-8", exclude_characters="\ufeff"),
+    max_size=12,
 )
 
 

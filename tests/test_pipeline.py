@@ -234,7 +234,7 @@ def test_default_output_folder_and_registry(
     second = generate(SAMPLES / "enrolment.csv", settings, RunOptions(now=NOW))
     assert first.out_dir == Path("scolpass-output/2026-2027/2026-09-01_093000")
     assert second.out_dir == Path("scolpass-output/2026-2027/2026-09-01_093000-2")
-    assert first.registry_path == Path("scolpass.sqlite3")
+    assert first.registry_path == "scolpass.sqlite3"
     assert (tmp_path / "scolpass.sqlite3").is_file()
 
 
@@ -245,7 +245,7 @@ def test_registry_path_from_config_is_relative_to_the_config(settings: Settings,
         settings, registry=dataclasses.replace(settings.registry, path="um.sqlite3"), source=config_dir / "um.toml"
     )
     result = generate(SAMPLES / "enrolment.csv", settings, RunOptions(out_dir=tmp_path / "out", now=NOW))
-    assert result.registry_path == config_dir / "um.sqlite3"
+    assert result.registry_path == str(config_dir / "um.sqlite3")
     assert (config_dir / "um.sqlite3").is_file()
 
 

@@ -423,7 +423,7 @@ def test_a_schema_5_registry_gains_the_numbers_table(tmp_path: Path) -> None:
         found = reg.account(NEW)
         assert found is not None
         assert found.student_number == OLD
-    assert user_version(path) == SCHEMA_VERSION == 6
+    assert user_version(path) == SCHEMA_VERSION == 7
     db = sqlite3.connect(path)
     objects = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
     assert {"numbers", "numbers_account", "numbers_number_key", "numbers_not_an_account",

@@ -14,9 +14,10 @@ import re
 from pathlib import Path
 
 from ..errors import StateError
+from ..validators import is_postgres
 from .base import Registry
 from .copy import Copied, copy_registry
-from .postgres import PostgresRegistry, is_postgres, open_postgres
+from .postgres import PostgresRegistry, open_postgres
 from .records import (
     AccountState,
     Command,
@@ -36,23 +37,32 @@ from .sqlite import (
     refuse_unsafe_location,
 )
 
+# Where a registry is: an SQLite file (a Path, or a str that is a path or sqlite:///PATH) or a
+# postgresql:// URL (a str).
+Location = str | Path
+
 
 def open_registry(
-    location: str | Path, in_memory: bool = False, group: int | None = None, wait: float = WAIT_SECONDS
+    location: Location,
+    in_memory: bool = False,
+    group: int | None = None,
+    wait: float = WAIT_SECONDS,
+    allow_insecure: bool = False,
 ) -> Registry:
     """Open the registry at ``location``: a ``postgresql://`` URL, else an SQLite file (a path, or
     ``sqlite:///PATH``), creating it when absent and migrating it forward.
 
     ``in_memory`` changes nothing for good (a dry run, the help desk's reads): SQLite works on a
     copy of the file, PostgreSQL in one transaction rolled back at the end. ``group`` and ``wait``
-    are SQLite's (see :func:`open_sqlite`).
+    are SQLite's (see :func:`open_sqlite`), ``allow_insecure`` PostgreSQL's (no TLS required: a
+    server on 127.0.0.1, ``[registry] allow_insecure``).
     """
     if is_postgres(location):
-        return open_postgres(str(location), dry=in_memory)
+        return open_postgres(str(location), dry=in_memory, allow_insecure=allow_insecure)
     return open_sqlite(sqlite_path(location), in_memory, group, wait)
 
 
-def sqlite_path(location: str | Path) -> Path:
+def sqlite_path(location: Location) -> Path:
     """The file of a registry location that is not a PostgreSQL URL: a path, or ``sqlite:///PATH``
     (``sqlite:////ABSOLUTE/PATH``).
 
@@ -82,6 +92,7 @@ __all__ = [
     "Copied",
     "IssuedAccount",
     "LinkedNumber",
+    "Location",
     "PostgresRegistry",
     "Registry",
     "ReissueRecord",

@@ -24,6 +24,9 @@ class Registry(Protocol):
     path: Path  # the file (SQLite); for PostgreSQL a Path of its URL, until every caller uses location
     location: str  # where it is, as messages name it: the file, or the URL without any password
     created: bool  # made by this opening (a first run)
+    # Whether several runs may work on it at once (PostgreSQL), each holding its own run (hold_run);
+    # else one run at a time, under the file's run lock (SQLite).
+    concurrent: bool
 
     def close(self) -> None:
         """Close the connection."""
@@ -126,11 +129,14 @@ class Registry(Protocol):
         input_name: str | None = None,
         input_sha256: str | None = None,
         actor: str | None = None,
+        host: str = "",
     ) -> int:
         """Record a run that starts writing (inside :meth:`transaction`); returns its id."""
         ...
 
-    def record_handed_reissue(self, student_number: str, year: int, when: datetime, os_user: str, actor: str) -> int:
+    def record_handed_reissue(
+        self, student_number: str, year: int, when: datetime, os_user: str, actor: str, host: str = ""
+    ) -> int:
         """One student's new password, handed out at once (no folder): a complete run, in one short transaction."""
         ...
 
@@ -152,6 +158,24 @@ class Registry(Protocol):
 
     def abandon(self, run_id: int, when: datetime) -> None:
         """The run never completed: its pending accounts, links and reissues are forgotten, identifiers freed."""
+        ...
+
+    def hold_run(self, run_id: int) -> None:
+        """This process runs ``run_id`` until it closes the registry or calls :meth:`release_run` (inside the
+        transaction that records the run: no other process ever sees it pending and not held)."""
+        ...
+
+    def release_run(self, run_id: int) -> None:
+        """This process no longer holds ``run_id`` (held by :meth:`hold_run` or :meth:`claim_run`)."""
+        ...
+
+    def claim_run(self, run_id: int) -> bool:
+        """Whether no living process holds ``run_id``; if so, this one holds it until :meth:`release_run`, so
+        that two processes never settle one run at once."""
+        ...
+
+    def live_runs(self, run_ids: Iterable[int]) -> set[int]:
+        """Which of ``run_ids`` a living process holds (``registry runs``)."""
         ...
 
     def runs(self, *states: RunState) -> list[RunRecord]:

@@ -21,7 +21,7 @@ TABLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
                   "ine", "identity_key", "number_key", "student", "last_year"), "student_number"),
     ("reserved", ("identifier", "source", "reserved_at"), "identifier"),
     ("runs", ("id", "command", "state", "started_at", "finished_at", "os_user", "academic_year", "input_name",
-              "input_sha256", "output", "staging", "counts", "actor"), "id"),
+              "input_sha256", "output", "staging", "counts", "actor", "host"), "id"),
     ("reissues", ("id", "student_number", "run_id", "reissued_at"), "id"),
     ("numbers", ("student_number", "account", "number_key", "year", "linked_at", "run_id"), "rowid"),
 )  # fmt: skip

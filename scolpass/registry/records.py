@@ -77,6 +77,7 @@ class RunRecord:
     staging: str
     counts: Mapping[str, int]
     actor: str = ""  # who asked for it: the OS user, or a counter agent signed in to the web page
+    host: str = ""  # the machine it ran on ("" if recorded before schema 7: taken as any machine's)
 
 
 @dataclass(frozen=True)
@@ -91,15 +92,28 @@ class ReissueRecord:
 # The columns of a run and of an account, in the order the two functions below read a row.
 RUN_COLUMNS = (
     "id, command, state, started_at, finished_at, os_user, academic_year, input_name, input_sha256, output,"
-    " staging, counts, actor"
+    " staging, counts, actor, host"
 )
 
 
 def run_from_row(row: tuple[Any, ...]) -> RunRecord:
-    id_, command, state, started, finished, user, year, name, sha, output, staging, counts, actor = row
+    id_, command, state, started, finished, user, year, name, sha, output, staging, counts, actor, host = row
     loaded = json.loads(counts) if counts else {}
     return RunRecord(
-        id_, command, state, started, finished, user, year, name, sha, output, staging, loaded, actor or user
+        id_,
+        command,
+        state,
+        started,
+        finished,
+        user,
+        year,
+        name,
+        sha,
+        output,
+        staging,
+        loaded,
+        actor or user,
+        host or "",
     )
 
 

@@ -392,21 +392,24 @@ class SqlRegistry:
         input_name: str | None = None,
         input_sha256: str | None = None,
         actor: str | None = None,
+        host: str = "",
     ) -> int:
         """Record a run that starts writing (inside :meth:`transaction`); returns its id.
 
         Its staging folder, named after the id, is given next with :meth:`set_staging`.
-        ``actor`` is who asked for it (default: ``os_user``).
+        ``actor`` is who asked for it (default: ``os_user``); ``host`` the machine it runs on.
         """
         with self._guard("write"):
             return self._insert_run(
                 "INSERT INTO runs (command, state, started_at, os_user, academic_year, input_name, input_sha256,"
-                " output, staging, actor) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, '', ?)",
+                " output, staging, actor, host) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, '', ?, ?)",
                 (command, when.isoformat(timespec="seconds"), os_user, year, input_name, input_sha256, str(output),
-                 actor or os_user),
+                 actor or os_user, host),
             )  # fmt: skip
 
-    def record_handed_reissue(self, student_number: str, year: int, when: datetime, os_user: str, actor: str) -> int:
+    def record_handed_reissue(
+        self, student_number: str, year: int, when: datetime, os_user: str, actor: str, host: str = ""
+    ) -> int:
         """One student's new password, handed out at once (no folder): a complete run, in one short transaction.
 
         Refused, with nothing recorded, unless the student's account is issued (not
@@ -425,8 +428,8 @@ class SqlRegistry:
                 raise StateError(f"{self.location}: student {student_number} cannot be reissued now: account {state}")
             run_id = self._insert_run(
                 "INSERT INTO runs (command, state, started_at, finished_at, os_user, academic_year, output, staging,"
-                " counts, actor) VALUES ('reissue', 'complete', ?, ?, ?, ?, '', '', ?, ?)",
-                (stamp, stamp, os_user, year, json.dumps({"reissued": 1}), actor),
+                " counts, actor, host) VALUES ('reissue', 'complete', ?, ?, ?, ?, '', '', ?, ?, ?)",
+                (stamp, stamp, os_user, year, json.dumps({"reissued": 1}), actor, host),
             )
             self.record_reissues([student_number], run_id, when)
         return run_id

@@ -9,6 +9,7 @@ holds a password, not even hashed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 import stat
@@ -17,13 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import StateError
+from ..errors import ConflictError, StateError
 from ..files import create_private, refuse_unsafe
 from .base import Registry
 from .sql import SqlRegistry
 
 DEFAULT_REGISTRY = "scolpass.sqlite3"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # How long a short transaction waits for another run's (seconds): a batch run only holds the
 # registry's write lock while it records or confirms, never while it renders.
 WAIT_SECONDS = 30.0
@@ -65,7 +66,8 @@ CREATE TABLE IF NOT EXISTS runs (
     output TEXT NOT NULL,
     staging TEXT NOT NULL,
     counts TEXT,
-    actor TEXT
+    actor TEXT,
+    host TEXT
 );
 CREATE TABLE IF NOT EXISTS reissues (
     id INTEGER PRIMARY KEY,
@@ -128,6 +130,9 @@ UPDATE runs SET actor = os_user;
     # Apogée's number). Nothing to carry over: the table, its indexes and triggers are made by the
     # schema below, and an older scolpass must not open a registry whose numbers it would not look up.
     5: "",
+    # The machine each run ran on: with several machines on one (PostgreSQL) registry, only the run's
+    # own machine can see its folders; a run recorded before this is taken as this machine's.
+    6: "ALTER TABLE runs ADD COLUMN host TEXT",
 }
 # Versions 1 and 2 did not record who came back in which year: every account is
 # taken as enrolled until the last year the registry knows of (its last complete
@@ -149,6 +154,7 @@ _COLUMNS[3] = _COLUMNS[2] | {"last_year"}
 _COLUMNS[4] = _COLUMNS[3]
 _COLUMNS[5] = _COLUMNS[4]
 _COLUMNS[6] = _COLUMNS[5]
+_COLUMNS[7] = _COLUMNS[6]
 
 
 class SqliteRegistry(SqlRegistry):
@@ -158,6 +164,7 @@ class SqliteRegistry(SqlRegistry):
         self.path = path
         self.location = str(path)
         self.created = created
+        self.concurrent = False
         self._db = connection
 
     def close(self) -> None:
@@ -203,9 +210,26 @@ class SqliteRegistry(SqlRegistry):
         try:
             yield
         except sqlite3.IntegrityError as exc:
-            raise StateError(f"{self.path}: an identifier or student was recorded twice: {exc}") from None
+            raise ConflictError(f"{self.path}: an identifier or student was recorded twice: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path}: cannot {doing} the registry: {exc}") from None
+
+    # -- living runs: one at a time, under the file's run lock (lock.py) ---------
+    def hold_run(self, run_id: int) -> None:
+        """Nothing to take: the run lock on the file is held for the whole run."""
+
+    def release_run(self, run_id: int) -> None:
+        """Nothing to release (see :meth:`hold_run`)."""
+
+    def claim_run(self, run_id: int) -> bool:
+        """Always: called under the run lock, so that no other run is alive."""
+        return True
+
+    def live_runs(self, run_ids: Iterable[int]) -> set[int]:
+        """The latest of ``run_ids`` while a process holds the file's run lock (only one run lives at a time,
+        and it settles the earlier ones before it starts), else none."""
+        ids = sorted(run_ids)
+        return {ids[-1]} if ids and run_lock_held(self.path) else set()
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._db.execute(sql, params)
@@ -269,6 +293,21 @@ def open_sqlite(
     return SqliteRegistry(path, db, created)
 
 
+def run_lock_held(path: Path) -> bool:
+    """Whether a process holds the run lock of the registry file at ``path`` (see lock.py)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock taken here
+    return False
+
+
 def refuse_unsafe_location(path: Path, group: int | None = None) -> None:
     """Refuse a registry, journal or registry folder another user could have forged or could change
     (:func:`files.refuse_unsafe`): checked before anything is created there."""
@@ -327,9 +366,11 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
     try:
         run_columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
         for step in range(version, SCHEMA_VERSION):
-            if step == 4 and (not run_columns or "actor" in run_columns):
-                # Version 1 had no runs table: the schema below creates it with its actor column. (A
-                # registry that already has the column is one a test made from today's schema.)
+            if (step == 4 and (not run_columns or "actor" in run_columns)) or (
+                step == 6 and (not run_columns or "host" in run_columns)
+            ):
+                # Version 1 had no runs table: the schema below creates it with its actor and host columns.
+                # (A registry that already has the column is one a test made from today's schema.)
                 continue
             for statement in filter(str.strip, _MIGRATIONS[step].split(";")):
                 db.execute(statement)
