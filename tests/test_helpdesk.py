@@ -218,7 +218,7 @@ def test_a_counter_reissue_behind_a_transaction_says_busy_after_five_seconds(
     blocker.execute("BEGIN IMMEDIATE")  # what a batch run holds while it records its accounts
     start = time.monotonic()
     try:
-        with pytest.raises(StateError, match="busy"):
+        with pytest.raises(StateError, match=r"busy: a batch run is in progress \(waited 5 s.*retry in a moment"):
             reissue_now("00012345", settings, RunOptions(registry=registry))
     finally:
         blocker.execute("ROLLBACK")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -383,3 +384,66 @@ def test_registry_init_makes_the_schema_once(location: str, capsys: pytest.Captu
     assert second.endswith(": a registry already, up to date")
     with open_registry(location) as reg:
         assert (reg.created, reg.count()) == (False, 0)
+
+
+def test_a_schema_6_registry_gains_the_machine_of_each_run(location: str) -> None:
+    with open_registry(location) as reg:
+        old = run(reg)
+    # Schema 6, as the scolpass before this one left it: runs without their machine.
+    if is_postgres(location):
+        with psycopg.connect(location, autocommit=True) as db:
+            db.execute("ALTER TABLE runs DROP COLUMN host")
+            db.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    else:
+        db = sqlite3.connect(location)
+        db.execute("ALTER TABLE runs DROP COLUMN host")
+        db.execute("PRAGMA user_version = 6")
+        db.commit()
+        db.close()
+    with open_registry(location) as reg:
+        (before,) = reg.runs()
+        assert (before.id, before.host) == (old, "")  # recorded before: any machine's
+        with reg.transaction():
+            new = reg.begin_run("generate", 2026, WHEN, "registrar", Path("/srv/out2"), host="office-b")
+        assert reg.run(new) is not None
+        assert reg.run(new).host == "office-b"  # type: ignore[union-attr]
+    if is_postgres(location):
+        with psycopg.connect(location) as db:
+            assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("7",)
+
+
+def test_a_run_is_alive_while_its_connection_holds_it(pg_location: str) -> None:
+    with open_registry(pg_location) as office, open_registry(pg_location) as other:
+        with office.transaction():
+            run_id = office.begin_run("generate", 2026, WHEN, "registrar", Path("/srv/out"), host="office-a")
+            office.hold_run(run_id)
+        assert other.live_runs([run_id]) == {run_id}
+        assert not other.claim_run(run_id)  # nobody settles a living run
+        office.close()  # the connection ends, as it does when its process is killed
+        assert other.live_runs([run_id]) == set()
+        assert other.claim_run(run_id)  # held by the settler now, so that no third one settles it too
+        with open_registry(pg_location) as third:
+            assert not third.claim_run(run_id)
+        other.release_run(run_id)
+
+
+def test_on_sqlite_the_run_lock_says_which_run_is_alive(tmp_path: Path) -> None:
+    from scolpass.lock import run_lock
+
+    path = tmp_path / "r.sqlite3"
+    with open_registry(path) as reg:
+        first, second = run(reg), run(reg)
+        assert reg.live_runs([first, second]) == set()
+        with run_lock(path):
+            assert reg.live_runs([first, second]) == {second}  # one run at a time: the latest
+
+
+def test_a_login_recorded_by_another_run_first_is_a_conflict(location: str) -> None:
+    from scolpass.errors import ConflictError
+
+    with open_registry(location) as first, open_registry(location) as second:
+        with first.transaction():
+            first.record([new_account("00012345", "jean.martin")], 2026, WHEN)
+        with pytest.raises(ConflictError, match="recorded twice"), second.transaction():
+            second.record([new_account("00099999", "jean.martin")], 2026, WHEN)
+        assert second.count() == 1

@@ -403,3 +403,48 @@ def test_settings_made_in_code_have_their_columns_checked_too() -> None:
     sample_settings = load_settings(SAMPLES / "scolpass.toml")
     with pytest.raises(ConfigError, match=r"^configuration: \[columns\] first_name and birth_name both name"):
         check_settings(dataclasses.replace(sample_settings, columns={"birth_name": "Nom", "first_name": "NOM"}))
+
+
+# -- issue 18: the registry's location, a file or a PostgreSQL server ---------------------
+
+
+def registry_settings(**values: object) -> Any:
+    data = sample()
+    data["registry"] = {k: v for k, v in data.get("registry", {}).items() if k != "path"} | values
+    return settings_from_dict(data, "u.toml")
+
+
+def test_the_registry_is_a_file_or_a_postgresql_url(tmp_path: Path) -> None:
+    from scolpass.admin import registry_location
+
+    url = "postgresql://scolpass@db.example.fr:5432/scolpass"
+    assert registry_location(registry_settings(url=url), None) == url
+    assert registry_location(registry_settings(url="postgresql:///scolpass?service=scolpass"), None) == (
+        "postgresql:///scolpass?service=scolpass"
+    )
+    config = tmp_path / "scolpass.toml"  # a file is found beside the configuration that names it
+    for written in ("sqlite:///r.sqlite3", "r.sqlite3"):
+        read = dataclasses.replace(registry_settings(url=written), source=config)
+        assert registry_location(read, None) == tmp_path / "r.sqlite3"
+        assert registry_location(read, url) == url  # --registry first
+        assert registry_location(read, "sqlite:///other.sqlite3") == Path("other.sqlite3")  # from here
+    assert registry_settings(url=url, allow_insecure=True).registry.allow_insecure
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"url": "postgresql://scolpass:S3cret-pass@db.example.fr/scolpass"}, "[registry] url holds a password"),
+        ({"url": "postgresql://db.example.fr/scolpass?password=S3cret-pass"}, "[registry] url holds a password"),
+        ({"url": "postgresql:db.example.fr/scolpass"}, "is not a postgresql://USER@HOST:PORT/DB URL"),
+        ({"url": "r.sqlite3", "path": "r.sqlite3"}, "[registry] url and path both say where the registry is"),
+        ({"url": "r\n.sqlite3"}, "character U+000A"),
+        ({"allow_insecure": "yes"}, "allow_insecure"),
+    ],
+    ids=["password-in-userinfo", "password-parameter", "not-a-url", "url-and-path", "newline", "not-a-boolean"],
+)
+def test_a_registry_location_that_cannot_be_used_is_refused(values: dict[str, object], reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        registry_settings(**values)
+    assert reason in str(caught.value)
+    assert "S3cret-pass" not in str(caught.value)

@@ -160,8 +160,9 @@ _COLUMNS[7] = _COLUMNS[6]
 class SqliteRegistry(SqlRegistry):
     """An open registry file (a :class:`~scolpass.registry.base.Registry`). Use :func:`open_sqlite`."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection, created: bool) -> None:
+    def __init__(self, path: Path, connection: sqlite3.Connection, created: bool, wait: float = WAIT_SECONDS) -> None:
         self.path = path
+        self._wait = wait
         self.location = str(path)
         self.created = created
         self.concurrent = False
@@ -183,7 +184,11 @@ class SqliteRegistry(SqlRegistry):
         try:
             self._execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise StateError(f"{self.path}: the registry is busy (another run?): {exc}") from None
+            # A batch run records or confirms its students in one transaction (a counter waits 5 s for it).
+            raise StateError(
+                f"{self.path}: the registry is busy: a batch run is in progress (waited {self._wait:.0f} s: {exc}); "
+                "retry in a moment"
+            ) from None
         try:
             yield
         except BaseException:
@@ -290,7 +295,7 @@ def open_sqlite(
             doing = "create" if created else "open"
             raise StateError(f"{path}: cannot {doing} the registry: {_reason(exc)}") from None
         raise
-    return SqliteRegistry(path, db, created)
+    return SqliteRegistry(path, db, created, wait)
 
 
 def run_lock_held(path: Path) -> bool:
