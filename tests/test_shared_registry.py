@@ -175,3 +175,36 @@ def test_four_offices_at_once_on_one_postgresql_registry(
     b_manifest = json.loads((tmp_path / "out-b" / "manifest.json").read_text())
     in_progress = {s["student_number"] for s in b_manifest["students"] if s["note"] and "in progress" in s["note"]}
     assert {f"{n:08d}" for n in range(21, 41)} <= in_progress <= {f"{n:08d}" for n in range(21, 61)}
+
+
+def test_a_server_down_a_wrong_password_or_a_newer_schema_is_one_line_and_nothing_written(
+    pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    url = without_tls(pg_database)
+    with open_registry(url):
+        pass
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    wrong = tmp_path / "pgpass"
+    wrong.write_text("*:*:*:*:not-the-password\n")
+    wrong.chmod(0o600)
+    cases = {
+        "down": (
+            "postgresql://scolpass@127.0.0.1:1/scolpass?sslmode=disable",
+            {},
+            "cannot reach the registry's database",
+        ),
+        "password": (url, {"PGPASSFILE": str(wrong)}, "password authentication failed"),
+        "newer": (url, {}, "written by a newer scolpass (schema 99); upgrade scolpass"),
+    }
+    for name, (location, env, reason) in cases.items():
+        monkeypatch.chdir(tmp_path)
+        done = finished(scolpass("office-a", "generate", str(SAMPLES / "enrolment.csv"), "--config", str(CONFIG),
+                                 "--registry", location, env=env))  # fmt: skip
+        assert done[0] == 1, (name, done)
+        (line,) = done[2].splitlines()
+        assert line.startswith("Error: "), (name, line)
+        assert reason in line, (name, line)
+        assert not (tmp_path / "scolpass-output").exists(), name  # nothing written, not even a folder
