@@ -108,6 +108,10 @@ CREATE TRIGGER accounts_not_a_linked_number BEFORE INSERT ON accounts
     FOR EACH ROW EXECUTE FUNCTION scolpass_account_not_a_linked_number();
 """
 _TABLES = frozenset({"meta", "accounts", "reserved", "runs", "reissues", "numbers"})
+# Two runs recording the same logins at the same moment, each waiting for the other's: the server
+# undoes one transaction, which plans again like a run that met a login recorded first.
+_CROSSED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+_CROSSED_MESSAGE = "another run was recording the same students at the same moment"
 # SQLite's marks: "?" (the next value) and "?N" (the N-th), outside quoted text.
 _MARK = re.compile(r"'(?:[^']|'')*'|\?(\d*)|%")
 
@@ -175,6 +179,8 @@ class PostgresRegistry(SqlRegistry):
                 yield
         except psycopg.errors.IntegrityError as exc:
             raise ConflictError(f"{self.url}: an identifier or student was recorded twice: {_message(exc)}") from None
+        except _CROSSED as exc:
+            raise ConflictError(f"{self.url}: {_CROSSED_MESSAGE}: {_message(exc)}") from None
         except psycopg.OperationalError as exc:
             raise StateError(f"{self.url}: cannot save to the registry: {_message(exc)}") from None
 
@@ -184,6 +190,8 @@ class PostgresRegistry(SqlRegistry):
             yield
         except psycopg.errors.IntegrityError as exc:
             raise ConflictError(f"{self.url}: an identifier or student was recorded twice: {_message(exc)}") from None
+        except _CROSSED as exc:
+            raise ConflictError(f"{self.url}: {_CROSSED_MESSAGE}: {_message(exc)}") from None
         except psycopg.Error as exc:
             raise StateError(f"{self.url}: cannot {doing} the registry: {_message(exc)}") from None
 

@@ -239,7 +239,10 @@ class SqlRegistry:
             self._executemany(
                 "UPDATE accounts SET ine = ?2, identity_key = ?3, student = ?4,"
                 " last_year = CASE WHEN coalesce(last_year, 0) > ?5 THEN last_year ELSE ?5 END"
-                " WHERE student_number = coalesce((SELECT account FROM numbers WHERE student_number = ?1), ?1)",
+                " WHERE student_number = coalesce((SELECT account FROM numbers WHERE student_number = ?1), ?1)"
+                # Not an account another run is issuing (a shared registry): that run prints its own data, and
+                # its rows stay its own until it confirms them.
+                " AND state <> 'pending'",
                 [(s.student_number, *_keys(s)[:2], s.to_record(), year) for s in students],
             )
 
