@@ -214,26 +214,35 @@ def _refuse_unseen_year(reg: Registry, before: int) -> None:
         )
 
 
-def copy(source: str | Path, target: str | Path) -> Copied:
+def copy(source: Location, target: Location, settings: Settings | None = None) -> Copied:
     """``scolpass registry copy``: the registry at ``source`` (a file or a ``postgresql://`` URL) copied
     whole into the empty one at ``target``, and verified.
 
     The source is only read. A SQLite source is copied under its run lock, so that no run
-    changes it meanwhile; stop the runs on a PostgreSQL source first.
+    changes it meanwhile; stop the runs on a PostgreSQL source first. ``settings`` gives
+    ``[registry] group`` (a registry file shared by a group) and ``allow_insecure``.
     """
+    group = group_id(settings.registry.group) if settings else None
+    loose = insecure(settings)
     if not is_postgres(source):
         path = sqlite_path(existing_registry(None, sqlite_path(source)))
-        with run_lock(path), open_registry(path, in_memory=True) as reg, open_registry(target) as into:
+        with (
+            run_lock(path, group=group),
+            open_registry(path, in_memory=True) as reg,
+            open_registry(target, group=group, allow_insecure=loose) as into,
+        ):
             return copy_registry(reg, into)
-    with open_registry(source, in_memory=True) as reg:
-        if reg.created:  # an empty database (a slip in its name): nothing to copy, and no backup of nothing
-            raise StateError(f"{reg.location}: no registry here")
-        with open_registry(target) as into:
-            return copy_registry(reg, into)
+    # An empty database (a slip in its name) is refused before the target is opened: nothing to copy.
+    with (
+        refuse_empty(open_registry(source, in_memory=True, allow_insecure=loose)) as reg,
+        open_registry(target, group=group, allow_insecure=loose) as into,
+    ):
+        return copy_registry(reg, into)
 
 
-def init(location: str | Path) -> tuple[str, bool]:
+def init(location: Location, settings: Settings | None = None) -> tuple[str, bool]:
     """``scolpass registry init``: the registry at ``location`` (a file or a ``postgresql://`` URL) made
     with its schema when it is new, or checked and migrated forward; returns where, and whether it was new."""
-    with open_registry(location) as reg:
+    group = group_id(settings.registry.group) if settings else None
+    with open_registry(location, group=group, allow_insecure=insecure(settings)) as reg:
         return reg.location, reg.created

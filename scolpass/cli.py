@@ -725,14 +725,15 @@ Example:
 """,
 )
 @click.argument("location")
-def init_command(location: str) -> None:
+@_config
+def init_command(location: str, config: Path | None) -> None:
     """Make a registry: its schema in an empty PostgreSQL database, or a new file.
 
     LOCATION is a registry file (or sqlite:///PATH) or a postgresql:// URL (the
     password from libpq: ~/.pgpass, PGPASSFILE, a service file, PGPASSWORD). An
     existing registry is checked and brought to this scolpass's schema.
     """
-    where, created = init_registry(location)
+    where, created = init_registry(location, _optional_settings(config))
     click.echo(f"{where}: {'a new registry' if created else 'a registry already, up to date'}")
 
 
@@ -746,7 +747,8 @@ Example:
 )
 @click.argument("source")
 @click.argument("target")
-def copy_command(source: str, target: str) -> None:
+@_config
+def copy_command(source: str, target: str, config: Path | None) -> None:
     """Copy a registry into a new one, from SQLite to PostgreSQL or back.
 
     SOURCE and TARGET are a registry file (or sqlite:///PATH) or a postgresql://
@@ -755,7 +757,7 @@ def copy_command(source: str, target: str) -> None:
     run, reissue and linked number is copied with its ids; the target must be
     empty, and is read back and compared with the source before the copy is done.
     """
-    done = copy_registry(source, target)
+    done = copy_registry(source, target, _optional_settings(config))
     rows = ", ".join(f"{count} {table}" for table, count in done.rows.items())
     click.echo(f"{done.target}: copied from {done.source} and verified: {rows}")
 
