@@ -120,7 +120,7 @@ def history(reg: Registry, student_number: str, faculties: Collection[str] | Non
     is not shown."""
     account = reg.account(student_number)
     if account is None or not serves(account.student, faculties):
-        raise StateError(f"{reg.path}: no account for student {student_number}")
+        raise StateError(f"{reg.location}: no account for student {student_number}")
     issued_by = reg.run(account.run_id) if account.run_id is not None else None
     return History(account, issued_by, tuple(reg.reissues(account.student_number)))
 

@@ -224,10 +224,10 @@ def plan_reissue(student_numbers: Sequence[str], reg: Registry) -> Plan:
     for number in dict.fromkeys(student_numbers):
         account = found.get(number)
         if account is None or account.state == "pending":
-            problems.append(Problem(str(reg.path), None, None, number, "is not a student number this registry issued"))
+            problems.append(Problem(reg.location, None, None, number, "is not a student number this registry issued"))
         elif account.student is None:
             reason = "has no sheet data in the registry (adopted account): run generate with a file that lists them"
-            problems.append(Problem(str(reg.path), None, None, number, reason))
+            problems.append(Problem(reg.location, None, None, number, reason))
         else:
             chosen.setdefault(account.student_number, (account.student, account))
     if problems:

@@ -21,7 +21,6 @@ from .records import Command, IssuedAccount, ReissueRecord, RunRecord, RunState
 class Registry(Protocol):
     """An open registry."""
 
-    path: Path  # the file (SQLite); for PostgreSQL a Path of its URL, until every caller uses location
     location: str  # where it is, as messages name it: the file, or the URL without any password
     created: bool  # made by this opening (a first run)
     # Whether several runs may work on it at once (PostgreSQL), each holding its own run (hold_run);

@@ -14,7 +14,6 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -151,7 +150,6 @@ class PostgresRegistry(SqlRegistry):
 
     def __init__(self, url: str, connection: psycopg.Connection[Any], created: bool, dry: bool) -> None:
         # Messages and manifests name the registry by its URL (without any password).
-        self.path = Path(shown_url(url))
         self.url = self.location = shown_url(url)
         self.created = created
         self.concurrent = True

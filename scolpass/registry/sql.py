@@ -37,7 +37,6 @@ from .records import (
 class SqlRegistry:
     """The queries of an open registry; an engine's subclass connects it (see base.Registry)."""
 
-    path: Path
     location: str
     created: bool
 
