@@ -15,23 +15,16 @@ import pytest
 from scolpass.errors import StateError
 from scolpass.registry import Registry, is_postgres, open_registry
 
-from .conftest import a_student, new_account
+from .conftest import a_student, new_account, without_tls
 
 WHEN = datetime(2026, 9, 1, 10, 0)
 Opener = Callable[..., Registry]
 
 
-def without_tls(url: str) -> str:
-    """The tests' server has no TLS: on 127.0.0.1 nothing crosses a network."""
-    return url + ("&" if "?" in url else "?") + "sslmode=disable"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def location(registry_at: str) -> str:
     """A fresh registry's location on each engine: a file, or an empty database's URL."""
-    if request.param == "sqlite":
-        return str(tmp_path / "r.sqlite3")
-    return without_tls(request.getfixturevalue("pg_database"))
+    return registry_at
 
 
 @pytest.fixture
