@@ -16,6 +16,7 @@ from scolpass.errors import StateError
 from scolpass.registry import Registry, is_postgres, open_registry
 
 from .conftest import a_student, new_account, without_tls
+from .postgres import Postgres
 
 WHEN = datetime(2026, 9, 1, 10, 0)
 Opener = Callable[..., Registry]
@@ -196,6 +197,35 @@ def pg_location(pg_database: str) -> str:
     location = without_tls(pg_database)
     assert is_postgres(location)
     return location
+
+
+def test_openers_of_an_empty_database_at_once_make_its_schema_once(postgres: Postgres, pg_database: str) -> None:
+    # Offices starting on a new registry at the same moment (a dry run among them): one makes the schema,
+    # the others find it. (pg_database: for its PGPASSFILE; the databases are made here, dropped after.)
+    import threading
+
+    for turn in range(3):
+        url = without_tls(postgres.create_database(label=f"at_once_{turn}"))
+        start = threading.Barrier(4)
+        opened: list[object] = []
+
+        def open_it(url: str, start: threading.Barrier, opened: list[object], dry: bool) -> None:
+            start.wait()
+            try:
+                with open_registry(url, in_memory=dry) as reg:
+                    opened.append((reg.created, reg.count()))
+            except StateError as exc:
+                opened.append(exc)
+
+        threads = [threading.Thread(target=open_it, args=(url, start, opened, dry)) for dry in (0, 0, 0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(opened) == 4
+        assert all(isinstance(done, tuple) for done in opened), opened
+        with open_registry(url) as reg:
+            assert not reg.created
 
 
 def test_a_schema_made_by_a_newer_scolpass_or_another_application_is_refused(pg_location: str) -> None:
