@@ -329,3 +329,17 @@ def pg_database(postgres: Postgres, request: pytest.FixtureRequest, monkeypatch:
             postgres.drop_database(made)
         for made in [name for name in postgres.roles if name not in roles]:
             postgres.drop_role(made)
+
+
+def without_tls(url: str) -> str:
+    """The tests' server has no TLS: on 127.0.0.1 nothing crosses a network."""
+    return url + ("&" if "?" in url else "?") + "sslmode=disable"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_at(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh registry's location on each engine (ids ``[sqlite]``, ``[postgresql]``): a file that does not
+    exist yet, or an empty database's URL on the session's server (PGPASSFILE set, see :func:`pg_database`)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "r.sqlite3")
+    return without_tls(request.getfixturevalue("pg_database"))

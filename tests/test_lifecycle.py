@@ -12,14 +12,17 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from passlib.hash import sha512_crypt  # type: ignore[import-untyped]
+from psycopg import sql
 
 from scolpass import RunOptions, Settings, StateError, generate, open_registry
 from scolpass.admin import import_existing
 from scolpass.pipeline import reissue
-from scolpass.registry import SCHEMA_VERSION
+from scolpass.registry import SCHEMA_VERSION, is_postgres
 
 from .conftest import PASSWORD_PATTERN, SAMPLES, page_texts, row, sheet_texts, user_version
 
@@ -45,6 +48,16 @@ def passwords_by_student(folder: Path) -> dict[str, str]:
     }
 
 
+def registry_content(location: str) -> Any:
+    """All a registry holds: an SQLite file's bytes, or every row of every table of a PostgreSQL database."""
+    if not is_postgres(location):
+        return Path(location).read_bytes()
+    with psycopg.connect(location) as db:
+        tables = [t for (t,) in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+        every = sql.SQL("SELECT * FROM {}")
+        return {t: sorted(map(repr, db.execute(every.format(sql.Identifier(t))))) for t in sorted(tables)}
+
+
 def hashes_by_student(folder: Path) -> dict[str, str]:
     import csv
 
@@ -52,8 +65,8 @@ def hashes_by_student(folder: Path) -> dict[str, str]:
         return {r["student_number"]: r["password_hash"] for r in csv.DictReader(handle)}
 
 
-def test_an_enrolment_period_and_the_next_year(settings: Settings, tmp_path: Path) -> None:
-    registry = tmp_path / "r.sqlite3"
+def test_an_enrolment_period_and_the_next_year(settings: Settings, tmp_path: Path, registry_at: str) -> None:
+    registry = registry_at
 
     def run(path: Path, out: str, **kw: object):  # type: ignore[no-untyped-def]
         return generate(path, settings, RunOptions(out_dir=tmp_path / out, registry=registry, now=NOW, **kw))  # type: ignore[arg-type]
@@ -105,8 +118,8 @@ def test_an_enrolment_period_and_the_next_year(settings: Settings, tmp_path: Pat
     reg.close()
 
 
-def test_probable_duplicates_are_held_back(settings: Settings, tmp_path: Path) -> None:
-    registry = tmp_path / "r.sqlite3"
+def test_probable_duplicates_are_held_back(settings: Settings, tmp_path: Path, registry_at: str) -> None:
+    registry = registry_at
     generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "a", registry=registry, now=NOW))
     rows = (
         "2026;12345;0123456788;A;MARTINEZ;;Paul;01/01/2006;X;M;ECO;ECONOMIE;EE1;101;L1\n"  # 00012345 without zeros
@@ -129,14 +142,14 @@ def test_probable_duplicates_are_held_back(settings: Settings, tmp_path: Path) -
     assert [o.student_number for o in again.outcomes if o.status == "new"] == ["00066666"]
 
 
-def test_existing_accounts_are_adopted(settings: Settings, tmp_path: Path) -> None:
+def test_existing_accounts_are_adopted(settings: Settings, tmp_path: Path, registry_at: str) -> None:
     export = tmp_path / "people.ldif"
     export.write_text(
         "dn: uid=jmartin,ou=people,dc=umontpellier,dc=fr\nuid: jmartin\nsupannEtuId: 00012345\n"
         "mail: jmartin@etu.umontpellier.fr\n\n"
         "dn: uid=prof.x,ou=people,dc=umontpellier,dc=fr\nuid: prof.x\n"
     )
-    registry = tmp_path / "r.sqlite3"
+    registry = registry_at
     done = import_existing(export, settings, registry)
     assert (done.adopted, done.read) == (1, 2)
     result = generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "o", registry=registry, now=NOW))
@@ -146,19 +159,21 @@ def test_existing_accounts_are_adopted(settings: Settings, tmp_path: Path) -> No
     assert result.count("new") == 10
 
 
-def test_dry_run_writes_nothing(settings: Settings, tmp_path: Path) -> None:
-    registry = tmp_path / "r.sqlite3"
+def test_dry_run_writes_nothing(settings: Settings, tmp_path: Path, registry_at: str) -> None:
+    registry = registry_at
     dry = generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "o", registry=registry, now=NOW, dry_run=True))
     assert dry.count("new") == 11
     assert sorted(o.identifier or "" for o in dry.outcomes)[0] == "aissatou.ndiaye"
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # not even an SQLite file
+    if is_postgres(registry):
+        assert registry_content(registry) == {}  # nor a table
     generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "o", registry=registry, now=NOW))
-    before = registry.read_bytes()
+    before = registry_content(registry)
     again = generate(
         sample_with(tmp_path, "e.csv"), settings, RunOptions(out_dir=tmp_path / "p", registry=registry, dry_run=True)
     )
     assert again.count("returning") == 11
-    assert registry.read_bytes() == before
+    assert registry_content(registry) == before
     assert not (tmp_path / "p").exists()
 
 
@@ -174,6 +189,7 @@ PRAGMA user_version = 1;
 
 
 def test_migration_from_schema_1(settings: Settings, tmp_path: Path) -> None:
+    # SQLite only: schema 1 was a file's; a PostgreSQL registry began at schema 6 (test_registry_engines.py).
     registry = tmp_path / "old.sqlite3"
     old = sqlite3.connect(registry)
     old.executescript(V1_SCHEMA)
@@ -192,10 +208,21 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )  # fmt: skip
 
 
+# Each point on both engines but "rendering": the registry is then as at "pending" and "rendered" (a pending
+# run), only the staging folder's files differ, and they are the same on either engine.
+KILLED_AT = [
+    pytest.param(point, engine, id=f"{engine}-{point}")
+    for point in ("pending", "rendering", "rendered", "written", "published")
+    for engine in ("sqlite", "postgresql")
+    if (point, engine) != ("rendering", "postgresql")
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("point", ["pending", "rendering", "rendered", "written", "published"])
-def test_a_killed_run_leaves_nothing_a_rerun_cannot_settle(tmp_path: Path, point: str) -> None:
-    registry = str(tmp_path / "r.sqlite3")
+@pytest.mark.parametrize(("point", "registry_at"), KILLED_AT, indirect=["registry_at"])
+def test_a_killed_run_leaves_nothing_a_rerun_cannot_settle(tmp_path: Path, point: str, registry_at: str) -> None:
+    # On PostgreSQL the killed run's advisory lock died with its connection; its staging folder is here.
+    registry = registry_at
     common = ["generate", str(SAMPLE), "--config", str(CONFIG), "--registry", registry]
     killed = _cli(*common, "--out", str(tmp_path / "killed"), env={"SCOLPASS_CRASH_AT": point})
     assert killed.returncode == -9, killed.stderr
@@ -227,8 +254,10 @@ def test_a_killed_run_leaves_nothing_a_rerun_cannot_settle(tmp_path: Path, point
 
 
 @pytest.mark.slow
-def test_two_offices_at_once(tmp_path: Path, write_csv: Callable[..., Path]) -> None:
-    registry = str(tmp_path / "r.sqlite3")
+def test_two_offices_at_once(tmp_path: Path, write_csv: Callable[..., Path], registry_at: str) -> None:
+    # One after the other on SQLite (its run lock); at the same time on PostgreSQL, each office planning
+    # again when the other recorded one of its homonym logins first.
+    registry = registry_at
 
     def people(office: int) -> list[dict[str, str]]:
         # Every Jean Martin is another person (first names differ): homonym logins, no duplicates.
@@ -271,6 +300,7 @@ def test_two_offices_at_once(tmp_path: Path, write_csv: Callable[..., Path]) -> 
 
 
 def test_registry_busy_stops_with_a_clear_message(settings: Settings, tmp_path: Path) -> None:
+    # SQLite only: its file's run lock; on PostgreSQL runs take no lock for the whole run (test_shared_registry.py).
     from scolpass.lock import run_lock
 
     registry = tmp_path / "r.sqlite3"
@@ -284,10 +314,10 @@ def test_registry_busy_stops_with_a_clear_message(settings: Settings, tmp_path: 
     second_office()  # released: free again
 
 
-def test_help_desk_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_desk_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str], registry_at: str) -> None:
     from scolpass.cli import main
 
-    registry = str(tmp_path / "r.sqlite3")
+    registry = registry_at
     assert (
         main(["generate", str(SAMPLE), "--config", str(CONFIG), "--registry", registry, "--out", str(tmp_path / "o")])
         == 0
@@ -316,11 +346,13 @@ def test_help_desk_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 @pytest.mark.slow
-def test_two_offices_on_a_new_registry_with_default_folders(tmp_path: Path) -> None:
-    # Same second, same default folder name, no registry yet: both must succeed, apart.
+def test_two_offices_on_a_new_registry_with_default_folders(tmp_path: Path, registry_at: str) -> None:
+    # Same second, same default folder name, no registry yet: both must succeed, apart. On SQLite the
+    # default registry (./scolpass.sqlite3); on PostgreSQL an empty database, both runs starting on it at once.
+    where = ["--registry", registry_at] if is_postgres(registry_at) else []
     offices = [
         subprocess.Popen(
-            [sys.executable, "-m", "scolpass", "generate", str(path), "--config", str(CONFIG)],
+            [sys.executable, "-m", "scolpass", "generate", str(path), "--config", str(CONFIG), *where],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -334,18 +366,18 @@ def test_two_offices_on_a_new_registry_with_default_folders(tmp_path: Path) -> N
     assert len(folders) == 2
     counts = sorted(json.loads((f / "manifest.json").read_text())["counts"]["new"] for f in folders)
     assert counts == [0, 11]  # the second saw the first's students as returning
-    reg = open_registry(tmp_path / "scolpass.sqlite3")
+    reg = open_registry(registry_at if where else tmp_path / "scolpass.sqlite3")
     assert reg.count() == 11
     reg.close()
 
 
 @pytest.mark.parametrize("command", ["generate", "reissue"])
 def test_an_interrupt_after_publishing_keeps_the_run(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+    settings: Settings, tmp_path: Path, command: str, registry_at: str
 ) -> None:
     from scolpass import run as run_module
 
-    registry = tmp_path / "r.sqlite3"
+    registry = registry_at
     if command == "reissue":
         generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "first", registry=registry, now=NOW))
 
@@ -359,10 +391,10 @@ def test_an_interrupt_after_publishing_keeps_the_run(
         else:
             reissue(["00012345"], settings, RunOptions(year=2026, out_dir=tmp_path / "a", registry=registry, now=NOW))
 
-    monkeypatch.setattr(run_module, "checkpoint", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        run_it()
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:  # undone alone: not pg_database's PGPASSFILE
+        patch.setattr(run_module, "checkpoint", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            run_it()
     assert (tmp_path / "a" / "manifest.json").exists()  # the sheets exist: the run must count
     again = generate(SAMPLE, settings, RunOptions(out_dir=tmp_path / "b", registry=registry, now=NOW))
     assert again.recovered
@@ -374,8 +406,8 @@ def test_an_interrupt_after_publishing_keeps_the_run(
 
 
 @pytest.mark.slow
-def test_a_published_folder_moved_before_recovery_still_counts(tmp_path: Path) -> None:
-    registry = str(tmp_path / "r.sqlite3")
+def test_a_published_folder_moved_before_recovery_still_counts(tmp_path: Path, registry_at: str) -> None:
+    registry = registry_at
     common = ["generate", str(SAMPLE), "--config", str(CONFIG), "--registry", registry]
     assert _cli(*common, "--out", str(tmp_path / "m1"), env={"SCOLPASS_CRASH_AT": "published"}).returncode == -9
     (tmp_path / "m1").rename(tmp_path / "m1-printed")
@@ -385,9 +417,11 @@ def test_a_published_folder_moved_before_recovery_still_counts(tmp_path: Path) -
     assert "0 new, 11 returning" in rerun.stdout
 
 
-def test_duplicates_within_one_file(settings: Settings, tmp_path: Path, write_csv: Callable[..., Path]) -> None:
+def test_duplicates_within_one_file(
+    settings: Settings, tmp_path: Path, write_csv: Callable[..., Path], registry_at: str
+) -> None:
     rows = [row("00012345"), row("12345", first_name="Paul"), row("00077777", step_code="X")]
-    result = generate(write_csv(rows), settings, RunOptions(year=2026, out_dir=tmp_path / "o", registry=tmp_path / "r"))
+    result = generate(write_csv(rows), settings, RunOptions(year=2026, out_dir=tmp_path / "o", registry=registry_at))
     held = {o.student_number: o.note for o in result.outcomes if o.status == "duplicate"}
     assert held == {
         "00077777": "probable duplicate of student 00012345: the same birth name, first name and birth date",
@@ -396,10 +430,10 @@ def test_duplicates_within_one_file(settings: Settings, tmp_path: Path, write_cs
     assert [o.identifier for o in result.outcomes if o.status == "new"] == ["jean.martin"]
 
 
-def test_adopted_accounts_are_compared_for_duplicates(settings: Settings, tmp_path: Path) -> None:
+def test_adopted_accounts_are_compared_for_duplicates(settings: Settings, tmp_path: Path, registry_at: str) -> None:
     export = tmp_path / "people.csv"
     export.write_text("uid;student_number\njmartin;00012345\n")
-    registry = tmp_path / "r.sqlite3"
+    registry = registry_at
     import_existing(export, settings, registry)
     generate(
         SAMPLE, settings, RunOptions(out_dir=tmp_path / "a", registry=registry, now=NOW)
@@ -413,8 +447,8 @@ def test_adopted_accounts_are_compared_for_duplicates(settings: Settings, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_dry_run_after_a_crash_reports_what_the_next_run_will_do(tmp_path: Path) -> None:
-    registry = str(tmp_path / "r.sqlite3")
+def test_a_dry_run_after_a_crash_reports_what_the_next_run_will_do(tmp_path: Path, registry_at: str) -> None:
+    registry = registry_at
     common = ["generate", str(SAMPLE), "--config", str(CONFIG), "--registry", registry]
     assert _cli(*common, "--out", str(tmp_path / "k"), env={"SCOLPASS_CRASH_AT": "rendered"}).returncode == -9
     dry = _cli(*common, "--dry-run")
@@ -427,6 +461,7 @@ def test_a_dry_run_after_a_crash_reports_what_the_next_run_will_do(tmp_path: Pat
 def test_a_reissue_waiting_behind_a_run_chooses_its_own_folder(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # SQLite only: a run waits for its file's run lock; on PostgreSQL no run waits for another.
     import threading
 
     from scolpass.academic_year import AcademicYear

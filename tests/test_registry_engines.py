@@ -16,23 +16,17 @@ import pytest
 from scolpass.errors import StateError
 from scolpass.registry import Registry, is_postgres, open_registry
 
-from .conftest import a_student, new_account
+from .conftest import a_student, new_account, without_tls
+from .postgres import Postgres
 
 WHEN = datetime(2026, 9, 1, 10, 0)
 Opener = Callable[..., Registry]
 
 
-def without_tls(url: str) -> str:
-    """The tests' server has no TLS: on 127.0.0.1 nothing crosses a network."""
-    return url + ("&" if "?" in url else "?") + "sslmode=disable"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def location(registry_at: str) -> str:
     """A fresh registry's location on each engine: a file, or an empty database's URL."""
-    if request.param == "sqlite":
-        return str(tmp_path / "r.sqlite3")
-    return without_tls(request.getfixturevalue("pg_database"))
+    return registry_at
 
 
 @pytest.fixture
@@ -204,6 +198,35 @@ def pg_location(pg_database: str) -> str:
     location = without_tls(pg_database)
     assert is_postgres(location)
     return location
+
+
+def test_openers_of_an_empty_database_at_once_make_its_schema_once(postgres: Postgres, pg_database: str) -> None:
+    # Offices starting on a new registry at the same moment (a dry run among them): one makes the schema,
+    # the others find it. (pg_database: for its PGPASSFILE; the databases are made here, dropped after.)
+    import threading
+
+    for turn in range(3):
+        url = without_tls(postgres.create_database(label=f"at_once_{turn}"))
+        start = threading.Barrier(4)
+        opened: list[object] = []
+
+        def open_it(url: str, start: threading.Barrier, opened: list[object], dry: bool) -> None:
+            start.wait()
+            try:
+                with open_registry(url, in_memory=dry) as reg:
+                    opened.append((reg.created, reg.count()))
+            except StateError as exc:
+                opened.append(exc)
+
+        threads = [threading.Thread(target=open_it, args=(url, start, opened, dry)) for dry in (0, 0, 0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(opened) == 4
+        assert all(isinstance(done, tuple) for done in opened), opened
+        with open_registry(url) as reg:
+            assert not reg.created
 
 
 def test_a_schema_made_by_a_newer_scolpass_or_another_application_is_refused(pg_location: str) -> None:

@@ -29,6 +29,8 @@ CONNECT_TIMEOUT = 10
 # The first key of every advisory lock scolpass takes (the second is a run's id): apart from any
 # other application's locks in the same database.
 LOCK_SPACE = 0x5C01
+# The second key of the lock an opener holds while it creates or checks the schema (no run has id 0).
+PREPARE_KEY = 0
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -284,17 +286,23 @@ def open_postgres(url: str, *, dry: bool = False, allow_insecure: bool = False) 
     if not (chosen or "connect_timeout=" in url or os.environ.get("PGCONNECT_TIMEOUT")):
         options["connect_timeout"] = CONNECT_TIMEOUT
     try:
-        db = psycopg.connect(url, autocommit=not dry, **options)
+        db = psycopg.connect(url, autocommit=True, **options)
     except psycopg.Error as exc:
         raise StateError(f"{shown}: cannot reach the registry's database: {_message(exc)}") from None
     try:
+        # One opener at a time creates or checks the schema: two runs on an empty database would both
+        # create it, and the second fail on the first's tables. Taken before a dry run's snapshot, so
+        # that it sees the tables the opener before it made; closing the connection frees it.
+        db.execute("SELECT pg_advisory_lock(%s::integer, %s::integer)", (LOCK_SPACE, PREPARE_KEY))
         if dry:
+            db.autocommit = False
             # The one transaction a dry registry works in, never committed: every transaction() in it
             # is a savepoint, and close() rolls the whole back. Repeatable read: every read of it sees
             # the registry as of its first (a copy's tables agree with each other).
             db.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             db.execute("SELECT 1")
         created = _prepare(db, shown)
+        db.execute("SELECT pg_advisory_unlock(%s::integer, %s::integer)", (LOCK_SPACE, PREPARE_KEY))
     except BaseException as exc:
         db.close()
         if isinstance(exc, psycopg.Error):
