@@ -157,7 +157,8 @@ class Registry(Protocol):
         ...
 
     def abandon(self, run_id: int, when: datetime) -> None:
-        """The run never completed: its pending accounts, links and reissues are forgotten, identifiers freed."""
+        """The run never completed: its pending accounts and links are forgotten, identifiers freed (its
+        reissues stay, as what it tried: only a complete run's count)."""
         ...
 
     def hold_run(self, run_id: int) -> None:
