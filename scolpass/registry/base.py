@@ -119,6 +119,11 @@ class Registry(Protocol):
         :meth:`purgeable` does."""
         ...
 
+    def cannot_compact(self) -> str | None:
+        """Why a purge through this connection leaves the removed data in the database's storage (a PostgreSQL
+        role that may not VACUUM the tables), and who must clear it; None when the purge clears it itself."""
+        ...
+
     def begin_run(
         self,
         command: Command,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from ..errors import ConflictError, StateError
 from ..validators import password_in, shown_url
@@ -108,6 +109,17 @@ CREATE TRIGGER accounts_not_a_linked_number BEFORE INSERT ON accounts
     FOR EACH ROW EXECUTE FUNCTION scolpass_account_not_a_linked_number();
 """
 _TABLES = frozenset({"meta", "accounts", "reserved", "runs", "reissues", "numbers"})
+# The tables a purge deletes from, in its order: vacuumed after it.
+_PURGED = ("reissues", "numbers", "accounts")
+# Those of them this role may not vacuum, with their owners: only a role with the privileges of the table's
+# owner or the database's (a superuser has every role's) may, and from PostgreSQL 17 one with MAINTAIN.
+_UNVACUUMABLE = (
+    "SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_database d ON d.datname = current_database()"
+    " WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname IN (?, ?, ?)"
+    " AND NOT (pg_has_role(c.relowner, 'USAGE') OR pg_has_role(d.datdba, 'USAGE'))"
+)
+_UNVACUUMABLE_17 = _UNVACUUMABLE + " AND NOT has_table_privilege(c.oid, 'MAINTAIN')"
 # SQLite's marks: "?" (the next value) and "?N" (the N-th), outside quoted text.
 _MARK = re.compile(r"'(?:[^']|'')*'|\?(\d*)|%")
 
@@ -243,18 +255,44 @@ class PostgresRegistry(SqlRegistry):
             )
 
     def _compact(self) -> None:
-        # The rows are gone; VACUUM frees their space in the tables' files for reuse. What the
-        # server's WAL, backups and replicas still hold is the database administrator's to clear.
+        # The rows are gone; VACUUM frees their space in the tables' files for reuse, ANALYZE replaces
+        # the column statistics (pg_stats samples values). What the tables' files, the server's WAL,
+        # backups and replicas still hold is the database administrator's to clear (docs/registry.md).
+        # A role that may not vacuum a table would only get a warning from the server, the table
+        # skipped: such a table is left out here, and cannot_compact says so.
         if self._dry:
             return
         try:
-            for table in ("reissues", "numbers", "accounts"):
-                self._db.execute(f"VACUUM {table}")
+            refused = {table for table, _ in self._unvacuumable()}
+            tables = [table for table in _PURGED if table not in refused]
+            if tables:
+                self._db.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.SQL(", ").join(map(sql.Identifier, tables))))
         except psycopg.Error as exc:
             raise StateError(
                 f"{self.url}: the students were purged, but VACUUM failed ({_message(exc)}); "
-                "ask the database administrator to run VACUUM on the registry's tables"
+                f"ask the database administrator to run 'VACUUM (ANALYZE) {', '.join(_PURGED)}' on the registry"
             ) from None
+
+    def cannot_compact(self) -> str | None:
+        with self._guard("read"):
+            refused = self._unvacuumable()
+            role = self._execute("SELECT current_user").fetchone()[0]
+        if not refused:
+            return None
+        tables = ", ".join(table for table, _ in refused)
+        owners = " or ".join(sorted({owner for _, owner in refused}))
+        return (
+            f"the purged students' rows are deleted, but role {role} may not VACUUM {tables} (only their owner, "
+            f"{owners}, may): until they are vacuumed, the deleted data stays in the tables' files. Ask the database "
+            f"administrator to run 'VACUUM (ANALYZE) {tables}' as {owners}"
+        )
+
+    def _unvacuumable(self) -> list[tuple[str, str]]:
+        """The purged tables this connection's role may not VACUUM, with their owners, in the purge's order."""
+        query = _UNVACUUMABLE_17 if self._db.info.server_version >= 170000 else _UNVACUUMABLE
+        rows = self._execute(query, _PURGED).fetchall()
+        owners = {str(table): str(owner) for table, owner in rows}
+        return [(table, owners[table]) for table in _PURGED if table in owners]
 
 
 def open_postgres(url: str, *, dry: bool = False, allow_insecure: bool = False) -> Registry:

@@ -58,6 +58,11 @@ class SqlRegistry:
         """After a purge: make the removed data unrecoverable from the database's own storage."""
         raise NotImplementedError
 
+    def cannot_compact(self) -> str | None:
+        """Why a purge through this connection leaves the removed data in the database's storage, and who
+        must clear it; None when the purge clears it itself."""
+        return None
+
     def _guard(self, doing: str) -> AbstractContextManager[None]:
         """The engine's errors, as one :class:`StateError` naming the registry and what it was ``doing``."""
         raise NotImplementedError
