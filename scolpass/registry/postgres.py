@@ -342,7 +342,13 @@ def _prepare(db: psycopg.Connection[Any], shown: str) -> bool:
         # pg_tables lists every table, where information_schema shows only those this role may use.
         tables = {row[0] for row in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
         if not tables:
-            db.execute(_SCHEMA.encode())
+            try:
+                db.execute(_SCHEMA.encode())
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise StateError(
+                    f"{shown}: no registry in this database yet, and this role may not make one: the role that is to "
+                    f"own its tables makes it ('scolpass registry init' as that role): {_message(exc)}"
+                ) from None
             db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),))
             return True
         if not tables >= _TABLES:
@@ -352,7 +358,10 @@ def _prepare(db: psycopg.Connection[Any], shown: str) -> bool:
         if version < SCHEMA_VERSION:
             # FOR UPDATE (only to migrate: a role that only reads may not lock): two runs opening an
             # older registry at once migrate it once, one after the other.
-            version = _version(db, lock=True)
+            try:
+                version = _version(db, lock=True)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise _owner_must_migrate(shown, version, exc) from None
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"{shown}: the registry was written by a newer scolpass (schema {version}); upgrade scolpass"
@@ -363,13 +372,18 @@ def _prepare(db: psycopg.Connection[Any], shown: str) -> bool:
             for step in range(version, SCHEMA_VERSION):
                 db.execute(_MIGRATIONS[step].encode())
         except psycopg.errors.InsufficientPrivilege as exc:
-            raise StateError(
-                f"{shown}: the registry has schema {version} and this scolpass needs {SCHEMA_VERSION}: the role "
-                f"that owns its tables must migrate it ('scolpass registry init' as that role): {_message(exc)}"
-            ) from None
+            raise _owner_must_migrate(shown, version, exc) from None
         if version != SCHEMA_VERSION:
             db.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
     return False
+
+
+def _owner_must_migrate(shown: str, version: int, exc: psycopg.Error) -> StateError:
+    """A role that does not own the tables (any but the owner, docs/registry.md) opening an older registry."""
+    return StateError(
+        f"{shown}: the registry has schema {version} and this scolpass needs {SCHEMA_VERSION}: the role "
+        f"that owns its tables must migrate it ('scolpass registry init' as that role): {_message(exc)}"
+    )
 
 
 def _version(db: psycopg.Connection[Any], lock: bool = False) -> int:
