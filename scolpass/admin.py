@@ -116,6 +116,9 @@ class Purge:
     students: tuple[tuple[str, str, int], ...]  # (student number, login kept reserved, last year enrolled)
     registry_path: str  # its location, as messages name it
     dry_run: bool
+    # Done, but the removed data stays in the database's storage until someone else clears it (a PostgreSQL
+    # role that may not VACUUM): what to do, for the registrar to pass on.
+    notice: str | None = None
 
 
 def purge(
@@ -150,7 +153,8 @@ def purge(
         recover(reg, now, group=group)  # a crashed run's pending accounts are settled first, never purged half-way
         _refuse_unseen_year(reg, before)
         students = tuple(reg.purge(before, now))
-    return Purge(before, students, reg.location, False)
+        notice = reg.cannot_compact() if students else None
+    return Purge(before, students, reg.location, False, notice)
 
 
 UNSETTLED = ("pending", "written", LEGACY_PENDING)  # the states of a run not settled yet

@@ -830,6 +830,8 @@ def purge_command(before: int, dry_run: bool, yes: bool, config: Path | None, re
         f"Purged {len(done.students)} student(s) not enrolled since {label} from {done.registry_path}; "
         "their logins stay reserved"
     )
+    if done.notice:
+        click.echo(f"scolpass: warning: {done.registry_path}: {done.notice}", err=True)
 
 
 @registry.command(

@@ -300,6 +300,15 @@ class Postgres:
         self._passwords[name] = password
         self._write_passfile()
 
+    def set_password(self, name: str, password: str) -> None:
+        """Give an existing role (made by SQL of the test's own, say) a password, into the PGPASSFILE too; the
+        role is then the test's, dropped with the others it made (:meth:`drop_role`)."""
+        self.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
+        if name not in self.roles:
+            self.roles.append(name)
+        self._passwords[name] = password
+        self._write_passfile()
+
     def drop_role(self, name: str) -> None:
         """Drop a role made by :meth:`create_role`, with what it owns in the ``postgres`` database."""
         with contextlib.suppress(psycopg.errors.UndefinedObject):

@@ -5,19 +5,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import sqlite3
 import stat
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from scolpass import RunOptions, Settings, StateError, generate, open_registry, purge, reissue
 from scolpass.cli import main
-from scolpass.registry import SCHEMA_VERSION
+from scolpass.registry import SCHEMA_VERSION, Location, is_postgres
 
-from .conftest import SAMPLES, user_version
+from .conftest import SAMPLES, new_account, user_version
+from .test_registry_engines import without_tls
 
 SAMPLE = SAMPLES / "enrolment.csv"
 HEADER, *LINES = SAMPLE.read_text(encoding="utf-8-sig").splitlines()
@@ -113,12 +117,22 @@ def test_sqlite_journal_is_as_private_as_the_registry(tmp_path: Path) -> None:
 
 
 # -- purge ------------------------------------------------------------------------------------------------------------
+# On both engines: the registry file, or a database of the tests' PostgreSQL server (as its superuser, who may vacuum).
 
 GONE = {"00012346", "00012347"}  # enrolled in 2024/2025 only
+PURGED_TABLES = (("reissues", "student_number"), ("numbers", "account"), ("accounts", "student_number"))
 
 
-def two_years(settings: Settings, tmp_path: Path) -> Path:
-    registry = tmp_path / "r.sqlite3"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
+    """A fresh registry's location on each engine: a file, or an empty database's URL."""
+    if request.param == "sqlite":
+        return tmp_path / "r.sqlite3"
+    return without_tls(request.getfixturevalue("pg_database"))
+
+
+def two_years(settings: Settings, tmp_path: Path, registry: Location | None = None) -> Location:
+    registry = registry or tmp_path / "r.sqlite3"
     generate(export(tmp_path, "2024.csv", 2024), settings, RunOptions(out_dir=tmp_path / "2024", registry=registry,
              now=datetime(2024, 9, 1)))  # fmt: skip
     staying = {line.split(";")[1] for line in LINES} - GONE
@@ -127,30 +141,80 @@ def two_years(settings: Settings, tmp_path: Path) -> Path:
     return registry
 
 
-def test_purge_removes_personal_data_and_keeps_logins_reserved(settings: Settings, tmp_path: Path) -> None:
-    registry = two_years(settings, tmp_path)
+def pg(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    """Rows of a query on the registry's database, as its superuser."""
+    with psycopg.connect(url) as db:
+        cursor = db.execute(query.encode(), params)
+        return cursor.fetchall() if cursor.description is not None else []
+
+
+def stored(registry: Location) -> object:
+    """Everything the registry stores: the file's bytes, or every row of every table."""
+    if not is_postgres(registry):
+        return Path(registry).read_bytes()
+    tables = ("meta", "accounts", "reserved", "runs", "reissues", "numbers")
+    return {table: pg(registry, f"SELECT * FROM {table} ORDER BY 1") for table in tables}  # noqa: S608
+
+
+def vacuums(url: str) -> dict[str, int]:
+    """How many times each table a purge deletes from was vacuumed (not by autovacuum)."""
+    tables = [table for table, _ in PURGED_TABLES]
+    return dict(pg(url, "SELECT relname, vacuum_count FROM pg_stat_user_tables WHERE relname = ANY(%s)", [tables]))
+
+
+def sampled(url: str) -> str:
+    """The values the registry's column statistics hold (pg_stats: most common values, histogram bounds)."""
+    rows = pg(url, "SELECT most_common_vals::text, histogram_bounds::text FROM pg_stats WHERE schemaname = 'public'")
+    return " ".join(str(value) for row in rows for value in row if value)
+
+
+def test_purge_removes_personal_data_and_keeps_logins_reserved(
+    settings: Settings, tmp_path: Path, location: Location
+) -> None:
+    registry = two_years(settings, tmp_path, location)
     with open_registry(registry) as reg:
         gone = {a.student_number: a for a in reg.accounts() if a.student_number in GONE}
     assert {a.identifier for a in gone.values()} == {"jean.martin2", "marie-helene.de-la-fontaine"}
-    before = registry.read_bytes()
-    for number, account in gone.items():
-        assert number.encode() in before
-        assert account.student
-        assert account.student.birth_place.encode() in before
+    before = stored(registry)
+    if isinstance(before, bytes):
+        for number, account in gone.items():
+            assert number.encode() in before
+            assert account.student
+            assert account.student.birth_place.encode() in before
+    else:
+        vacuumed = vacuums(str(registry))
+        # As autovacuum would have by then: the column statistics sample values, theirs among them.
+        pg(str(registry), "ANALYZE")
+        assert set(re.findall(r"\d{8}", sampled(str(registry)))) >= GONE
+        before = stored(registry)
 
     planned = purge(2025, settings, registry, now=datetime(2026, 10, 1), dry_run=True)
-    assert registry.read_bytes() == before  # a dry run changes nothing
+    assert stored(registry) == before  # a dry run changes nothing
     done = purge(2025, settings, registry, now=datetime(2026, 10, 1))
     assert done.students == planned.students == (
         ("00012346", "jean.martin2", 2024), ("00012347", "marie-helene.de-la-fontaine", 2024)
     )  # fmt: skip
+    assert done.notice is None  # the purge made the data unrecoverable as far as its engine can
 
-    # Nothing of them is left in the file: not in a table, not in a free page.
-    after = registry.read_bytes()
-    for number, account in gone.items():
-        assert account.student
-        for value in (number, account.student.birth_place, account.student.ine, "NIMES", "Marie-Hélène"):
-            assert value.encode() not in after, value
+    if isinstance(before, bytes):
+        # Nothing of them is left in the file: not in a table, not in a free page.
+        after = Path(registry).read_bytes()
+        for number, account in gone.items():
+            assert account.student
+            for value in (number, account.student.birth_place, account.student.ine, "NIMES", "Marie-Hélène"):
+                assert value.encode() not in after, value
+    else:
+        # No row of them is left, the tables were vacuumed, and the column statistics sample no value of theirs.
+        url = str(registry)
+        for table, column in PURGED_TABLES:
+            assert pg(url, f"SELECT 1 FROM {table} WHERE {column} = ANY(%s)", [sorted(GONE)]) == [], table  # noqa: S608
+        assert vacuums(url) == {table: count + 1 for table, count in vacuumed.items()}
+        statistics = sampled(url)
+        assert "00012345" in statistics  # analyzed again: the students who stayed are sampled, and only they
+        for number, account in gone.items():
+            assert account.student
+            for value in (number, account.identifier, account.student.ine):
+                assert not value or value not in statistics, value
     reg = open_registry(registry)
     assert {a.student_number for a in reg.accounts()}.isdisjoint(GONE)
     assert len(list(reg.accounts())) == STUDENTS - 2
@@ -168,8 +232,10 @@ def test_purge_removes_personal_data_and_keeps_logins_reserved(settings: Setting
         purge(2027, settings, registry, now=datetime(2026, 10, 1))
 
 
-def test_purge_from_the_command_line(tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-    registry = two_years(settings, tmp_path)
+def test_purge_from_the_command_line(
+    tmp_path: Path, settings: Settings, location: Location, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = two_years(settings, tmp_path, location)
     args = ["registry", "purge", "--before", "2025", "--config", str(SAMPLES / "scolpass.toml"),
             "--registry", str(registry)]  # fmt: skip
     assert main([*args, "--dry-run"]) == 0
@@ -179,7 +245,9 @@ def test_purge_from_the_command_line(tmp_path: Path, settings: Settings, capsys:
     assert main(args) == 1  # no terminal to confirm on: nothing done
     assert _count(registry) == STUDENTS
     assert main([*args, "--yes"]) == 0
-    assert "Purged 2 student(s)" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "Purged 2 student(s)" in out
+    assert "warning" not in err  # the role may vacuum: nothing left for anyone to do
     assert _count(registry) == STUDENTS - 2
     assert main(["registry", "show", "00012346", "--registry", str(registry)]) == 1
 
@@ -233,18 +301,18 @@ def test_sheet_modes_that_would_expose_or_lock_the_sheets_are_refused(settings: 
 
 
 def test_purge_with_nobody_to_purge_says_so(
-    tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, settings: Settings, location: Location, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    registry = two_years(settings, tmp_path)
-    before = registry.read_bytes()
+    registry = two_years(settings, tmp_path, location)
+    before = stored(registry)
     assert main(["registry", "purge", "--before", "2024", "--registry", str(registry)]) == 0
     assert "was last enrolled before 2024/2025: nothing to purge" in capsys.readouterr().out
-    assert registry.read_bytes() == before
+    assert stored(registry) == before
 
 
-def test_a_year_no_run_has_listed_yet_cannot_be_purged(settings: Settings, tmp_path: Path) -> None:
+def test_a_year_no_run_has_listed_yet_cannot_be_purged(settings: Settings, tmp_path: Path, location: Location) -> None:
     # 1 September 2026: the 2026/2027 year has begun, but no 2026 run has listed the returning students yet.
-    registry = two_years(settings, tmp_path)
+    registry = two_years(settings, tmp_path, location)
     with pytest.raises(StateError, match=r"latest run is for 2025/2026.*purge --before 2025 at most"):
         purge(2026, settings, registry, now=datetime(2026, 9, 1))
     with pytest.raises(StateError, match="latest run is for 2025/2026"):
@@ -271,10 +339,8 @@ def test_a_schema_1_registry_keeps_everyone_until_its_latest_year(tmp_path: Path
     reg.close()
 
 
-def test_purge_keeps_short_logins_reserved_too(tmp_path: Path) -> None:
-    from .conftest import new_account
-
-    reg = open_registry(tmp_path / "r.sqlite3")
+def test_purge_keeps_short_logins_reserved_too(location: Location) -> None:
+    reg = open_registry(location)
     with reg.transaction():
         reg.record([new_account("1", "jean.martin", "jmartin")], 2020, datetime(2020, 9, 1))
     reg.record([new_account("2", "paul.durand", "pdurand", first_name="Paul")], 2024, datetime(2024, 9, 1))
@@ -284,6 +350,6 @@ def test_purge_keeps_short_logins_reserved_too(tmp_path: Path) -> None:
     reg.close()
 
 
-def _count(registry: Path) -> int:
+def _count(registry: Location) -> int:
     with open_registry(registry) as reg:
         return len(list(reg.accounts()))

@@ -118,6 +118,11 @@ class Registry(Protocol):
         :meth:`purgeable` does."""
         ...
 
+    def cannot_compact(self) -> str | None:
+        """Why a purge through this connection leaves the removed data in the database's storage (a PostgreSQL
+        role that may not VACUUM the tables), and who must clear it; None when the purge clears it itself."""
+        ...
+
     def begin_run(
         self,
         command: Command,
@@ -156,7 +161,8 @@ class Registry(Protocol):
         ...
 
     def abandon(self, run_id: int, when: datetime) -> None:
-        """The run never completed: its pending accounts, links and reissues are forgotten, identifiers freed."""
+        """The run never completed: its pending accounts and links are forgotten, identifiers freed (its
+        reissues stay, as what it tried: only a complete run's count)."""
         ...
 
     def hold_run(self, run_id: int) -> None:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from ..errors import ConflictError, StateError
 from ..validators import password_in, shown_url
@@ -113,6 +114,17 @@ _TABLES = frozenset({"meta", "accounts", "reserved", "runs", "reissues", "number
 # undoes one transaction, which plans again like a run that met a login recorded first.
 _CROSSED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 _CROSSED_MESSAGE = "another run was recording the same students at the same moment"
+# The tables a purge deletes from, in its order: vacuumed after it.
+_PURGED = ("reissues", "numbers", "accounts")
+# Those of them this role may not vacuum, with their owners: only a role with the privileges of the table's
+# owner or the database's (a superuser has every role's) may, and from PostgreSQL 17 one with MAINTAIN.
+_UNVACUUMABLE = (
+    "SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_database d ON d.datname = current_database()"
+    " WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname IN (?, ?, ?)"
+    " AND NOT (pg_has_role(c.relowner, 'USAGE') OR pg_has_role(d.datdba, 'USAGE'))"
+)
+_UNVACUUMABLE_17 = _UNVACUUMABLE + " AND NOT has_table_privilege(c.oid, 'MAINTAIN')"
 # SQLite's marks: "?" (the next value) and "?N" (the N-th), outside quoted text.
 _MARK = re.compile(r"'(?:[^']|'')*'|\?(\d*)|%")
 
@@ -251,18 +263,44 @@ class PostgresRegistry(SqlRegistry):
             )
 
     def _compact(self) -> None:
-        # The rows are gone; VACUUM frees their space in the tables' files for reuse. What the
-        # server's WAL, backups and replicas still hold is the database administrator's to clear.
+        # The rows are gone; VACUUM frees their space in the tables' files for reuse, ANALYZE replaces
+        # the column statistics (pg_stats samples values). What the tables' files, the server's WAL,
+        # backups and replicas still hold is the database administrator's to clear (docs/registry.md).
+        # A role that may not vacuum a table would only get a warning from the server, the table
+        # skipped: such a table is left out here, and cannot_compact says so.
         if self._dry:
             return
         try:
-            for table in ("reissues", "numbers", "accounts"):
-                self._db.execute(f"VACUUM {table}")
+            refused = {table for table, _ in self._unvacuumable()}
+            tables = [table for table in _PURGED if table not in refused]
+            if tables:
+                self._db.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.SQL(", ").join(map(sql.Identifier, tables))))
         except psycopg.Error as exc:
             raise StateError(
                 f"{self.url}: the students were purged, but VACUUM failed ({_message(exc)}); "
-                "ask the database administrator to run VACUUM on the registry's tables"
+                f"ask the database administrator to run 'VACUUM (ANALYZE) {', '.join(_PURGED)}' on the registry"
             ) from None
+
+    def cannot_compact(self) -> str | None:
+        with self._guard("read"):
+            refused = self._unvacuumable()
+            role = self._execute("SELECT current_user").fetchone()[0]
+        if not refused:
+            return None
+        tables = ", ".join(table for table, _ in refused)
+        owners = " or ".join(sorted({owner for _, owner in refused}))
+        return (
+            f"the purged students' rows are deleted, but role {role} may not VACUUM {tables} (only their owner, "
+            f"{owners}, may): until they are vacuumed, the deleted data stays in the tables' files. Ask the database "
+            f"administrator to run 'VACUUM (ANALYZE) {tables}' as {owners}"
+        )
+
+    def _unvacuumable(self) -> list[tuple[str, str]]:
+        """The purged tables this connection's role may not VACUUM, with their owners, in the purge's order."""
+        query = _UNVACUUMABLE_17 if self._db.info.server_version >= 170000 else _UNVACUUMABLE
+        rows = self._execute(query, _PURGED).fetchall()
+        owners = {str(table): str(owner) for table, owner in rows}
+        return [(table, owners[table]) for table in _PURGED if table in owners]
 
 
 def open_postgres(url: str, *, dry: bool = False, allow_insecure: bool = False) -> Registry:
@@ -318,7 +356,13 @@ def _prepare(db: psycopg.Connection[Any], shown: str) -> bool:
         # pg_tables lists every table, where information_schema shows only those this role may use.
         tables = {row[0] for row in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
         if not tables:
-            db.execute(_SCHEMA.encode())
+            try:
+                db.execute(_SCHEMA.encode())
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise StateError(
+                    f"{shown}: no registry in this database yet, and this role may not make one: the role that is to "
+                    f"own its tables makes it ('scolpass registry init' as that role): {_message(exc)}"
+                ) from None
             db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),))
             return True
         if not tables >= _TABLES:
@@ -328,7 +372,10 @@ def _prepare(db: psycopg.Connection[Any], shown: str) -> bool:
         if version < SCHEMA_VERSION:
             # FOR UPDATE (only to migrate: a role that only reads may not lock): two runs opening an
             # older registry at once migrate it once, one after the other.
-            version = _version(db, lock=True)
+            try:
+                version = _version(db, lock=True)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise _owner_must_migrate(shown, version, exc) from None
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"{shown}: the registry was written by a newer scolpass (schema {version}); upgrade scolpass"
@@ -339,13 +386,18 @@ def _prepare(db: psycopg.Connection[Any], shown: str) -> bool:
             for step in range(version, SCHEMA_VERSION):
                 db.execute(_MIGRATIONS[step].encode())
         except psycopg.errors.InsufficientPrivilege as exc:
-            raise StateError(
-                f"{shown}: the registry has schema {version} and this scolpass needs {SCHEMA_VERSION}: the role "
-                f"that owns its tables must migrate it ('scolpass registry init' as that role): {_message(exc)}"
-            ) from None
+            raise _owner_must_migrate(shown, version, exc) from None
         if version != SCHEMA_VERSION:
             db.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
     return False
+
+
+def _owner_must_migrate(shown: str, version: int, exc: psycopg.Error) -> StateError:
+    """A role that does not own the tables (any but the owner, docs/registry.md) opening an older registry."""
+    return StateError(
+        f"{shown}: the registry has schema {version} and this scolpass needs {SCHEMA_VERSION}: the role "
+        f"that owns its tables must migrate it ('scolpass registry init' as that role): {_message(exc)}"
+    )
 
 
 def _version(db: psycopg.Connection[Any], lock: bool = False) -> int:

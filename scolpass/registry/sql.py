@@ -57,6 +57,11 @@ class SqlRegistry:
         """After a purge: make the removed data unrecoverable from the database's own storage."""
         raise NotImplementedError
 
+    def cannot_compact(self) -> str | None:
+        """Why a purge through this connection leaves the removed data in the database's storage, and who
+        must clear it; None when the purge clears it itself."""
+        return None
+
     def _guard(self, doing: str) -> AbstractContextManager[None]:
         """The engine's errors, as one :class:`StateError` naming the registry and what it was ``doing``."""
         raise NotImplementedError
@@ -461,11 +466,15 @@ class SqlRegistry:
             self._execute("UPDATE runs SET staging = '' WHERE id = ? AND state = 'abandoned'", (run_id,))
 
     def abandon(self, run_id: int, when: datetime) -> None:
-        """The run never completed: its pending accounts, links and reissues are forgotten, identifiers freed."""
+        """The run never completed: its pending accounts and links are forgotten, identifiers freed.
+
+        Its reissues stay, as the record of what it tried (:meth:`reissues` counts only
+        those of complete runs): like the runs, the reissues are only ever added to,
+        but for a purge, so that the role that issues needs no right to delete them.
+        """
         with self._guard("write"), self.transaction():
             self._unlink(run_id)
             self._execute("DELETE FROM accounts WHERE run_id = ? AND state = 'pending'", (run_id,))
-            self._execute("DELETE FROM reissues WHERE run_id = ?", (run_id,))
             self._execute("DELETE FROM meta WHERE key = ?", (_FEED_MARK + str(run_id),))  # it consumed nothing
             self._execute(
                 "UPDATE runs SET state = 'abandoned', finished_at = ? WHERE id = ?",
