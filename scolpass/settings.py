@@ -658,7 +658,7 @@ def _pegase_problem(p: PegaseSettings) -> str | None:
     for key in ("url", "auth_url"):
         problem = service_url_problem(getattr(p, key))
         if getattr(p, key) and problem:
-            return f"[pegase] {key} = {show(getattr(p, key))} {problem}"
+            return f"[pegase] {key} = {show(shown_url(getattr(p, key)))} {problem}"  # never a password written in it
     if not 1 <= p.timeout <= 3600:
         return "[pegase] timeout must be between 1 and 3,600 seconds"
     return None

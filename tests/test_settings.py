@@ -448,3 +448,10 @@ def test_a_registry_location_that_cannot_be_used_is_refused(values: dict[str, ob
         registry_settings(**values)
     assert reason in str(caught.value)
     assert "S3cret-pass" not in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["url", "auth_url"])
+def test_a_password_written_in_a_server_url_is_never_shown(key: str) -> None:
+    message = refusal("pegase", key, "https://scolpass:S3cret-pass@ins.example.fr/api")
+    assert "holds a user name or password" in message
+    assert "S3cret-pass" not in message
