@@ -10,6 +10,7 @@ configuration file and on no command line.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -112,6 +113,7 @@ _TABLES = frozenset({"meta", "accounts", "reserved", "runs", "reissues", "number
 _MARK = re.compile(r"'(?:[^']|'')*'|\?(\d*)|%")
 
 
+@functools.lru_cache(maxsize=256)
 def compile_marks(sql: str) -> tuple[str, tuple[int, ...]]:
     """SQLite's ``?``/``?N`` statement as psycopg's named ``%(pN)s`` one, and the (1-based) positions of
     the values it names: worked out once, however many rows an ``executemany`` binds."""
@@ -224,6 +226,13 @@ class PostgresRegistry(SqlRegistry):
         with self._db.cursor() as cursor:
             cursor.executemany(query.encode(), values)
             return max(cursor.rowcount, 0)
+
+    def _one_of(self, values: Iterable[str], uses: int = 1) -> Iterator[tuple[str, list[Any]]]:
+        # One array, however many values: one statement (a round trip), where slices of marks took one
+        # each and psycopg worked out a long statement's 999 marks again for each.
+        chosen = sorted(set(values))
+        if chosen:
+            yield " = ANY(CAST(? AS TEXT[]))", [chosen]
 
     def _insert_run(self, sql: str, params: Sequence[Any]) -> int:
         row = self._execute(sql + " RETURNING id", params).fetchone()

@@ -54,6 +54,15 @@ class SqlRegistry:
         """Insert a row into runs; returns its id."""
         raise NotImplementedError
 
+    def _one_of(self, values: Iterable[str], uses: int = 1) -> Iterator[tuple[str, list[Any]]]:
+        """``values``, each once, as the test that a column is one of them, in slices that one statement naming
+        the test ``uses`` times takes: each slice's test (the text after the column) and the values it binds.
+
+        Here `` IN (?, ?, ...)``, each value a mark (MAX_VARIABLES at most a statement).
+        """
+        for chunk in _chunks(sorted(set(values)), uses):
+            yield f" IN ({','.join('?' * len(chunk))})", chunk
+
     def _compact(self) -> None:
         """After a purge: make the removed data unrecoverable from the database's own storage."""
         raise NotImplementedError
@@ -95,15 +104,14 @@ class SqlRegistry:
         numbers = list(student_numbers)
         found: dict[str, IssuedAccount] = {}
         with self._guard("read"):
-            for chunk in _chunks(numbers, uses=2):
-                marks = ",".join("?" * len(chunk))
-                # Only "?" marks and column names are formatted in; the values are bound.
+            for test, values in self._one_of(numbers, uses=2):
+                # Only marks and column names are formatted in; the values are bound.
                 query = (
-                    f"SELECT a.student_number, {ACCOUNT_COLUMNS_A} FROM accounts a WHERE a.student_number IN ({marks})"  # noqa: S608
+                    f"SELECT a.student_number, {ACCOUNT_COLUMNS_A} FROM accounts a WHERE a.student_number{test}"  # noqa: S608
                     f" UNION ALL SELECT n.student_number, {ACCOUNT_COLUMNS_A} FROM numbers n"
-                    f" JOIN accounts a ON a.student_number = n.account WHERE n.student_number IN ({marks})"
+                    f" JOIN accounts a ON a.student_number = n.account WHERE n.student_number{test}"
                 )
-                for asked, *row in self._execute(query, chunk + chunk):
+                for asked, *row in self._execute(query, values * 2):
                     found[asked] = account_from_row(tuple(row))
             return self._with_links(found)
 
@@ -154,7 +162,7 @@ class SqlRegistry:
         """
         values = {s.student_number: keys(s) for s in students}
         with self._guard("read"):
-            owners = self._linked_accounts(list(values))
+            owners = self._linked_accounts(values)
             holders = {
                 r.key: self._holders(r.key, {found[r.key] for found in values.values() if r.key in found})
                 for r in RESEMBLANCES
@@ -175,13 +183,12 @@ class SqlRegistry:
         number that has it too), each once, as the engine finds them."""
         found: dict[str, dict[str, None]] = {}
         uses = 2 if key == "number_key" else 1
-        for chunk in _chunks(sorted(values), uses):
-            marks = ",".join("?" * len(chunk))
+        for test, bound in self._one_of(values, uses):
             # The column is one of duplicates.Key's literals, never user input; the values are bound.
-            query = f"SELECT {key}, student_number FROM accounts WHERE {key} IN ({marks})"  # noqa: S608
+            query = f"SELECT {key}, student_number FROM accounts WHERE {key}{test}"  # noqa: S608
             if key == "number_key":
-                query += f" UNION ALL SELECT number_key, account FROM numbers WHERE number_key IN ({marks})"  # noqa: S608
-            for value, number in self._execute(query, chunk * uses):
+                query += f" UNION ALL SELECT number_key, account FROM numbers WHERE number_key{test}"  # noqa: S608
+            for value, number in self._execute(query, bound * uses):
                 found.setdefault(value, {})[number] = None
         return {value: list(numbers) for value, numbers in found.items()}
 
@@ -190,29 +197,26 @@ class SqlRegistry:
         out)."""
         found: dict[str, list[str]] = {}
         with self._guard("read"):
-            for chunk in _chunks(sorted({ine for ine in ines if ine})):
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT ine, student_number FROM accounts WHERE ine IN ({marks}) ORDER BY student_number"  # noqa: S608
-                for ine, number in self._execute(query, chunk):
+            for test, values in self._one_of(ine for ine in ines if ine):
+                query = f"SELECT ine, student_number FROM accounts WHERE ine{test} ORDER BY student_number"  # noqa: S608
+                for ine, number in self._execute(query, values):
                     found.setdefault(ine, []).append(number)
         return found
 
-    def _states(self, student_numbers: list[str]) -> dict[str, str]:
+    def _states(self, student_numbers: Iterable[str]) -> dict[str, str]:
         """The state of each of ``student_numbers`` that is an account's own number, by that number."""
         found: dict[str, str] = {}
-        for chunk in _chunks(sorted(set(student_numbers))):
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT student_number, state FROM accounts WHERE student_number IN ({marks})"  # noqa: S608
-            found.update(self._execute(query, chunk).fetchall())
+        for test, values in self._one_of(student_numbers):
+            query = f"SELECT student_number, state FROM accounts WHERE student_number{test}"  # noqa: S608
+            found.update(self._execute(query, values).fetchall())
         return found
 
-    def _linked_accounts(self, student_numbers: list[str]) -> dict[str, str]:
+    def _linked_accounts(self, student_numbers: Iterable[str]) -> dict[str, str]:
         """The account each of ``student_numbers`` that is a linked number links to, by that number."""
         found: dict[str, str] = {}
-        for chunk in _chunks(sorted(set(student_numbers))):
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT student_number, account FROM numbers WHERE student_number IN ({marks})"  # noqa: S608
-            found.update(self._execute(query, chunk).fetchall())
+        for test, values in self._one_of(student_numbers):
+            query = f"SELECT student_number, account FROM numbers WHERE student_number{test}"  # noqa: S608
+            found.update(self._execute(query, values).fetchall())
         return found
 
     def _links(self, accounts: Iterable[str] | None) -> dict[str, tuple[LinkedNumber, ...]]:
@@ -222,9 +226,8 @@ class SqlRegistry:
             rows = self._execute(query + " ORDER BY linked_at, rowid").fetchall()
         else:
             rows = []
-            for chunk in _chunks(sorted(set(accounts))):
-                marks = ",".join("?" * len(chunk))
-                rows += self._execute(f"{query} WHERE account IN ({marks}) ORDER BY linked_at, rowid", chunk).fetchall()
+            for test, values in self._one_of(accounts):
+                rows += self._execute(f"{query} WHERE account{test} ORDER BY linked_at, rowid", values).fetchall()
         found: dict[str, list[LinkedNumber]] = {}
         for account, *link in rows:
             found.setdefault(account, []).append(LinkedNumber(*link))
