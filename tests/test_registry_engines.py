@@ -200,6 +200,29 @@ def test_runs_and_reissues_are_remembered(registry: Registry) -> None:
     assert registry.latest_year() == 2026
 
 
+def test_returning_students_update_what_changed_and_only_that(registry: Registry) -> None:
+    # An unchanged account is not written again (a rerun of the same export), every change is: an INE given or
+    # no longer given, a name, an adopted account's first data, a later year.
+    with registry.transaction():
+        registry.record([new_account("1", "jean.martin", ine="0123456789A"),
+                         new_account("2", "anne.martin", first_name="Anne")], 2026, WHEN)  # fmt: skip
+    assert registry.adopt({"3": "eve.martin"}, 2026, WHEN) == (1, [])
+    current = [a_student("1"), a_student("2", first_name="Anne", ine="0123456789B"), a_student("3", first_name="Ève")]
+    for year in (2026, 2026, 2025):  # again, then an older export: no last year goes back
+        with registry.transaction():
+            registry.update_students(current, year)
+        found = registry.issued(["1", "2", "3"])
+        assert [(found[n].student, found[n].last_year) for n in "123"] == [(s, 2026) for s in current]
+    assert registry.probable_duplicates(a_student("9", first_name="Zoé", ine="0123456789A")) == []
+    assert registry.probable_duplicates(a_student("9", ine="0123456789B")) == [("2", SAME_INE), ("1", SAME_PERSON)]
+    assert registry.probable_duplicates(a_student("9", first_name="Eve")) == [("3", SAME_PERSON)]
+    with registry.transaction():
+        registry.update_students([a_student("1", ine="0123456789A")], 2027)
+    jean = registry.account("1")
+    assert jean is not None
+    assert (jean.student, jean.last_year) == (a_student("1", ine="0123456789A"), 2027)
+
+
 def test_reserved_logins_and_adopted_accounts(registry: Registry) -> None:
     assert registry.reserve(["admin-ent", "jean.martin"], "staff.csv", WHEN) == 2
     assert registry.reserve(["admin-ent", "bu"], "other.csv", WHEN) == 1

@@ -270,13 +270,17 @@ class SqlRegistry:
 
         A student listed under a linked number updates the account it links to: the
         printed record then carries that number. The account's ``number_key`` stays
-        its own number's (each linked number has its own).
+        its own number's (each linked number has its own). An account that already holds
+        all of it is left as it is: a rerun of the same export writes nothing (on
+        PostgreSQL an update writes a new version of the row and of its index entries).
         """
         with self._guard("write"):
             self._executemany(
                 "UPDATE accounts SET ine = ?2, identity_key = ?3, student = ?4,"
                 " last_year = CASE WHEN coalesce(last_year, 0) > ?5 THEN last_year ELSE ?5 END"
-                " WHERE student_number = coalesce((SELECT account FROM numbers WHERE student_number = ?1), ?1)",
+                " WHERE student_number = coalesce((SELECT account FROM numbers WHERE student_number = ?1), ?1)"
+                " AND NOT (coalesce(ine = ?2, ine IS NULL AND ?2 IS NULL)"
+                " AND coalesce(identity_key = ?3 AND student = ?4 AND last_year >= ?5, FALSE))",
                 [(s.student_number, *_keys(s)[:2], s.to_record(), year) for s in students],
             )
 
