@@ -19,7 +19,7 @@ interleaved so that a busy moment of the machine weighs on both; with
 "--before-after hashing", the median of three hash_passwords of N passwords.
 With --engines it prints instead, for each N, the median of three runs on a fresh SQLite file and
 on a fresh database of a PostgreSQL server it starts itself (tests/postgres.py: initdb in a
-temporary folder, 127.0.0.1), interleaved, and PostgreSQL's time over SQLite's: the first run
+temporary folder, 127.0.0.1, fsync on), interleaved, and PostgreSQL's time over SQLite's: the first run
 (every student new), a rerun of the same export (every student returning) and a reissue of
 one student in ten.
 Timings vary on shared machines: run it more than once.
@@ -33,6 +33,7 @@ import dataclasses
 import os
 import resource
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -219,9 +220,13 @@ def local_postgres() -> Iterator[Callable[[], str]]:
     if bindir is None:
         raise SystemExit("--engines needs PostgreSQL's server binaries (Debian: apt-get install postgresql)")
     saved = {name: os.environ.pop(name) for name in LIBPQ_ENVIRONMENT if name in os.environ}
+    # Durable as a real server is (the tests' turn it off): each commit waits for the disk, as SQLite's does.
+    durable = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
     try:
-        with Postgres(bindir) as server:
+        with Postgres(bindir, durable) as server:
             os.environ["PGPASSFILE"] = str(server.passfile)
+            (version,) = server.execute("SHOW server_version")[0]
+            print(f"PostgreSQL {version} on 127.0.0.1 (a server of its own, fsync on); SQLite {sqlite3.sqlite_version}")
             # The server has no TLS: on 127.0.0.1 nothing crosses a network.
             yield lambda: server.create_database() + "?sslmode=disable"
     finally:
