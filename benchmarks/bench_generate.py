@@ -4,6 +4,7 @@
     python benchmarks/bench_generate.py --students 2000 --schemes
     python benchmarks/bench_generate.py --students 50000 --before-after
     python benchmarks/bench_generate.py --students 5000 --before-after hashing
+    python benchmarks/bench_generate.py --students 50000 --engines
 
 For each N it generates a realistic export (Apogée columns, every student a
 different person, many homonyms, 1 to 3 programme steps, 20 faculties), runs
@@ -16,6 +17,11 @@ With --before-after it prints instead, for each N, the median of three whole run
 with sha512_crypt by libpass (before) and by the system's libxcrypt (after),
 interleaved so that a busy moment of the machine weighs on both; with
 "--before-after hashing", the median of three hash_passwords of N passwords.
+With --engines it prints instead, for each N, the median of three runs on a fresh SQLite file and
+on a fresh database of a PostgreSQL server it starts itself (tests/postgres.py: initdb in a
+temporary folder, 127.0.0.1, fsync on), interleaved, and PostgreSQL's time over SQLite's: the first run
+(every student new), a rerun of the same export (every student returning) and a reissue of
+one student in ten.
 Timings vary on shared machines: run it more than once.
 """
 
@@ -24,8 +30,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import resource
+import shutil
+import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +46,7 @@ from pathlib import Path
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from scolpass import RunOptions, generate, hashers, load_settings, passwords, pipeline
+from scolpass import RunOptions, generate, hashers, load_settings, passwords, pipeline, reissue
 from scolpass.fonts import MONO_BOLD, SANS, SANS_BOLD, register_fonts
 from scolpass.settings import Settings
 
@@ -193,6 +203,79 @@ def before_after(settings: Settings, count: int, folder: Path, what: str) -> Non
             print(f"  {label:<7}{backend:<10} {figures}")
 
 
+ENGINES = ("SQLite", "PostgreSQL")
+SCENARIOS = ("first run", "rerun", "reissue")
+
+
+@contextlib.contextmanager
+def local_postgres() -> Iterator[Callable[[], str]]:
+    """A throwaway PostgreSQL server (the tests' own, tests/postgres.py); yields a maker of fresh databases' URLs.
+
+    libpq's environment is the server's for the while: its PGPASSFILE, none of a developer's PGHOST...
+    """
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres import LIBPQ_ENVIRONMENT, Postgres, find_binaries
+
+    bindir = find_binaries()
+    if bindir is None:
+        raise SystemExit("--engines needs PostgreSQL's server binaries (Debian: apt-get install postgresql)")
+    saved = {name: os.environ.pop(name) for name in LIBPQ_ENVIRONMENT if name in os.environ}
+    # Durable as a real server is (the tests' turn it off): each commit waits for the disk, as SQLite's does.
+    durable = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+    try:
+        with Postgres(bindir, durable) as server:
+            os.environ["PGPASSFILE"] = str(server.passfile)
+            (version,) = server.execute("SHOW server_version")[0]
+            print(f"PostgreSQL {version} on 127.0.0.1 (a server of its own, fsync on); SQLite {sqlite3.sqlite_version}")
+            # The server has no TLS: on 127.0.0.1 nothing crosses a network.
+            yield lambda: server.create_database() + "?sslmode=disable"
+    finally:
+        os.environ.pop("PGPASSFILE", None)
+        os.environ.update(saved)
+
+
+def engine_runs(settings: Settings, count: int, folder: Path, registry: Path | str) -> dict[str, dict[str, float]]:
+    """The seconds of each stage and of the whole, for a first run, a rerun and a reissue on a fresh ``registry``."""
+    csv_path = folder / f"enrolment-{count}.csv"
+    found: dict[str, dict[str, float]] = {}
+    for scenario in SCENARIOS:
+        out = folder / "out"
+        start = time.perf_counter()
+        if scenario == "reissue":
+            numbers = [f"{n:08d}" for n in range(0, count, 10)]
+            result = reissue(numbers, settings, RunOptions(out_dir=out, registry=registry))
+            expected = ("reissued", len(numbers))
+        else:
+            result = generate(csv_path, settings, RunOptions(out_dir=out, registry=registry))
+            expected = ("new" if scenario == "first run" else "returning", count)
+        whole = time.perf_counter() - start
+        assert result.count(expected[0]) == expected[1], (scenario, result.count(expected[0]))
+        stages = dict(result.timings)  # a reissue has none
+        rest = {"the rest": whole - sum(stages.values())} if stages else {}
+        found[scenario] = {**stages, **rest, "whole run": whole}
+        shutil.rmtree(out)  # the next scenario's folder; the disk holds one run's sheets at a time
+    return found
+
+
+def compare_engines(settings: Settings, count: int, folder: Path, new_database: Callable[[], str]) -> None:
+    """The median of three runs of each scenario on each engine, interleaved, and PostgreSQL over SQLite."""
+    write_enrolment(folder / f"enrolment-{count}.csv", count)
+    results: dict[str, list[dict[str, dict[str, float]]]] = {engine: [] for engine in ENGINES}
+    for attempt in range(3):
+        for engine in ENGINES:  # interleaved: a busy moment of the machine weighs on both
+            registry: Path | str = folder / f"r-{count}-{attempt}.sqlite3" if engine == "SQLite" else new_database()
+            results[engine].append(engine_runs(settings, count, folder, registry))
+    print(f"N = {count:,}, median of three runs on each engine, interleaved")
+    print(f"  {'':<28}{ENGINES[0]:>10}{ENGINES[1]:>12}{'ratio':>8}")
+    for scenario in SCENARIOS:
+        label = f"reissue of {len(range(0, count, 10)):,}" if scenario == "reissue" else scenario
+        print(f"  {label}" + (" (every student returning)" if scenario == "rerun" else ""))
+        for name in results[ENGINES[0]][0][scenario]:
+            sqlite, postgres = (statistics.median(r[scenario][name] for r in results[e]) for e in ENGINES)
+            ratio = f"{postgres / sqlite:8.2f}" if sqlite >= 0.005 else ""
+            print(f"    {name:<26}{sqlite:8.2f} s{postgres:10.2f} s{ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, nargs="+", default=[1_000, 10_000, 50_000])
@@ -201,10 +284,19 @@ def main() -> None:
         "--before-after", nargs="?", const="run", choices=("run", "hashing"),
         help="only sha512_crypt by libpass then libxcrypt, median of three: whole runs, or hash_passwords alone",
     )  # fmt: skip
+    parser.add_argument(
+        "--engines", action="store_true",
+        help="only SQLite beside a local PostgreSQL server, median of three: first run, rerun, reissue",
+    )  # fmt: skip
     args = parser.parse_args()
     settings = load_settings(ROOT / "samples" / "scolpass.toml")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        if args.engines:
+            with local_postgres() as new_database:
+                for count in args.students:
+                    compare_engines(settings, count, folder, new_database)
+            return
         if args.before_after:
             for count in args.students:
                 before_after(settings, count, folder, args.before_after)

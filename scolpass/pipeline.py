@@ -139,13 +139,14 @@ class _Generate:
             return RunResult(target, ctx.year, outcomes, (), reg.location, False, reg.count(), self.enrolment)
 
     def record(self, reg: Registry, run_id: int, plan: Plan) -> None:
-        reg.record(plan.new, self.ctx.year.start, self.ctx.now, run_id)
-        # Before the update: a linked student's new number must find their account to update it.
-        reg.link(plan.links, self.ctx.year.start, self.ctx.now, run_id)
-        reg.update_students((student for student, _ in plan.returning), self.ctx.year.start)
-        if self.enrolment.feed_modified is not None:
-            # Where `pegase fetch --since last` starts once this run is complete.
-            reg.set_feed_mark(run_id, self.enrolment.feed_modified)
+        with self.timings.stage("record in registry"):
+            reg.record(plan.new, self.ctx.year.start, self.ctx.now, run_id)
+            # Before the update: a linked student's new number must find their account to update it.
+            reg.link(plan.links, self.ctx.year.start, self.ctx.now, run_id)
+            reg.update_students((student for student, _ in plan.returning), self.ctx.year.start)
+            if self.enrolment.feed_modified is not None:
+                # Where `pegase fetch --since last` starts once this run is complete.
+                reg.set_feed_mark(run_id, self.enrolment.feed_modified)
 
     def write(self, run_id: int, plan: Plan, staging: Path) -> Written:
         ctx, settings, options = self.ctx, self.ctx.settings, self.ctx.options

@@ -97,7 +97,7 @@ def _hold_duplicates(
     linked: list[tuple[Student, IssuedAccount]] = []
     seen: dict[tuple[str, str], str] = {}  # (key, value) -> the first new student number with it
     ordered = sorted(fresh, key=lambda s: s.student_number)
-    in_registry = {s.student_number: reg.probable_duplicates(s) for s in ordered}
+    in_registry = reg.probable_duplicates_of(ordered)  # a few statements for the whole file
     candidates = _candidates(in_registry, reg) if listed is not None else {}
     claimed: set[str] = set()  # accounts linked by this plan
     for student in ordered:

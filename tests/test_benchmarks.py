@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, require_postgres
 
 pytestmark = pytest.mark.slow
 
@@ -26,3 +26,14 @@ def test_benchmark_runs(script: str, args: list[str], expected: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout
+
+
+def test_the_engines_benchmark_runs_on_a_server_of_its_own() -> None:
+    require_postgres()
+    result = subprocess.run(
+        [sys.executable, "bench_generate.py", "--students", "30", "--engines"],
+        cwd=ROOT / "benchmarks", capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "reissue of 3" in result.stdout
+    assert "whole run" in result.stdout

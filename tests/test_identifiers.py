@@ -86,6 +86,21 @@ def test_homonym_chain_continues_after_the_registry() -> None:
     assert assign_identifiers(students, taken.__contains__) == {"8": "jean.martin3", "9": "jean.martin5"}
 
 
+def test_many_homonyms_get_the_logins_one_at_a_time_would() -> None:
+    # A chain starts where the previous homonym's ended, not at 1 again: the same logins, holes included.
+    taken = {"jean.martin", "jean.martin3", "jean.martin12", "jean.mar-4"}
+    students = [student(f"{n:03d}", "Jean", "Martin") for n in range(40)] + [student("999", "Jeanne", "Martin")]
+    for rule in (LoginRule(), LoginRule(max_length=12, suffix="-{n}")):
+        given = assign_identifiers(students, taken.__contains__, rule)
+        one_by_one: dict[str, str] = {}
+        for one in students:
+            seen = taken | set(one_by_one.values())
+            one_by_one |= assign_identifiers([one], seen.__contains__, rule)
+        assert given == one_by_one
+        assert len(set(given.values())) == len(students)
+    assert assign_identifiers(students, taken.__contains__)["039"] == "jean.martin43"
+
+
 def test_reserved_words_built_in_and_configured() -> None:
     assert {"admin", "root", "postmaster"} <= RESERVED
     rule = LoginRule(pattern="{last}")

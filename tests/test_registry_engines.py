@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from scolpass.duplicates import SAME_INE, SAME_NUMBER, SAME_PERSON
 from scolpass.errors import StateError
 from scolpass.registry import Registry, is_postgres, open_registry
 
@@ -108,6 +109,48 @@ def test_linked_numbers_find_their_account_and_are_never_linked_twice(registry: 
         registry.record([new_account("000123456", "someone.else")], 2027, WHEN)
 
 
+def test_a_whole_file_is_compared_and_linked_in_a_few_statements_as_one_student_at_a_time(
+    registry: Registry,
+) -> None:
+    # Planning asks for every new student at once, and a migration year links thousands: more values
+    # than one statement binds (SQLite's 999), in slices, with the answers one student at a time gives.
+    with registry.transaction():
+        registry.record([new_account("00012345", "jean.martin", ine="0123456789A"),
+                         new_account("00012346", "anne.martin", first_name="Anne")], 2026, WHEN)  # fmt: skip
+        registry.record([new_account(f"6{n:07d}", f"old{n}", first_name=f"Old{n}") for n in range(1200)], 2026, WHEN)
+    with registry.transaction():
+        registry.link([("000777", "00012346"), *((f"7{n:07d}", f"6{n:07d}") for n in range(1200))], 2027, WHEN)
+    assert registry.issued(["70001199"])["70001199"].student_number == "60001199"
+    others = [a_student(f"5{n:07d}", first_name=f"Paul{n}") for n in range(1500)]
+    asked = [
+        *others,
+        a_student("99999999", ine="0123456789A"),  # the same INE and person as 00012345
+        a_student("12345", first_name="Léa"),  # 00012345 but for leading zeros
+        a_student("777", first_name="Zoé"),  # a number linked to 00012346 but for leading zeros
+        a_student("000777", first_name="Anne"),  # linked to 00012346: that account's, no duplicate of it
+        a_student("8", first_name="Old1199"),  # the same person as 60001199 (linked to 70001199)
+    ]
+    expected = {s.student_number: [] for s in others} | {
+        "99999999": [("00012345", SAME_INE), ("00012345", SAME_PERSON)],
+        "12345": [("00012345", SAME_NUMBER)],
+        "777": [("00012346", SAME_NUMBER)],
+        "000777": [],
+        "8": [("60001199", SAME_PERSON)],
+    }
+    assert registry.probable_duplicates_of(asked) == expected
+    assert {s.student_number: registry.probable_duplicates(s) for s in asked} == expected
+    assert registry.probable_duplicates_of([]) == {}
+    run_id = run(registry, 2027)
+    with registry.transaction():
+        registry.record([new_account("999", "new.one", first_name="New")], 2027, WHEN, run_id)
+    with (
+        pytest.raises(StateError, match="0999 cannot be linked to student 999: account pending"),
+        registry.transaction(),
+    ):
+        registry.link([("000888", "00012345"), ("0999", "999")], 2027, WHEN, run_id)
+    assert registry.account("000888") is None  # nothing of the refused links
+
+
 def test_an_abandoned_run_takes_back_its_accounts_and_links_and_its_reissues_count_for_nothing(
     registry: Registry,
 ) -> None:
@@ -154,6 +197,29 @@ def test_runs_and_reissues_are_remembered(registry: Registry) -> None:
         (first, "generate", "complete", {"new": 1}), (handed, "reissue", "complete", {"reissued": 1})
     ]  # fmt: skip
     assert registry.latest_year() == 2026
+
+
+def test_returning_students_update_what_changed_and_only_that(registry: Registry) -> None:
+    # An unchanged account is not written again (a rerun of the same export), every change is: an INE given or
+    # no longer given, a name, an adopted account's first data, a later year.
+    with registry.transaction():
+        registry.record([new_account("1", "jean.martin", ine="0123456789A"),
+                         new_account("2", "anne.martin", first_name="Anne")], 2026, WHEN)  # fmt: skip
+    assert registry.adopt({"3": "eve.martin"}, 2026, WHEN) == (1, [])
+    current = [a_student("1"), a_student("2", first_name="Anne", ine="0123456789B"), a_student("3", first_name="Ève")]
+    for year in (2026, 2026, 2025):  # again, then an older export: no last year goes back
+        with registry.transaction():
+            registry.update_students(current, year)
+        found = registry.issued(["1", "2", "3"])
+        assert [(found[n].student, found[n].last_year) for n in "123"] == [(s, 2026) for s in current]
+    assert registry.probable_duplicates(a_student("9", first_name="Zoé", ine="0123456789A")) == []
+    assert registry.probable_duplicates(a_student("9", ine="0123456789B")) == [("2", SAME_INE), ("1", SAME_PERSON)]
+    assert registry.probable_duplicates(a_student("9", first_name="Eve")) == [("3", SAME_PERSON)]
+    with registry.transaction():
+        registry.update_students([a_student("1", ine="0123456789A")], 2027)
+    jean = registry.account("1")
+    assert jean is not None
+    assert (jean.student, jean.last_year) == (a_student("1", ine="0123456789A"), 2027)
 
 
 def test_reserved_logins_and_adopted_accounts(registry: Registry) -> None:

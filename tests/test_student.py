@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import date
 
 from scolpass import Step, Student
@@ -27,3 +28,13 @@ def test_a_record_keeps_dates_steps_and_supann_components() -> None:
     assert again.steps[0].supann == (("regimeinsc", "{SISE}10"), ("typedip", "XB"))
     assert isinstance(again.birth_date, date)
     assert isinstance(again.steps, tuple)
+
+
+def test_a_record_is_the_json_registries_already_hold() -> None:
+    # Records written before (by dataclasses.asdict) and now are the same text: fields in order, steps as objects.
+    step = Step("L1DRT", "1", "Licence 1 Droit", "DROIT", "DRT", (("regimeinsc", "{SISE}10"),))
+    student = Student("00000001", "ÉLÉONORE", "Zoé", date(2006, 5, 1), "DROIT", (step,), ine="0123456789A", line=3)
+    for one in (student, dataclasses.replace(student, social_security_date=date(2024, 9, 1), steps=(step, step))):
+        data = {**dataclasses.asdict(one), "birth_date": one.birth_date.isoformat()}
+        data["social_security_date"] = one.social_security_date.isoformat() if one.social_security_date else None
+        assert one.to_record() == json.dumps(data, ensure_ascii=False)

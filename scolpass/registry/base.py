@@ -65,6 +65,10 @@ class Registry(Protocol):
         """Students of the registry that are probably ``student`` under another number, with how."""
         ...
 
+    def probable_duplicates_of(self, students: Iterable[Student]) -> dict[str, list[tuple[str, Resemblance]]]:
+        """:meth:`probable_duplicates` of each of ``students``, by student number (in a few statements)."""
+        ...
+
     def with_ine(self, ines: Iterable[str]) -> dict[str, list[str]]:
         """The own numbers of the accounts that have each of these INEs, by INE (an INE no account has is left
         out)."""

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..duplicates import RESEMBLANCES, Resemblance, keys, number_key
+from ..duplicates import RESEMBLANCES, Key, Resemblance, keys, number_key
 from ..errors import StateError
 from ..student import Account, Student
 from .records import (
@@ -52,6 +52,15 @@ class SqlRegistry:
     def _insert_run(self, sql: str, params: Sequence[Any]) -> int:
         """Insert a row into runs; returns its id."""
         raise NotImplementedError
+
+    def _one_of(self, values: Iterable[str], uses: int = 1) -> Iterator[tuple[str, list[Any]]]:
+        """``values``, each once, as the test that a column is one of them, in slices that one statement naming
+        the test ``uses`` times takes: each slice's test (the text after the column) and the values it binds.
+
+        Here `` IN (?, ?, ...)``, each value a mark (MAX_VARIABLES at most a statement).
+        """
+        for chunk in _chunks(sorted(set(values)), uses):
+            yield f" IN ({','.join('?' * len(chunk))})", chunk
 
     def _compact(self) -> None:
         """After a purge: make the removed data unrecoverable from the database's own storage."""
@@ -99,15 +108,14 @@ class SqlRegistry:
         numbers = list(student_numbers)
         found: dict[str, IssuedAccount] = {}
         with self._guard("read"):
-            for chunk in _chunks(numbers, uses=2):
-                marks = ",".join("?" * len(chunk))
-                # Only "?" marks and column names are formatted in; the values are bound.
+            for test, values in self._one_of(numbers, uses=2):
+                # Only marks and column names are formatted in; the values are bound.
                 query = (
-                    f"SELECT a.student_number, {ACCOUNT_COLUMNS_A} FROM accounts a WHERE a.student_number IN ({marks})"  # noqa: S608
+                    f"SELECT a.student_number, {ACCOUNT_COLUMNS_A} FROM accounts a WHERE a.student_number{test}"  # noqa: S608
                     f" UNION ALL SELECT n.student_number, {ACCOUNT_COLUMNS_A} FROM numbers n"
-                    f" JOIN accounts a ON a.student_number = n.account WHERE n.student_number IN ({marks})"
+                    f" JOIN accounts a ON a.student_number = n.account WHERE n.student_number{test}"
                 )
-                for asked, *row in self._execute(query, chunk + chunk):
+                for asked, *row in self._execute(query, values * 2):
                     found[asked] = account_from_row(tuple(row))
             return self._with_links(found)
 
@@ -148,42 +156,72 @@ class SqlRegistry:
         Each is named by its account's own number. A number linked to an account is
         that account's, never a duplicate of it; its leading zeros are compared too.
         """
-        found: list[tuple[str, Resemblance]] = []
-        values = keys(student)
+        return self.probable_duplicates_of([student])[student.student_number]
+
+    def probable_duplicates_of(self, students: Iterable[Student]) -> dict[str, list[tuple[str, Resemblance]]]:
+        """:meth:`probable_duplicates` of each of ``students``, by student number.
+
+        A few statements for a whole file (one per key and slice of values), not a few per
+        student: on a server each is a round trip.
+        """
+        values = {s.student_number: keys(s) for s in students}
         with self._guard("read"):
-            own = self._account_of(student.student_number) or student.student_number
-            for resemblance in RESEMBLANCES:
-                value = values.get(resemblance.key)
-                if value is None:
-                    continue
-                # The column is one of duplicates.Key's literals, never user input.
-                query = f"SELECT student_number FROM accounts WHERE {resemblance.key} = ?1"  # noqa: S608
-                if resemblance.key == "number_key":
-                    query += " UNION ALL SELECT account FROM numbers WHERE number_key = ?1"
-                others = dict.fromkeys(other for (other,) in self._execute(query, (value,)))
-                found += [(other, resemblance) for other in others if other != own]
-        return found
+            owners = self._linked_accounts(values)
+            holders = {
+                r.key: self._holders(r.key, {found[r.key] for found in values.values() if r.key in found})
+                for r in RESEMBLANCES
+            }
+        return {
+            number: [
+                (other, r)
+                for r in RESEMBLANCES
+                if r.key in found
+                for other in holders[r.key].get(found[r.key], ())
+                if other != owners.get(number, number)
+            ]
+            for number, found in values.items()
+        }
+
+    def _holders(self, key: Key, values: Iterable[str]) -> dict[str, list[str]]:
+        """By value, the own numbers of the accounts whose ``key`` it is (for number_key, those with a linked
+        number that has it too), each once, as the engine finds them."""
+        found: dict[str, dict[str, None]] = {}
+        uses = 2 if key == "number_key" else 1
+        for test, bound in self._one_of(values, uses):
+            # The column is one of duplicates.Key's literals, never user input; the values are bound.
+            query = f"SELECT {key}, student_number FROM accounts WHERE {key}{test}"  # noqa: S608
+            if key == "number_key":
+                query += f" UNION ALL SELECT number_key, account FROM numbers WHERE number_key{test}"  # noqa: S608
+            for value, number in self._execute(query, bound * uses):
+                found.setdefault(value, {})[number] = None
+        return {value: list(numbers) for value, numbers in found.items()}
 
     def with_ine(self, ines: Iterable[str]) -> dict[str, list[str]]:
         """The own numbers of the accounts that have each of these INEs, by INE (an INE no account has is left
         out)."""
         found: dict[str, list[str]] = {}
         with self._guard("read"):
-            for chunk in _chunks(sorted({ine for ine in ines if ine})):
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT ine, student_number FROM accounts WHERE ine IN ({marks}) ORDER BY student_number"  # noqa: S608
-                for ine, number in self._execute(query, chunk):
+            for test, values in self._one_of(ine for ine in ines if ine):
+                query = f"SELECT ine, student_number FROM accounts WHERE ine{test} ORDER BY student_number"  # noqa: S608
+                for ine, number in self._execute(query, values):
                     found.setdefault(ine, []).append(number)
         return found
 
-    def _account_of(self, student_number: str) -> str | None:
-        """The own number of the account ``student_number`` finds (itself, or the account it links to)."""
-        (own,) = self._execute(
-            "SELECT coalesce((SELECT account FROM numbers WHERE student_number = ?1),"
-            " (SELECT student_number FROM accounts WHERE student_number = ?1))",
-            (student_number,),
-        ).fetchone()
-        return str(own) if own is not None else None
+    def _states(self, student_numbers: Iterable[str]) -> dict[str, str]:
+        """The state of each of ``student_numbers`` that is an account's own number, by that number."""
+        found: dict[str, str] = {}
+        for test, values in self._one_of(student_numbers):
+            query = f"SELECT student_number, state FROM accounts WHERE student_number{test}"  # noqa: S608
+            found.update(self._execute(query, values).fetchall())
+        return found
+
+    def _linked_accounts(self, student_numbers: Iterable[str]) -> dict[str, str]:
+        """The account each of ``student_numbers`` that is a linked number links to, by that number."""
+        found: dict[str, str] = {}
+        for test, values in self._one_of(student_numbers):
+            query = f"SELECT student_number, account FROM numbers WHERE student_number{test}"  # noqa: S608
+            found.update(self._execute(query, values).fetchall())
+        return found
 
     def _links(self, accounts: Iterable[str] | None) -> dict[str, tuple[LinkedNumber, ...]]:
         """The numbers linked to these accounts (to every account with None), by account, oldest first."""
@@ -192,9 +230,8 @@ class SqlRegistry:
             rows = self._execute(query + " ORDER BY linked_at, rowid").fetchall()
         else:
             rows = []
-            for chunk in _chunks(sorted(set(accounts))):
-                marks = ",".join("?" * len(chunk))
-                rows += self._execute(f"{query} WHERE account IN ({marks}) ORDER BY linked_at, rowid", chunk).fetchall()
+            for test, values in self._one_of(accounts):
+                rows += self._execute(f"{query} WHERE account{test} ORDER BY linked_at, rowid", values).fetchall()
         found: dict[str, list[LinkedNumber]] = {}
         for account, *link in rows:
             found.setdefault(account, []).append(LinkedNumber(*link))
@@ -237,7 +274,9 @@ class SqlRegistry:
 
         A student listed under a linked number updates the account it links to: the
         printed record then carries that number. The account's ``number_key`` stays
-        its own number's (each linked number has its own).
+        its own number's (each linked number has its own). An account that already holds
+        all of it is left as it is: a rerun of the same export writes nothing (on
+        PostgreSQL an update writes a new version of the row and of its index entries).
         """
         with self._guard("write"):
             self._executemany(
@@ -246,7 +285,9 @@ class SqlRegistry:
                 " WHERE student_number = coalesce((SELECT account FROM numbers WHERE student_number = ?1), ?1)"
                 # Not an account another run is issuing (a shared registry): that run prints its own data, and
                 # its rows stay its own until it confirms them.
-                " AND state <> 'pending'",
+                " AND state <> 'pending'"
+                " AND NOT (coalesce(ine = ?2, ine IS NULL AND ?2 IS NULL)"
+                " AND coalesce(identity_key = ?3 AND student = ?4 AND last_year >= ?5, FALSE))",
                 [(s.student_number, *_keys(s)[:2], s.to_record(), year) for s in students],
             )
 
@@ -260,17 +301,21 @@ class SqlRegistry:
         """
         stamp = when.isoformat(timespec="seconds")
         rows: dict[str, tuple[str, str, str, int, str, int | None]] = {}  # by new number
+        pairs = list(links)
         with self._guard("write"):
-            for number, account in links:
-                owner = self._account_of(number) or (rows[number][1] if number in rows else None)
+            # Read for all the links at once (a few statements, not two per link), then checked in order.
+            numbers = [number for number, _ in pairs]
+            owners = {number: number for number in self._states(numbers)} | self._linked_accounts(numbers)
+            states = self._states([account for _, account in pairs])
+            for number, account in pairs:
+                owner = owners.get(number) or (rows[number][1] if number in rows else None)
                 if owner is not None:
                     raise StateError(
                         f"{self.location}: student number {number} cannot be linked to student {account}: "
                         f"it is already student {owner}'s"
                     )
-                row = self._execute("SELECT state FROM accounts WHERE student_number = ?", (account,)).fetchone()
-                if row is None or row[0] not in ("issued", "adopted"):
-                    state = f"account {row[0]}" if row else "no account"
+                if states.get(account) not in ("issued", "adopted"):
+                    state = f"account {states[account]}" if account in states else "no account"
                     raise StateError(
                         f"{self.location}: student number {number} cannot be linked to student {account}: {state}"
                     )
