@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -513,6 +514,10 @@ def test_a_run_is_alive_while_its_connection_holds_it(pg_location: str) -> None:
         assert other.live_runs([run_id]) == {run_id}
         assert not other.claim_run(run_id)  # nobody settles a living run
         office.close()  # the connection ends, as it does when its process is killed
+        # The server frees the lock once the session's backend has seen the connection end: a moment later.
+        deadline = time.monotonic() + 10
+        while other.live_runs([run_id]) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert other.live_runs([run_id]) == set()
         assert other.claim_run(run_id)  # held by the settler now, so that no third one settles it too
         with open_registry(pg_location) as third:

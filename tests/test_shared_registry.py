@@ -107,7 +107,13 @@ def test_four_offices_at_once_on_one_postgresql_registry(
     assert finished(killed)[0] == -9
     assert held.poll() is None
 
-    # The killed run is stopped, the held one alive: their lock says so, not their machine's name.
+    # The killed run is stopped, the held one alive: their lock says so, not their machine's name. (The
+    # server frees a killed process's lock once its backend has seen the connection end: a moment later.)
+    with open_registry(url) as reg:
+        (dead,) = [run.id for run in reg.runs("pending") if run.input_name == "killed.csv"]
+        deadline = time.monotonic() + 10
+        while reg.live_runs([dead]) and time.monotonic() < deadline:
+            time.sleep(0.05)
     listed = finished(scolpass("office-a", "registry", "runs", "--registry", url))
     assert listed[0] == 0, listed
     runs = {int(line.split()[0]): line for line in listed[1].splitlines() if line[:4].strip().isdigit()}
