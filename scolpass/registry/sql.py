@@ -166,7 +166,7 @@ class SqlRegistry:
         """
         values = {s.student_number: keys(s) for s in students}
         with self._guard("read"):
-            owners = self._linked_accounts(values)
+            owners = self._by_number("numbers", "account", values)
             holders = {
                 r.key: self._holders(r.key, {found[r.key] for found in values.values() if r.key in found})
                 for r in RESEMBLANCES
@@ -207,19 +207,12 @@ class SqlRegistry:
                     found.setdefault(ine, []).append(number)
         return found
 
-    def _states(self, student_numbers: Iterable[str]) -> dict[str, str]:
-        """The state of each of ``student_numbers`` that is an account's own number, by that number."""
+    def _by_number(self, table: str, column: str, student_numbers: Iterable[str]) -> dict[str, str]:
+        """``column`` of the rows of ``table`` (accounts or numbers, never user input) whose student number is one
+        of ``student_numbers``, by that number: an account's state, or the account a linked number links to."""
         found: dict[str, str] = {}
         for test, values in self._one_of(student_numbers):
-            query = f"SELECT student_number, state FROM accounts WHERE student_number{test}"  # noqa: S608
-            found.update(self._execute(query, values).fetchall())
-        return found
-
-    def _linked_accounts(self, student_numbers: Iterable[str]) -> dict[str, str]:
-        """The account each of ``student_numbers`` that is a linked number links to, by that number."""
-        found: dict[str, str] = {}
-        for test, values in self._one_of(student_numbers):
-            query = f"SELECT student_number, account FROM numbers WHERE student_number{test}"  # noqa: S608
+            query = f"SELECT student_number, {column} FROM {table} WHERE student_number{test}"  # noqa: S608
             found.update(self._execute(query, values).fetchall())
         return found
 
@@ -305,8 +298,9 @@ class SqlRegistry:
         with self._guard("write"):
             # Read for all the links at once (a few statements, not two per link), then checked in order.
             numbers = [number for number, _ in pairs]
-            owners = {number: number for number in self._states(numbers)} | self._linked_accounts(numbers)
-            states = self._states([account for _, account in pairs])
+            owners = {number: number for number in self._by_number("accounts", "state", numbers)}
+            owners |= self._by_number("numbers", "account", numbers)
+            states = self._by_number("accounts", "state", [account for _, account in pairs])
             for number, account in pairs:
                 owner = owners.get(number) or (rows[number][1] if number in rows else None)
                 if owner is not None:
