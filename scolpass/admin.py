@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .academic_year import AcademicYear
-from .errors import StateError
+from .errors import NoRegistry, StateError
 from .existing import read_existing_accounts
 from .files import group_id
 from .lock import registry_session, run_lock
@@ -50,7 +50,7 @@ def existing_registry(settings: Settings | None, override: Location | None) -> L
     checked here, a PostgreSQL database when it is opened (:func:`refuse_empty`)."""
     location = registry_location(settings, override)
     if isinstance(location, Path) and (not location.exists() or location.stat().st_size == 0):
-        raise StateError(f"{location}: no registry here")
+        raise NoRegistry(f"{location}: no registry here")
     return location
 
 
@@ -58,7 +58,7 @@ def refuse_empty(reg: Registry) -> Registry:
     """``reg``, unless its opening made it (a PostgreSQL database with no registry yet): closed, and refused."""
     if reg.created:
         reg.close()
-        raise StateError(f"{reg.location}: no registry here")
+        raise NoRegistry(f"{reg.location}: no registry here")
     return reg
 
 

@@ -23,6 +23,10 @@ class StateError(ScolpassError):
     """The registry or the output folder forbids the run."""
 
 
+class NoRegistry(StateError):
+    """The location holds no registry yet (no file, an empty file, a database without the schema)."""
+
+
 class ConflictError(StateError):
     """Something recorded twice in the registry (a login, a student): another run recorded it first."""
 

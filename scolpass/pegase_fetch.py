@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .admin import read_registry
-from .errors import ConfigError, ServiceError, StateError, shown
+from .errors import ConfigError, NoRegistry, ServiceError, StateError, shown
 from .files import refuse_unsafe, written_whole
 from .pegase_http import Answer, PegaseAccount, PegaseClient, Sleep
 from .registry import Location
@@ -251,10 +251,8 @@ def feed_since_last(settings: Settings | None, registry: Location | None) -> int
     first = "run a full 'scolpass pegase fetch' (without --since) and 'scolpass generate' on it first"
     try:
         reg = read_registry(settings, registry)
-    except StateError as exc:
-        if str(exc).endswith("no registry here"):
-            raise StateError(f"{exc}, so no feed consumed yet: {first}") from None
-        raise
+    except NoRegistry as exc:
+        raise StateError(f"{exc}, so no feed consumed yet: {first}") from None
     with reg:
         mark = reg.feed_mark()
     if mark is None:
